@@ -1,0 +1,5 @@
+import sys
+
+from processors.cli import main
+
+sys.exit(main())

@@ -1,0 +1,122 @@
+"""The model port: every language model, real or fake, is reached through :class:`Model`.
+
+Messages are small tagged pydantic models joined in a discriminated union (``Message``), so
+a whole conversation serializes with one ``TypeAdapter``. Providers (OpenAI-compatible,
+Anthropic, the embedded local server) translate to and from these types in exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ToolCall(_Frozen):
+    """The model asks to run tool ``name`` with ``arguments`` (already parsed JSON)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class SystemMessage(_Frozen):
+    kind: Literal["system"] = "system"
+    content: str
+
+
+class UserMessage(_Frozen):
+    kind: Literal["user"] = "user"
+    content: str
+
+
+class AssistantMessage(_Frozen):
+    kind: Literal["assistant"] = "assistant"
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+class ToolResultMessage(_Frozen):
+    """A tool's result (or structured error) fed back to the model as untrusted data."""
+
+    kind: Literal["tool"] = "tool"
+    tool_call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+Message = Annotated[
+    SystemMessage | UserMessage | AssistantMessage | ToolResultMessage,
+    Field(discriminator="kind"),
+]
+messages_adapter: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+
+
+class ToolSpec(_Frozen):
+    """What the model sees of a tool: its name, description and JSON Schema of arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ModelSettings(_Frozen):
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+
+
+class ModelRequest(_Frozen):
+    """One call to a model.
+
+    ``tool_choice`` is ``"auto"``, ``"required"``, ``"none"`` or the name of one tool.
+    ``response_schema`` (a JSON Schema) asks for a final answer of that shape.
+    """
+
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
+    response_schema: dict[str, Any] | None = None
+    response_name: str = "response"
+    settings: ModelSettings = ModelSettings()
+
+
+class Usage(_Frozen):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class ModelResponse(_Frozen):
+    """The model's answer: either text (the final response) or tool calls."""
+
+    message: AssistantMessage
+    usage: Usage = Usage()
+    model: str
+    finish_reason: str | None = None
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A language model. ``name`` is the full model string, e.g. ``openai:gpt-4.1-mini``;
+    ``provider`` is the part before the colon (used for spans and the judge-differs rule)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...

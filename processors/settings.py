@@ -1,0 +1,100 @@
+"""One frozen settings object, built once in ``main`` (or a test) and passed down.
+
+Nothing else in the package reads the environment; :meth:`Settings.from_env` is the one place.
+Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+KafkaConfig = dict[str, str | int | float | bool]
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    """``schemas/`` or ``topics/``: inside the wheel (``processors/_data``) or the source tree."""
+    installed = _PACKAGE_DIR / "_data" / name
+    return installed if installed.is_dir() else _PACKAGE_DIR.parent / name
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka. ``extra`` is passed to librdkafka unchanged (SASL/TLS and tuning)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    external: bool = False  # True when KAFKA_BOOTSTRAP_SERVERS names a cluster we must not start
+    extra: dict[str, str] = Field(default_factory=dict)
+    secret_extra: dict[str, SecretStr] = Field(default_factory=dict)
+
+    def client_config(self) -> KafkaConfig:
+        """librdkafka configuration common to producers, consumers and admin clients."""
+        config: KafkaConfig = {"bootstrap.servers": self.bootstrap_servers, **self.extra}
+        config.update({k: v.get_secret_value() for k, v in self.secret_extra.items()})
+        return config
+
+
+# librdkafka properties settable through KAFKA_<NAME> (dots become underscores), e.g.
+# KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=PLAIN KAFKA_SASL_USERNAME=...
+_PASSTHROUGH = (
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.username",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.endpoint.identification.algorithm",
+    "client.id",
+)
+_SECRET_PASSTHROUGH = ("sasl.password", "ssl.key.password")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kafka: KafkaSettings = KafkaSettings()
+    schema_registry_url: str | None = None
+    schema_registry_auth: SecretStr | None = None  # "user:password" for basic auth
+    schemas_dir: Path = Field(default_factory=lambda: _data_dir("schemas"))
+    topics_dir: Path = Field(default_factory=lambda: _data_dir("topics"))
+    deploy_dir: Path = Field(default_factory=lambda: _data_dir("deploy"))
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "process-daemons")
+    kafka_version: str | None = None  # None: newest 4.x that resolves
+    topic_prefix: str = ""  # prepended to every catalog topic name (tests, shadow runs)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        extra = {
+            key: env[var]
+            for key in _PASSTHROUGH
+            if (var := "KAFKA_" + key.upper().replace(".", "_")) in env
+        }
+        secret_extra = {
+            key: SecretStr(env[var])
+            for key in _SECRET_PASSTHROUGH
+            if (var := "KAFKA_" + key.upper().replace(".", "_")) in env
+        }
+        bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
+        kafka = KafkaSettings(
+            bootstrap_servers=bootstrap or f"127.0.0.1:{env.get('DAEMONS_BROKER_PORT', '9092')}",
+            external=bool(bootstrap),
+            extra=extra,
+            secret_extra=secret_extra,
+        )
+        auth = env.get("SCHEMA_REGISTRY_BASIC_AUTH")
+        values: dict[str, object] = {
+            "kafka": kafka,
+            "schema_registry_url": env.get("SCHEMA_REGISTRY_URL") or None,
+            "schema_registry_auth": SecretStr(auth) if auth else None,
+            "kafka_version": env.get("DAEMONS_KAFKA_VERSION") or None,
+            "topic_prefix": env.get("DAEMONS_TOPIC_PREFIX", ""),
+        }
+        if "DAEMONS_CACHE_DIR" in env:
+            values["cache_dir"] = Path(env["DAEMONS_CACHE_DIR"])
+        return cls.model_validate(values)

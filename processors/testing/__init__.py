@@ -1,0 +1,1 @@
+"""Helpers for tests (ours and users'): a real broker for the session, unique topics."""

@@ -1,0 +1,1 @@
+"""Tools generated from existing APIs, curated by an allowlist, called as the event's principal."""

@@ -1,0 +1,53 @@
+"""The tool port: a :class:`Tool` is something the agent may call, with JSON Schemas for its
+input and output. Tools are generated (by reflection over Python handlers or from an OpenAPI
+document), never hand-written per daemon, and always called *as* the event's principal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class CallContext(BaseModel):
+    """Who the agent acts for. Carries ids only, never a credential: credentials are minted
+    per call by a :class:`processors.tools.auth.CredentialProvider`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    principal_id: str
+    event_id: str
+    run_id: str = ""
+
+
+class ToolError(Exception):
+    """A tool failed in a way the model should hear about (validation, 4xx/5xx, timeout).
+
+    ``status`` is the HTTP status where there is one; ``retryable`` says whether the same call
+    may succeed if tried again (never for 401/403)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+@runtime_checkable
+class Tool(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def input_schema(self) -> dict[str, Any]: ...
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None: ...
+
+    async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
+        """Run the tool; return JSON-serializable data or raise :class:`ToolError`."""
+        ...

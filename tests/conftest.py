@@ -1,0 +1,38 @@
+"""Shared fixtures: one real Kafka broker per test session; unique topic names per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from processors.kafka.admin import apply_topics
+from processors.kafka.clients import Contracts, admin_client
+from processors.settings import Settings
+from processors.testing.broker import session_broker
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[Settings]:
+    """Settings pointing at a real broker (started for the session unless one is given)."""
+    with session_broker() as settings:
+        yield settings
+
+
+@pytest.fixture
+def isolated(kafka: Settings) -> Settings:
+    """The session broker with a topic prefix unique to this test: tests never share data."""
+    return kafka.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:10]}."})
+
+
+@pytest.fixture
+def contracts(isolated: Settings) -> Contracts:
+    return Contracts.load(isolated)
+
+
+@pytest.fixture
+def topics(isolated: Settings, contracts: Contracts) -> Contracts:
+    """Every catalog topic created under this test's prefix."""
+    apply_topics(admin_client(isolated), contracts.catalog)
+    return contracts
