@@ -1,0 +1,1 @@
+"""Reference systems the daemons are built against. Not part of the ``processors`` product."""
