@@ -1,0 +1,214 @@
+"""The agent loop: objective → model → tools → … → a validated final response.
+
+One run, top to bottom (:meth:`Agent.run`):
+
+1. build the objective: the daemon's instructions (system) and its task prompt filled with
+   the event's fields, each fenced as untrusted data;
+2. optionally plan (:mod:`processors.agent.planning`) and show the plan to the executor;
+3. each turn calls the model with the tool catalogue and returns one small result —
+   :class:`FinalResult` (valid output: done), :class:`CallTools` (run them, feed the results
+   back) or :class:`Retry` (invalid final response: send a correction, bounded);
+4. the :class:`Budget` and the run's deadline stop a runaway loop with a ``BudgetExceeded``
+   subclass; every step lands in the :class:`RunRecord`, which errors carry too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+from pydantic import ValidationError
+
+from processors.agent.chat import Meter
+from processors.agent.limits import Budget, Limits
+from processors.agent.planning import Planner, Planning, strip_fences
+from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, short_hash
+from processors.agent.record import CorrectionRecord, RunRecord, canonical_json
+from processors.agent.results import (
+    CallTools,
+    FinalResult,
+    OutputT,
+    Retry,
+    RunResult,
+    TurnResult,
+    correction_for,
+)
+from processors.agent.toolbox import ToolBox
+from processors.errors import AgentRunError, DaemonsError, InvalidAgentOutput, RunTimedOut
+from processors.llm.model import (
+    Message,
+    Model,
+    ModelRequest,
+    ModelSettings,
+    SystemMessage,
+    UserMessage,
+)
+from processors.tools.base import CallContext, Tool
+
+_DEFAULT_LIMITS = Limits()
+_DEFAULT_SETTINGS = ModelSettings()
+
+
+@dataclass
+class _Run:
+    """One run's state: who it acts for, the conversation, its meter, tools and plan."""
+
+    ctx: CallContext
+    meter: Meter
+    tools: ToolBox
+    messages: list[Message]
+    planning: Planning | None = None
+
+
+class Agent(Generic[OutputT]):
+    """A daemon's agent: model, prompts, allowed tools, output model, limits, optional planner.
+
+    ``tracer`` defaults to the global provider's tracer; ``clock`` only times calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        daemon: str,
+        model: Model,
+        instructions: Prompt,
+        task: Prompt,
+        output_type: type[OutputT],
+        tools: Sequence[Tool] = (),
+        limits: Limits = _DEFAULT_LIMITS,
+        settings: ModelSettings = _DEFAULT_SETTINGS,
+        planner: Planner | None = None,
+        tracer: Tracer | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
+        self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
+        self.settings, self.planner, self.clock = settings, planner, clock
+        self.tracer = tracer or trace.get_tracer("processors.agent")
+        self._schema = output_type.model_json_schema()
+        self._prompt_version = short_hash(instructions.version + task.version)
+
+    async def run(self, event: Mapping[str, Any], ctx: CallContext) -> RunResult[OutputT]:
+        """Run the agent on one event as ``ctx``'s principal. Errors carry the closed record."""
+        run, started = self._start(event, ctx), self.clock()
+        record, budget = run.meter.record, run.meter.budget
+        attributes = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": self.daemon,
+            "gen_ai.provider.name": self.model.provider,
+            "daemons.run_id": run.ctx.run_id,
+        }
+        with self.tracer.start_as_current_span(
+            f"invoke_agent {self.daemon}", attributes=attributes
+        ) as span:
+            if span.get_span_context().is_valid:
+                record.trace_id = f"{span.get_span_context().trace_id:032x}"
+                record.span_id = f"{span.get_span_context().span_id:016x}"
+            try:
+                output = await self._run_with_deadline(run)
+            except DaemonsError as exc:
+                record.close(budget=budget, wall_s=self.clock() - started, error=exc)
+                span.set_attribute("error.type", type(exc).__name__)
+                if isinstance(exc, AgentRunError):
+                    exc.record = record
+                raise
+            record.close(budget=budget, wall_s=self.clock() - started, error=None)
+        return RunResult(output=output, record=record)
+
+    def _start(self, event: Mapping[str, Any], ctx: CallContext) -> _Run:
+        ctx = ctx.model_copy(update={"run_id": ctx.run_id or uuid.uuid4().hex})
+        prompts = [self.instructions, self.task] + ([self.planner.prompt] if self.planner else [])
+        versions = {p.name: p.version for p in prompts}
+        record = RunRecord.open(
+            daemon=self.daemon, model=self.model.name, ctx=ctx, prompts=versions
+        )
+        meter = Meter(Budget(self.limits, run_id=ctx.run_id), record, self.tracer, self.clock)
+        tools = ToolBox(self.tools, meter=meter, max_retries=self.limits.max_tool_retries)
+        system = f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}"
+        task = render_task(self.task, event)
+        messages: list[Message] = [SystemMessage(content=system), UserMessage(content=task)]
+        run = _Run(ctx, meter, tools, messages)
+        if self.planner is not None:
+            objective = f"{system}\n\nTask:\n{task}"
+            run.planning = Planning(self.planner, objective=objective, tools=tools, meter=meter)
+        return run
+
+    async def _run_with_deadline(self, run: _Run) -> OutputT:
+        try:
+            async with asyncio.timeout(self.limits.timeout_s) as deadline:
+                return await self._loop(run)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise  # a TimeoutError of someone else's making, not our deadline
+            message = f"run passed its {self.limits.timeout_s}s wall-clock limit"
+            raise RunTimedOut(message, run_id=run.ctx.run_id) from exc
+
+    async def _loop(self, run: _Run) -> OutputT:
+        record = run.meter.record
+        if run.planning is not None:
+            run.messages.append(UserMessage(content=await run.planning.start()))
+        while True:
+            match await self._turn(run):
+                case FinalResult(output=output):
+                    record.final_response = canonical_json(output.model_dump(mode="json"))
+                    return output
+                case CallTools() as step:
+                    run.messages.extend(await self._run_tools(run, step))
+                case Retry(correction=correction):
+                    if len(record.corrections) >= self.limits.max_corrections:
+                        message = f"final response invalid after all corrections: {correction}"
+                        raise InvalidAgentOutput(message, run_id=run.ctx.run_id)
+                    turn = run.meter.budget.turns
+                    record.corrections.append(CorrectionRecord(turn=turn, error=correction))
+                    run.messages.append(UserMessage(content=correction))
+
+    async def _turn(self, run: _Run) -> TurnResult[OutputT]:
+        turn = run.meter.budget.start_turn()
+        # every message is already a validated model; re-validating the whole history each
+        # turn would make the loop quadratic in the conversation length
+        request = ModelRequest.model_construct(
+            messages=tuple(run.messages),
+            tools=run.tools.specs,
+            response_schema=self._schema,
+            response_name=self.output_type.__name__,
+            settings=self.settings,
+        )
+        response = await run.meter.chat(
+            self.model, request, purpose="execute", turn=turn, prompt_version=self._prompt_version
+        )
+        message = response.message
+        run.messages.append(message)
+        if message.tool_calls:
+            return CallTools(calls=message.tool_calls, reason=message.content or "")
+        try:
+            text = strip_fences(message.content or "")
+            return FinalResult(self.output_type.model_validate_json(text))
+        except ValidationError as exc:
+            return correction_for(exc, self.output_type.__name__)
+
+    async def _run_tools(self, run: _Run, step: CallTools) -> list[Message]:
+        """Run the calls in order; a failed planned step triggers the one re-plan."""
+        results: list[Message] = []
+        new_plan: str | None = None
+        for call in step.calls:
+            turn, planned = run.meter.budget.turns, None
+            if run.planning is not None and call.name in run.tools:
+                verdict = run.planning.check(call, reason=step.reason, turn=turn)
+                if verdict.refusal is not None:
+                    results.append(verdict.refusal.message)
+                    continue
+                planned = verdict.step
+            outcome = await run.tools.execute(call, run.ctx, turn=turn, plan_step=planned)
+            results.append(outcome.message)
+            if run.planning is not None and planned is not None and outcome.failed:
+                error = outcome.record.error_type or "error"
+                new_plan = await run.planning.replan_after_failure(planned, error) or new_plan
+        if new_plan is not None:
+            results.append(UserMessage(content=new_plan))
+        return results

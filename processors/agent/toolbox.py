@@ -1,0 +1,179 @@
+"""The run's tool catalogue: allowlist, argument checks, error mapping and retry counting.
+
+The runtime, not the model, enforces the allowlist: a call to a tool outside the catalogue is
+refused and reported to the model as an error. Every outcome — result, error, refusal —
+goes back as a :class:`ToolResultMessage` whose content is fenced as untrusted data, and is
+appended to the run record (with a digest of the result, never the result itself).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+from pydantic import BaseModel
+
+from processors.agent import schema_check
+from processors.agent.chat import Meter
+from processors.agent.prompt import untrusted
+from processors.agent.record import (
+    ToolCallRecord,
+    ToolRefusal,
+    canonical_json,
+    digest,
+    redact,
+)
+from processors.errors import ConfigError, ToolRetriesExhausted, ToolUnavailable
+from processors.llm.model import ToolCall, ToolResultMessage, ToolSpec
+from processors.tools.base import CallContext, Tool, ToolError
+
+FORBIDDEN_STATUSES = frozenset({401, 403})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """What one requested call produced: the message for the model and its record."""
+
+    message: ToolResultMessage
+    record: ToolCallRecord
+
+    @property
+    def failed(self) -> bool:
+        return self.record.error_type is not None
+
+
+class ToolBox:
+    """The tools one run may use, plus the per-run state (failures, forbidden tools)."""
+
+    def __init__(
+        self,
+        tools: Sequence[Tool],
+        *,
+        meter: Meter,
+        max_retries: int,
+    ) -> None:
+        self._tools = {tool.name: tool for tool in tools}
+        if len(self._tools) != len(tools):
+            raise ConfigError("two tools share a name in the agent's catalogue")
+        self.specs = tuple(
+            ToolSpec(name=t.name, description=t.description, parameters=t.input_schema)
+            for t in tools
+        )
+        self._record, self._tracer, self._clock = meter.record, meter.tracer, meter.clock
+        self._max_retries = max_retries
+        self._failures: Counter[str] = Counter()
+        self._forbidden: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    async def execute(
+        self, call: ToolCall, ctx: CallContext, *, turn: int, plan_step: int | None = None
+    ) -> ToolOutcome:
+        """Check and run one call. Raises only when the tool's retry allowance is used up."""
+        if call.name not in self._tools:
+            return self.refuse(
+                call,
+                turn=turn,
+                refusal="not_allowed",
+                message=f"tool {call.name!r} is not available to this agent",
+            )
+        if call.name in self._forbidden:
+            return self.refuse(
+                call,
+                turn=turn,
+                refusal="forbidden",
+                message=f"tool {call.name!r} is forbidden for this principal",
+            )
+        entry = ToolCallRecord(
+            turn=turn,
+            call_id=call.id,
+            name=call.name,
+            arguments=redact(canonical_json(call.arguments)),
+            plan_step=plan_step,
+        )
+        with self._tracer.start_as_current_span(
+            f"execute_tool {call.name}", kind=SpanKind.INTERNAL, attributes=_attributes(call)
+        ) as span:
+            started = self._clock()
+            payload, retryable = await self._call(self._tools[call.name], call, ctx, entry)
+            entry.latency_s = self._clock() - started
+            if entry.error_type is not None:
+                span.set_attribute("error.type", entry.error_type)
+        self._record.tool_calls.append(entry)
+        if entry.error_type not in (None, "forbidden"):
+            self._count_failure(call.name, retryable)
+        return ToolOutcome(_message(call, payload, is_error=entry.error_type is not None), entry)
+
+    def refuse(
+        self, call: ToolCall, *, turn: int, refusal: ToolRefusal, message: str
+    ) -> ToolOutcome:
+        """Do not run ``call``; tell the model why and record the refusal."""
+        entry = ToolCallRecord(
+            turn=turn,
+            call_id=call.id,
+            name=call.name,
+            arguments=redact(canonical_json(call.arguments)),
+            error_type="refused",
+            error=message,
+            refused=refusal,
+        )
+        with self._tracer.start_as_current_span(
+            f"execute_tool {call.name}", kind=SpanKind.INTERNAL, attributes=_attributes(call)
+        ) as span:
+            span.set_attribute("error.type", f"refused:{refusal}")
+        self._record.tool_calls.append(entry)
+        payload = {"error": "refused", "reason": refusal, "message": message}
+        return ToolOutcome(_message(call, payload, is_error=True), entry)
+
+    async def _call(
+        self, tool: Tool, call: ToolCall, ctx: CallContext, entry: ToolCallRecord
+    ) -> tuple[Any, bool]:
+        problems = schema_check.check(call.arguments, tool.input_schema)
+        if problems:
+            entry.error_type, entry.error = "invalid_arguments", redact("; ".join(problems))
+            return {"error": "invalid_arguments", "problems": problems}, False
+        try:
+            result = await tool.call(call.arguments, ctx)
+        except ToolError as exc:
+            entry.status, entry.error = exc.status, redact(str(exc))
+            if exc.status in FORBIDDEN_STATUSES:
+                self._forbidden.add(call.name)
+                entry.error_type = "forbidden"
+                message = "forbidden: the principal may not use this tool; do not call it again"
+                return {"error": "forbidden", "status": exc.status, "message": message}, False
+            entry.error_type = "tool_error"
+            return {
+                "error": "tool_error",
+                "status": exc.status,
+                "retryable": exc.retryable,
+                "message": entry.error,
+            }, exc.retryable
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        entry.result_digest = digest(result)
+        return result, False
+
+    def _count_failure(self, name: str, retryable: bool) -> None:
+        self._failures[name] += 1
+        if self._failures[name] <= self._max_retries:
+            return
+        message = f"tool {name!r} failed {self._failures[name]} times in this run"
+        error = ToolUnavailable if retryable else ToolRetriesExhausted
+        raise error(message, run_id=self._record.run_id)
+
+
+def _attributes(call: ToolCall) -> dict[str, str]:
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": call.name,
+        "gen_ai.tool.call.id": call.id,
+    }
+
+
+def _message(call: ToolCall, payload: Any, *, is_error: bool) -> ToolResultMessage:
+    text = untrusted(canonical_json(payload), source=f"tool:{call.name}", id=call.id)
+    return ToolResultMessage(tool_call_id=call.id, name=call.name, content=text, is_error=is_error)

@@ -1,0 +1,115 @@
+"""Each limit stops a runaway loop with its own typed, permanent error and a closed record."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from agent_support import EVENT, ctx, make_agent, search_tool
+
+from processors.agent import Limits
+from processors.errors import (
+    BudgetExceeded,
+    CostLimitExceeded,
+    PermanentError,
+    RunTimedOut,
+    TokenLimitExceeded,
+    TurnLimitExceeded,
+)
+from processors.llm.fakes import FunctionModel, call, tool_calls
+from processors.llm.model import AssistantMessage, ModelRequest, ModelResponse, Usage
+
+
+def runaway(request: ModelRequest) -> AssistantMessage:
+    """A model that never stops asking for the same tool."""
+    return tool_calls(call("search_directory", {"query": "again"}))
+
+
+def test_turn_limit_stops_a_model_that_never_answers() -> None:
+    model = FunctionModel(runaway)
+    with pytest.raises(TurnLimitExceeded) as caught:
+        asyncio.run(make_agent(model, limits=Limits(max_turns=5)).run(EVENT, ctx()))
+    assert len(model.requests) == 5
+    error = caught.value
+    assert isinstance(error, BudgetExceeded) and isinstance(error, PermanentError)
+    record: Any = error.record
+    assert record.totals.turns == 5 and record.totals.tool_calls == 5
+    assert record.outcome == "failed" and record.error_type == "TurnLimitExceeded"
+
+
+def test_token_limit_counts_input_and_output_tokens_across_turns() -> None:
+    def heavy(request: ModelRequest) -> ModelResponse:
+        return ModelResponse(
+            message=runaway(request), usage=Usage(input_tokens=300, output_tokens=50), model="m"
+        )
+
+    model = FunctionModel(heavy)
+    with pytest.raises(TokenLimitExceeded) as caught:
+        asyncio.run(make_agent(model, limits=Limits(max_tokens=1000)).run(EVENT, ctx()))
+    assert len(model.requests) == 3  # 350, 700, 1050 > 1000
+    record: Any = caught.value.record
+    assert record.totals.input_tokens == 900 and record.totals.output_tokens == 150
+    assert len(record.model_calls) == 3  # the call that crossed the line is recorded too
+
+
+def test_token_limit_with_estimated_usage_of_the_fakes() -> None:
+    model = FunctionModel(runaway)
+    with pytest.raises(TokenLimitExceeded):
+        asyncio.run(
+            make_agent(model, limits=Limits(max_tokens=2000, max_turns=100)).run(EVENT, ctx())
+        )
+    assert 1 < len(model.requests) < 100
+
+
+def test_cost_limit_stops_the_run_when_spend_passes_it() -> None:
+    model = FunctionModel(runaway, usd_per_1k_tokens=10.0)
+    with pytest.raises(CostLimitExceeded) as caught:
+        asyncio.run(
+            make_agent(model, limits=Limits(max_cost_usd=5.0, max_turns=100)).run(EVENT, ctx())
+        )
+    record: Any = caught.value.record
+    assert record.totals.cost_usd > 5.0
+    assert record.totals.cost_usd - record.model_calls[-1].cost_usd <= 5.0
+
+
+def test_wall_clock_timeout_stops_a_slow_loop() -> None:
+    model = FunctionModel(runaway, latency_s=0.02)
+    started = time.monotonic()
+    with pytest.raises(RunTimedOut) as caught:
+        asyncio.run(
+            make_agent(model, limits=Limits(timeout_s=0.15, max_turns=1000)).run(EVENT, ctx())
+        )
+    assert time.monotonic() - started < 1.0
+    assert 2 <= len(model.requests) < 20
+    assert isinstance(caught.value, BudgetExceeded)
+    assert caught.value.record is not None
+
+
+def test_wall_clock_timeout_interrupts_a_hung_tool() -> None:
+    async def hang(arguments: dict[str, Any], ctx: Any) -> Any:
+        await asyncio.sleep(30)
+
+    model = FunctionModel(runaway)
+    with pytest.raises(RunTimedOut):
+        asyncio.run(
+            make_agent(model, [search_tool(hang)], limits=Limits(timeout_s=0.1)).run(EVENT, ctx())
+        )
+
+
+def test_a_tools_own_timeout_error_is_not_mistaken_for_the_run_deadline() -> None:
+    def times_out(arguments: dict[str, Any], ctx: Any) -> Any:
+        raise TimeoutError("socket read timed out")
+
+    model = FunctionModel(runaway)
+    with pytest.raises(TimeoutError) as caught:
+        asyncio.run(make_agent(model, [search_tool(times_out)]).run(EVENT, ctx()))
+    assert not isinstance(caught.value, RunTimedOut)
+
+
+def test_limits_reject_nonsense_values() -> None:
+    with pytest.raises(ValueError):
+        Limits(max_turns=0)
+    with pytest.raises(ValueError):
+        Limits(timeout_s=-1)
