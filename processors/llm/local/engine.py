@@ -1,0 +1,85 @@
+"""The in-process llama.cpp engine (through the ``xllamacpp`` wheel) behind the local server.
+
+:class:`ChatEngine` is the port the HTTP server talks to; :class:`XllamacppEngine` is the real
+adapter and tests use a scripted engine instead. ``xllamacpp`` is imported only here, only when
+an engine is built, so the rest of the package works without the ``local`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from processors.errors import ConfigError, DaemonsError
+
+_log = logging.getLogger(__name__)
+
+
+class EngineError(DaemonsError):
+    """llama.cpp rejected or failed a request; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ChatEngine(Protocol):
+    """Runs one (already constrained) chat completion; returns an OpenAI-shaped answer."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class XllamacppEngine:
+    """One GGUF model loaded in-process; requests run one at a time (a lock), which on a
+    small CPU box is also the fastest way to serve them."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        model_id: str,
+        n_ctx: int = 8192,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            import xllamacpp
+        except ImportError as exc:
+            raise ConfigError(
+                "the local model server needs xllamacpp: pip install 'process-daemons[local]'"
+            ) from exc
+        if not model_path.is_file():
+            raise ConfigError(f"model file not found: {model_path}")
+        threads = threads or max(1, os.cpu_count() or 1)
+        params = xllamacpp.CommonParams()
+        params.model.path = str(model_path)
+        params.n_ctx = n_ctx
+        params.n_parallel = 1
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.warmup = True
+        self._model_id = model_id
+        self._lock = threading.Lock()
+        _log.info("loading %s from %s (n_ctx=%d, threads=%d)", model_id, model_path, n_ctx, threads)
+        self._server = xllamacpp.Server(params)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            result = self._server.handle_chat_completions(body)
+        if not isinstance(result, dict):
+            raise EngineError(f"llama.cpp returned {type(result).__name__}, not an object")
+        if "choices" not in result:
+            error = result.get("error", result)
+            code = error.get("code", 500) if isinstance(error, dict) else 500
+            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            raise EngineError(f"llama.cpp: {message}", status=int(code) if code else 500)
+        return result

