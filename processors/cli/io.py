@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from confluent_kafka import Consumer, KafkaError, Producer
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
+from processors import telemetry
 from processors.errors import DaemonsError, SerdeError
 from processors.kafka.clients import Contracts, consumer_config, ephemeral_group, producer_config
 from processors.serde.json_codec import from_json, to_json
@@ -41,7 +41,7 @@ def _produce(args: argparse.Namespace) -> int:
     topic = contracts.catalog.get(args.topic)
     physical = contracts.catalog.physical(args.topic)
     schema = contracts.schemas.get(topic.value_schema)
-    tracer = TracerProvider().get_tracer("processors.cli")
+    tracer = telemetry.tracer("processors.cli")
     producer = Producer(producer_config(settings))
     failures = 0
     delivery_errors: list[str] = []

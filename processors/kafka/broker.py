@@ -177,7 +177,7 @@ def start_broker(
     if not (data_dir / "meta.properties").exists():
         fmt = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
-             "-t", _new_cluster_id(), "-c", str(props)],
+             f"--cluster-id={_new_cluster_id()}", "-c", str(props)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if fmt.returncode != 0:

@@ -1,0 +1,68 @@
+"""``daemons run NAME``: run one process of a daemon (its consumer group)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+import logging
+import signal
+
+from processors.errors import ConfigError
+from processors.kafka.clients import Contracts
+from processors.runtime.daemon import Daemon
+from processors.runtime.runner import Runner
+from processors.settings import Settings
+
+log = logging.getLogger("processors.cli.run")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("run", help="run one process of a daemon (joins its consumer group)")
+    parser.add_argument("name", help="daemon name, or module:attribute of a Daemon")
+    parser.add_argument("--concurrency", type=int, default=64, help="events in flight (64)")
+    parser.add_argument("--mode", choices=("alo", "eos"), default="alo",
+                        help="at-least-once (default) or exactly-once")  # fmt: skip
+    parser.add_argument("--group-id", default=None, help="consumer group (default: the daemon's)")
+    parser.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds")
+    parser.set_defaults(handler=_run)
+
+
+def resolve(name: str) -> Daemon:
+    """A daemon by registered name, or ``package.module:attribute``."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            daemon = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot load daemon {name!r}: {exc}") from exc
+        if not isinstance(daemon, Daemon):
+            raise ConfigError(f"{name!r} is not a Daemon")
+        return daemon
+    from processors.daemons import registry
+
+    return registry.get(name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    daemon = resolve(args.name)
+    if args.group_id:
+        daemon = dataclasses.replace(daemon, group_id=args.group_id)
+    runner = Runner(
+        daemon, settings, Contracts.load(settings),
+        concurrency=args.concurrency, mode=args.mode, grace=args.grace,
+    )  # fmt: skip
+    asyncio.run(_serve(runner))
+    return 0
+
+
+async def _serve(runner: Runner) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("running %s (group %s, mode %s)", runner.daemon.name, runner.daemon.group_id, runner.mode)
+    await runner.run(stop)
+    log.info("stopped %s cleanly", runner.daemon.name)

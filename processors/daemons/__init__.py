@@ -1,0 +1,1 @@
+"""The product's daemons (vendor enrichment, client onboarding, question answering)."""

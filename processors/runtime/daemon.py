@@ -1,0 +1,71 @@
+"""What a daemon is, and what its handler receives and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import Span
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Everything a handler may know about the event besides its value. Ids only: the
+    principal's credentials are minted by tools at call time, never carried here."""
+
+    daemon: str
+    tenant_id: str
+    principal_id: str
+    event_id: str
+    topic: str  # logical topic name
+    partition: int
+    offset: int
+    key: bytes | None
+    attempt: int  # 1 for the first try
+    span: Span  # the `process {topic}` consumer span; work nests under it
+
+
+@dataclass(frozen=True)
+class Output:
+    """A record to publish: ``topic`` is a logical catalog name; the key comes from the
+    topic's key rule unless given. ``value`` must match the topic's schema."""
+
+    topic: str
+    value: dict[str, Any]
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+Handler = Callable[[dict[str, Any], EventContext], Awaitable[list[Output]]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried before the event is dead-lettered."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A named unit of work: one consumer group reading ``inputs`` and calling ``handler``.
+
+    Several processes running the same daemon share its partitions (same ``group_id``).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    handler: Handler
+    outputs: tuple[str, ...] = ()
+    group_id: str = ""
+    dead_letter_topic: str = ""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.group_id:
+            object.__setattr__(self, "group_id", self.name)
+        if not self.dead_letter_topic:
+            object.__setattr__(self, "dead_letter_topic", f"{self.name}.dlq")
