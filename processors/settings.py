@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from processors.llm.config import LLMSettings
+
 KafkaConfig = dict[str, str | int | float | bool]
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,6 +68,11 @@ class Settings(BaseModel):
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "process-daemons")
     kafka_version: str | None = None  # None: newest 4.x that resolves
     topic_prefix: str = ""  # prepended to every catalog topic name (tests, shadow runs)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    model: str = "local:qwen2.5-coder-1.5b"  # the daemons' executor model
+    planner_model: str | None = None  # defaults to ``model`` when a daemon plans
+    tools_url: str = "http://127.0.0.1:8081"  # the existing API whose OpenAPI document gives tools
+    tools_signing_key: SecretStr | None = None  # signs per-call credentials (reference provider)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,7 +101,14 @@ class Settings(BaseModel):
             "schema_registry_auth": SecretStr(auth) if auth else None,
             "kafka_version": env.get("DAEMONS_KAFKA_VERSION") or None,
             "topic_prefix": env.get("DAEMONS_TOPIC_PREFIX", ""),
+            "llm": LLMSettings.from_env(env),
+            "model": env.get("DAEMONS_MODEL", "local:qwen2.5-coder-1.5b"),
+            "planner_model": env.get("DAEMONS_PLANNER_MODEL") or None,
+            "tools_url": env.get("DAEMONS_TOOLS_URL", "http://127.0.0.1:8081"),
         }
+        key = env.get("DAEMONS_TOOLS_SIGNING_KEY")
+        if key:
+            values["tools_signing_key"] = SecretStr(key)
         if "DAEMONS_CACHE_DIR" in env:
             values["cache_dir"] = Path(env["DAEMONS_CACHE_DIR"])
         return cls.model_validate(values)

@@ -55,7 +55,7 @@ def test_unknown_topic_and_unknown_schema_are_clear_errors(tmp_path: Path) -> No
         '[topics.x]\npartitions=1\nreplication_factor=1\nretention_ms=1\ncleanup_policy="delete"\n'
         'key_schema="string"\nkey=["tenant_id"]\nvalue_schema="no.such.Schema"\n'
     )
-    with pytest.raises(CatalogError, match="no.such.Schema"):
+    with pytest.raises(CatalogError, match=r"no\.such\.Schema"):
         Catalog.load(tmp_path, SCHEMAS)
 
 

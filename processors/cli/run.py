@@ -12,6 +12,8 @@ import signal
 from processors.errors import ConfigError
 from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon
+from processors.runtime.health import HealthServer
+from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.runner import Runner
 from processors.settings import Settings
 
@@ -25,11 +27,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--mode", choices=("alo", "eos"), default="alo",
                         help="at-least-once (default) or exactly-once")  # fmt: skip
     parser.add_argument("--group-id", default=None, help="consumer group (default: the daemon's)")
+    parser.add_argument(
+        "--health-port", type=int, default=None, help="serve /healthz, /readyz, /metrics here"
+    )
     parser.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds")
     parser.set_defaults(handler=_run)
 
 
-def resolve(name: str) -> Daemon:
+def resolve(name: str, settings: Settings) -> Daemon:
     """A daemon by registered name, or ``package.module:attribute``."""
     if ":" in name:
         module, _, attr = name.partition(":")
@@ -41,20 +46,29 @@ def resolve(name: str) -> Daemon:
             raise ConfigError(f"{name!r} is not a Daemon")
         return daemon
     from processors.daemons import registry
+    from processors.daemons.base import build_daemon
+    from processors.daemons.environment import environment_from_settings
 
-    return registry.get(name)
+    return build_daemon(registry.use_case(name), environment_from_settings(settings))
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    daemon = resolve(args.name)
+    daemon = resolve(args.name, settings)
     if args.group_id:
         daemon = dataclasses.replace(daemon, group_id=args.group_id)
+    metrics = RuntimeMetrics(daemon.name, daemon.group_id)
+    health = HealthServer(metrics, host="0.0.0.0", port=args.health_port)
     runner = Runner(
-        daemon, settings, Contracts.load(settings),
-        concurrency=args.concurrency, mode=args.mode, grace=args.grace,
+        daemon, settings, Contracts.load(settings), concurrency=args.concurrency,
+        mode=args.mode, grace=args.grace, metrics=metrics, heartbeat=health.heartbeat,
     )  # fmt: skip
-    asyncio.run(_serve(runner))
+    if args.health_port is None:
+        asyncio.run(_serve(runner))
+        return 0
+    with health:
+        log.info("health and metrics on %s", health.url)
+        asyncio.run(_serve(runner))
     return 0
 
 
@@ -63,6 +77,8 @@ async def _serve(runner: Runner) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("running %s (group %s, mode %s)", runner.daemon.name, runner.daemon.group_id, runner.mode)
+    log.info(
+        "running %s (group %s, mode %s)", runner.daemon.name, runner.daemon.group_id, runner.mode
+    )
     await runner.run(stop)
     log.info("stopped %s cleanly", runner.daemon.name)

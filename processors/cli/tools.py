@@ -2,8 +2,8 @@
 
 ``daemons tools --openapi URL_OR_FILE`` lists the document's operations; add
 ``--allow op1,op2`` to render exactly those as tools with their input and output schemas
-(an unknown name fails the same way a daemon's startup would). ``daemons tools NAME`` will
-show a daemon's own catalogue once daemon definitions exist (see :func:`daemon_catalog`).
+(an unknown name fails the same way a daemon's startup would). ``daemons tools NAME``
+shows a daemon's own allowlisted catalogue over ``DAEMONS_TOOLS_URL`` (:func:`daemon_catalog`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def daemon_catalog(name: str) -> ToolCatalog:
-    """The catalogue of daemon ``name``. Hook: connect this to daemon definitions."""
-    raise ConfigError(f"daemon definitions are not available yet (asked for {name!r})")
+    """The catalogue of daemon ``name``: its allowlist over the tools API's OpenAPI document
+    (``DAEMONS_TOOLS_URL``). An allowlisted name the API lacks is the same error as at start."""
+    from processors.daemons import registry
+    from processors.settings import Settings
+
+    use_case = registry.use_case(name)
+    base = Settings.from_env().tools_url.rstrip("/")
+    try:
+        document = load_document(f"{base}/openapi.json")
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the tools' OpenAPI document at {base}: {exc}") from exc
+    source = OpenAPISource(
+        document, base_url=base, client=httpx.AsyncClient(), credentials=_NoCredentials()
+    )
+    return ToolCatalog.build([source], use_case.tools)
 
 
 class _NoCredentials:

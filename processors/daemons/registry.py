@@ -1,27 +1,31 @@
-"""Daemons by name, for ``daemons run NAME``."""
+"""The product's daemons by name, for ``daemons run NAME`` and ``daemons tools NAME``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import Any
 
+from processors.daemons.base import UseCase
 from processors.errors import ConfigError
-from processors.runtime.daemon import Daemon
 
-_FACTORIES: dict[str, Callable[[], Daemon]] = {}
-
-
-def register(name: str, factory: Callable[[], Daemon]) -> None:
-    _FACTORIES[name] = factory
+# daemon name -> module holding its USE_CASE
+_USE_CASES = {
+    "vendor-enrichment": "processors.daemons.vendor_enrichment",
+    "client-onboarding": "processors.daemons.client_onboarding",
+    "question-answering": "processors.daemons.question_answering",
+}
 
 
 def names() -> list[str]:
-    return sorted(_FACTORIES)
+    return sorted(_USE_CASES)
 
 
-def get(name: str) -> Daemon:
+def use_case(name: str) -> UseCase[Any]:
     try:
-        factory = _FACTORIES[name]
+        module = _USE_CASES[name]
     except KeyError:
-        known = ", ".join(names()) or "none yet"
-        raise ConfigError(f"unknown daemon {name!r}; known: {known} (or use module:attribute)") from None
-    return factory()
+        raise ConfigError(
+            f"unknown daemon {name!r}; known: {', '.join(names())} (or use module:attribute)"
+        ) from None
+    found: UseCase[Any] = importlib.import_module(module).USE_CASE
+    return found

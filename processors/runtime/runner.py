@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
 
+from processors import telemetry
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
 from processors.runtime.daemon import Daemon, EventContext, Output
@@ -35,7 +37,6 @@ from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.offsets import PartitionOffsets
 from processors.runtime.policy import DeadLetter, Retry, decide
-from processors import telemetry
 from processors.settings import Settings
 from processors.tracing import extract_context, inject_headers
 
@@ -80,6 +81,7 @@ class Runner:
         grace: float = 30.0,
         tracer: Tracer | None = None,
         metrics: RuntimeMetrics | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.daemon, self.contracts, self.mode = daemon, contracts, mode
         self.concurrency = concurrency
@@ -87,6 +89,9 @@ class Runner:
         self.commit_interval, self.grace = commit_interval, grace
         self.tracer = tracer or telemetry.tracer("processors.runtime")
         self.metrics = metrics or RuntimeMetrics(daemon.name, daemon.group_id)
+        self._heartbeat = heartbeat or (lambda: None)
+        self._last_lag = 0.0
+        self._lag_task: asyncio.Task[int] | None = None
         catalog = contracts.catalog
         self._logical = {catalog.physical(t): t for t in daemon.inputs}
         self._dlq = catalog.physical(daemon.dead_letter_topic)
@@ -96,7 +101,8 @@ class Runner:
         self.producer = Producer(producer_config(settings, **extra))
         self.consumer = Consumer(
             consumer_config(
-                settings, daemon.group_id,
+                settings,
+                daemon.group_id,
                 **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 10_000},
             )
         )
@@ -132,6 +138,8 @@ class Runner:
                 self._backpressure()
                 await self._maybe_commit()
                 self.metrics.in_flight(self._pending)
+                self._heartbeat()
+                self._observe_lag()
                 await asyncio.sleep(0 if got else 0.002)
             await self._drain()
         finally:
@@ -160,7 +168,7 @@ class Runner:
         if offsets is None:  # a straggler from a partition we no longer own
             return
         offset: int = msg.offset()  # type: ignore[assignment]
-        headers = list(msg.headers() or [])
+        headers: list[tuple[str, bytes | None]] = list(msg.headers() or [])  # type: ignore[arg-type]
         span = self.tracer.start_span(
             f"process {self._logical[tp[0]]}",
             context=extract_context(headers),
@@ -182,6 +190,42 @@ class Runner:
         key = (tp, event.key) if event.key is not None else (tp, offset)
         if self._keyed.offer(key, event) is not None:
             self._ready.append(event)
+
+    def _observe_lag(self, every: float = 5.0) -> None:
+        """Every ``every`` seconds, measure per-partition lag off the loop's thread."""
+        now = time.monotonic()
+        if now - self._last_lag < every or not self._offsets or self._lag_task is not None:
+            return
+        self._last_lag = now
+        positions = self.consumer.position([TopicPartition(*tp) for tp in self._offsets])
+        self._lag_task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._measure_lag, positions)
+        )
+        self._lag_task.add_done_callback(self._lag_done)
+
+    def _measure_lag(self, positions: list[TopicPartition]) -> int:
+        """Lag = high watermark minus our position (a broker round trip per partition)."""
+        total = 0
+        for tp in positions:
+            _low, high = self.consumer.get_watermark_offsets(tp, timeout=2, cached=False) or (0, 0)
+            position = (
+                tp.offset if tp.offset >= 0 else self._offsets[(tp.topic, tp.partition)].watermark()
+            )
+            lag = max(0, high - max(position, 0))
+            total += lag
+            self.metrics.lag(tp.topic, tp.partition, lag)
+        return total
+
+    def _lag_done(self, task: asyncio.Task[int]) -> None:
+        self._lag_task = None
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.warning("measuring lag failed: %s", task.exception())
+            return
+        # Ready once assigned and caught up: the backlog fits in one in-flight buffer.
+        if not self.metrics.ready and task.result() <= self.buffer:
+            self.metrics.set_ready(True)
 
     def _launch(self) -> None:
         while self._ready and len(self._tasks) < self.concurrency:
@@ -267,7 +311,11 @@ class Runner:
                     continue
                 assert isinstance(decision, DeadLetter)
                 failure = Failure(exc, attempt, first_failure, now)
-                return [self._dead_letter(event, decoded, failure, decision.reason)]
+                letter = self._dead_letter(event, decoded, failure, decision.reason)
+                # An error may carry records to publish with its dead letter (a run record).
+                extra: list[Output] = list(getattr(exc, "outputs", None) or ())
+                event_id = str((decoded or {}).get("event_id", ""))
+                return [letter, *(self._encode(event, event_id, i, o) for i, o in enumerate(extra))]
 
     def _encode(
         self, event: _Event, event_id: str, index: int, output: Output
@@ -278,7 +326,7 @@ class Runner:
             :32
         ]
         value = dict(output.value)
-        if value.get("output_id", None) == "":
+        if value.get("output_id") == "":
             value["output_id"] = output_id
         key = output.key if output.key is not None else spec.key_for(value)
         data = self.contracts.codec.encode(spec.value_schema, value, topic=physical)
@@ -380,7 +428,10 @@ class Runner:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("commit failed (will retry): %s", exc)
             return
@@ -440,7 +491,7 @@ class Runner:
 
     def _recover_transaction(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]
-        if error.fatal() or not error.txn_requires_abort() and not error.retriable():
+        if error.fatal() or (not error.txn_requires_abort() and not error.retriable()):
             raise RunnerError(f"transaction failed fatally (fenced?): {error}") from exc
         log.warning("transaction aborted, rewinding to committed offsets: %s", error)
         if error.txn_requires_abort():
@@ -460,7 +511,6 @@ class Runner:
         for tp in committed:
             self._start_partition((tp.topic, tp.partition), tp.offset if tp.offset >= 0 else -1)
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
-        self.metrics.set_ready(True)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
@@ -470,12 +520,14 @@ class Runner:
         for tp in tps:
             self._abandon(tp)
             self._offsets.pop(tp, None)
+            self.metrics.forget_partition(*tp)
         log.info("revoked %s", tps)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in [(p.topic, p.partition) for p in partitions]:
             self._abandon(tp)
             self._offsets.pop(tp, None)
+            self.metrics.forget_partition(*tp)
         log.warning("lost %s", [(p.topic, p.partition) for p in partitions])
 
     def _start_partition(self, tp: TP, start: int) -> None:
@@ -498,7 +550,7 @@ class Runner:
         self._ready = deque(e for e in self._ready if e.tp != tp)
 
     def _keyed_keys(self, tp: TP) -> set[Any]:
-        return {key for key in self._keyed.active_keys() if key[0] == tp}
+        return {key for key in self._keyed.active_keys() if key[0] == tp}  # type: ignore[index]
 
     # ---- shutdown --------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from typing import Any
@@ -102,7 +101,9 @@ def read_topic(
     return out
 
 
-def drain_topic(settings: Settings, contracts: Contracts, topic: str, idle: float = 3.0) -> list[dict[str, Any]]:
+def drain_topic(
+    settings: Settings, contracts: Contracts, topic: str, idle: float = 3.0
+) -> list[dict[str, Any]]:
     """Everything currently in ``topic`` (stops after ``idle`` seconds without a record)."""
     consumer = Consumer(consumer_config(settings, ephemeral_group("test-drain")))
     consumer.subscribe([contracts.catalog.physical(topic)])
@@ -119,5 +120,3 @@ def drain_topic(settings: Settings, contracts: Contracts, topic: str, idle: floa
     finally:
         consumer.close()
     return out
-
-

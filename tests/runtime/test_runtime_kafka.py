@@ -19,7 +19,7 @@ from processors.kafka.clients import Contracts, consumer_config
 from processors.runtime.runner import Runner
 from processors.settings import Settings
 from processors.testing.apps import echo
-from processors.testing.runtime import RunnerThread, drain_topic, produce_events, read_topic
+from processors.testing.runtime import RunnerThread, produce_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -148,9 +148,13 @@ def test_one_unbroken_trace_from_upstream_producer_to_downstream_consumer(
     spans = {s.name.split(" ")[0]: s for s in exporter.get_finished_spans()}
     process, send = spans["process"], spans["send"]
     assert process.kind == SpanKind.CONSUMER
-    assert process.parent is not None and process.parent.span_id == upstream.get_span_context().span_id
+    assert (
+        process.parent is not None and process.parent.span_id == upstream.get_span_context().span_id
+    )
     assert send.parent is not None and send.parent.span_id == process.context.span_id
     assert traceparent.split("-")[2] == format(send.context.span_id, "016x")
     assert process.attributes is not None
     assert process.attributes["messaging.consumer.group.name"].startswith("echo-")
-    assert process.attributes["messaging.destination.name"] == topics.catalog.physical("questions.asked")
+    assert process.attributes["messaging.destination.name"] == topics.catalog.physical(
+        "questions.asked"
+    )

@@ -98,9 +98,10 @@ def _until_members(settings: Settings, group: str, n: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        try:  # a fresh client: one that asked before the group existed keeps failing
-            desc = admin_client(settings).describe_consumer_groups([group])[group].result()
-        except KafkaException:
+        admin = admin_client(settings)  # fresh, and kept alive until its future resolves
+        try:
+            desc = admin.describe_consumer_groups([group], request_timeout=5)[group].result(10)
+        except (KafkaException, TimeoutError):
             continue
         members = [m for m in desc.members if m.assignment.topic_partitions]
         if len(members) == n and str(desc.state).endswith("STABLE"):
@@ -127,9 +128,43 @@ def test_two_processes_split_partitions_and_survive_one_leaving(
         later = read_topic(isolated, topics, "questions.answered", expected=180, timeout=90)
         assert {e["event_id"] for e in first + second} <= {o["value"]["event_id"] for o in later}
         second_ids = {e["event_id"] for e in second}
-        takers = {o["value"]["answer"].split()[1] for o in later if o["value"]["event_id"] in second_ids}
+        takers = {
+            o["value"]["answer"].split()[1] for o in later if o["value"]["event_id"] in second_ids
+        }
         assert takers == {str(b.pid)}
     finally:
         for proc in (a, b):
             if proc.poll() is None:
                 stop(proc)
+
+
+def test_health_readiness_and_metrics_of_a_running_daemon(
+    isolated: Settings, topics: Contracts, tmp_path: Path
+) -> None:
+    import httpx
+
+    from processors.testing.broker import free_port
+
+    port = free_port()
+    group = f"echo-{uuid.uuid4().hex[:8]}"
+    events = [question(i, "x") for i in range(30)]
+    produce_events(isolated, topics, "questions.asked", events)
+    proc = start(isolated, group, tmp_path / "h.log", "--health-port", str(port))
+    try:
+        read_topic(isolated, topics, "questions.answered", expected=30, timeout=60)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.3)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        text = httpx.get(f"{base}/metrics").text
+        consumed = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("daemons_events_consumed_total{")
+        )
+        assert consumed == 30
+        assert "daemons_partition_lag{" in text
+    finally:
+        assert stop(proc) == 0

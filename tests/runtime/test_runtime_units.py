@@ -57,7 +57,9 @@ def test_transient_errors_retry_with_bounded_jittered_backoff() -> None:
     second = decide(TransientError("timeout"), 2, policy, rng)
     assert isinstance(first, Retry) and 0 <= first.delay <= 1.0
     assert isinstance(second, Retry) and 0 <= second.delay <= 2.0
-    assert decide(TransientError("timeout"), 3, policy, rng) == DeadLetter("gave up after 3 attempts")
+    assert decide(TransientError("timeout"), 3, policy, rng) == DeadLetter(
+        "gave up after 3 attempts"
+    )
 
 
 def test_retry_after_is_honored_but_capped() -> None:

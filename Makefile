@@ -1,0 +1,46 @@
+# The two commands of the README:   make demo   |   make test
+# Both set everything up from scratch on a fresh machine (virtualenv, Python deps,
+# Java/Maven/kcat from Debian if missing, the Kafka jars from Maven Central).
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+EXTRAS ?= dev,local-small
+
+.PHONY: deps system-deps demo test lint unit clean
+
+$(VENV)/.installed-$(EXTRAS): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	command -v mvn  >/dev/null || missing="$$missing maven"; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
+	fi
+
+deps: system-deps $(VENV)/.installed-$(EXTRAS)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q -rs
+
+unit: deps
+	$(VENV)/bin/pytest -q -m "not kafka and not slow"
+
+demo: deps
+	bash examples/demo.sh
+
+clean:
+	-$(VENV)/bin/daemons broker down
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

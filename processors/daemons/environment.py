@@ -1,0 +1,66 @@
+"""Build a daemon's :class:`~processors.daemons.base.Environment` from settings: the model by
+its string, tools from the existing API's OpenAPI document, credentials minted per call."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from processors.daemons.base import Environment
+from processors.errors import ConfigError, UnknownTenant
+from processors.llm.registry import load_model
+from processors.settings import Settings
+from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
+from processors.tools.base import CallContext, Tool, ToolError
+from processors.tools.openapi import OpenAPISource, load_document
+
+
+class ApiTenantDirectory:
+    """Asks the existing API, as the event's principal, for the tenant's record: 401/403/404
+    mean the tenant is unknown to that principal (a permanent error, dead-lettered). Known
+    (tenant, principal) pairs are remembered for ``ttl`` seconds."""
+
+    def __init__(self, lookup: Tool, *, ttl: float = 300.0) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._known: dict[tuple[str, str], float] = {}
+
+    async def require(self, ctx: CallContext) -> None:
+        key = (ctx.tenant_id, ctx.principal_id)
+        if self._known.get(key, 0.0) > time.monotonic():
+            return
+        try:
+            await self._lookup.call({"tenant_id": ctx.tenant_id}, ctx)
+        except ToolError as exc:
+            if exc.status in (401, 403, 404):
+                raise UnknownTenant(
+                    f"tenant {ctx.tenant_id!r} is unknown to principal {ctx.principal_id!r} "
+                    f"(HTTP {exc.status})"
+                ) from exc
+            raise
+        self._known[key] = time.monotonic() + self._ttl
+
+
+def environment_from_settings(
+    settings: Settings, *, tenant_lookup: str = "getClient"
+) -> Environment:
+    if settings.tools_signing_key is None:
+        raise ConfigError("DAEMONS_TOOLS_SIGNING_KEY is not set: tools cannot mint credentials")
+    credentials = HmacCredentialProvider(HmacCredentialSettings(key=settings.tools_signing_key))
+    base = settings.tools_url.rstrip("/")
+    try:
+        document = load_document(f"{base}/openapi.json")
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the tools' OpenAPI document at {base}: {exc}") from exc
+    source = OpenAPISource(
+        document, base_url=base, client=httpx.AsyncClient(), credentials=credentials
+    )
+    model = load_model(settings.model, settings.llm)
+    planner = load_model(settings.planner_model, settings.llm) if settings.planner_model else None
+    return Environment(
+        model=model,
+        tool_sources=[source],
+        tenants=ApiTenantDirectory(source[tenant_lookup]),
+        planner_model=planner,
+    )

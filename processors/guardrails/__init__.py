@@ -1,0 +1,1 @@
+"""Guardrails: deterministic checks (always on, cheap) and, later, an independent judge."""
