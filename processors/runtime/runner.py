@@ -208,9 +208,10 @@ class Runner:
         total = 0
         for tp in positions:
             _low, high = self.consumer.get_watermark_offsets(tp, timeout=2, cached=False) or (0, 0)
-            position = (
-                tp.offset if tp.offset >= 0 else self._offsets[(tp.topic, tp.partition)].watermark()
-            )
+            owned = self._offsets.get((tp.topic, tp.partition))  # may be revoked meanwhile
+            if owned is None:
+                continue
+            position = tp.offset if tp.offset >= 0 else owned.watermark()
             lag = max(0, high - max(position, 0))
             total += lag
             self.metrics.lag(tp.topic, tp.partition, lag)
