@@ -157,5 +157,6 @@ def test_kcat_reads_what_produce_wrote(
     ).stdout.splitlines()  # fmt: skip
     assert len(out) == 2
     keys = sorted(line.split("|")[0] for line in out)
-    assert keys[0] == "acme-roasters:SQ *BLUE BOTTLE COF 1234 OAKLAND CA"
+    sent = [json.loads(line) for line in sample.read_text().splitlines()]
+    assert keys == sorted(f"{e['tenant_id']}:{e['raw_descriptor']}" for e in sent)
     assert all("traceparent=00-" in line for line in out)

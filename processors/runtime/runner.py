@@ -147,10 +147,9 @@ class Runner:
             self.producer.flush(10)
 
     def _poll(self) -> int:
-        if self._paused:
-            self.consumer.consume(num_messages=1, timeout=0)  # serve rebalances only
-            return 0
-        messages = self.consumer.consume(num_messages=500, timeout=0)
+        # While paused we still call consume() so rebalance callbacks are served; a message
+        # it returns anyway (fetched before the pause) is accepted, never dropped.
+        messages = self.consumer.consume(num_messages=1 if self._paused else 500, timeout=0)
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -243,12 +242,14 @@ class Runner:
             self._fatal = task.exception()
 
     def _backpressure(self) -> None:
-        assigned = self.consumer.assignment()
-        if not self._paused and self._pending >= self.buffer and assigned:
-            self.consumer.pause(assigned)
-            self._paused = True
-        elif self._paused and self._pending <= self.buffer // 2:
-            self.consumer.resume(assigned)
+        """Pause fetching when the in-flight buffer is full; resume once a quarter drained."""
+        if not self._paused and self._pending >= self.buffer:
+            assigned = self.consumer.assignment()
+            if assigned:
+                self.consumer.pause(assigned)
+                self._paused = True
+        elif self._paused and self._pending <= self.buffer * 3 // 4:
+            self.consumer.resume(self.consumer.assignment())
             self._paused = False
 
     # ---- one event --------------------------------------------------------------------------

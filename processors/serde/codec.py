@@ -31,22 +31,32 @@ class AvroCodec:
 
     def encode(self, schema_name: str, datum: dict[str, Any], *, topic: str) -> bytes:
         schema = self.schemas.get(schema_name)
-        try:
-            validate(datum, schema.parsed, raise_errors=True)
-        except ValidationError as exc:
-            errors = getattr(exc, "errors", ())
-            field = getattr(errors[0], "field", None) if errors else None
-            if field:
-                field = field.removeprefix(schema_name + ".")
-            raise SchemaValidationError(f"{schema_name}: {exc}", field=field) from exc
         buffer = io.BytesIO()
         if self.registry is not None:
             schema_id = self.registry.register(f"{topic}-value", schema)
             buffer.write(CONFLUENT_MAGIC + schema_id.to_bytes(4, "big"))
         else:
             buffer.write(SINGLE_OBJECT_MAGIC + schema.fingerprint)
-        schemaless_writer(buffer, schema.parsed, datum)
+        try:
+            schemaless_writer(buffer, schema.parsed, datum)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # The fast path failed: validate to say which field is wrong.
+            raise self._invalid(schema_name, schema, datum, exc) from exc
         return buffer.getvalue()
+
+    @staticmethod
+    def _invalid(
+        schema_name: str, schema: AvroSchema, datum: dict[str, Any], exc: Exception
+    ) -> SchemaValidationError:
+        try:
+            validate(datum, schema.parsed, raise_errors=True)
+        except ValidationError as invalid:
+            errors = getattr(invalid, "errors", ())
+            field = getattr(errors[0], "field", None) if errors else None
+            if field:
+                field = field.removeprefix(schema_name + ".")
+            return SchemaValidationError(f"{schema_name}: {invalid}", field=field)
+        return SchemaValidationError(f"{schema_name}: {exc}")
 
     def decode(self, data: bytes | None, reader_name: str | None = None) -> dict[str, Any]:
         """Decode ``data``; with ``reader_name`` resolve it to that (newer/older) schema."""

@@ -28,7 +28,7 @@ class AvroSchema:
 
     @classmethod
     def from_json(cls, source: dict[str, Any], path: Path) -> AvroSchema:
-        parsed = parse_schema(source, _write_hint=False)
+        parsed = parse_schema(source)
         canonical = to_parsing_canonical_form(parsed)
         # fastavro's hex digest is already the little-endian byte order of the spec.
         digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))

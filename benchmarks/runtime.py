@@ -1,0 +1,315 @@
+"""Runtime benchmarks on a real local Kafka: daemon overhead, slow handlers, EOS vs ALO.
+
+    .venv/bin/python benchmarks/runtime.py [--quick]
+
+Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a throwaway local broker
+(``session_broker``). Every scenario gets fresh topics (its own ``topic_prefix``).
+
+- overhead: a no-op handler through the daemon path (``Runner`` in-process, tracing on)
+  vs a bare confluent-kafka consume -> produce -> commit loop on the same pre-produced events.
+- slow: the ``echo`` daemon in a subprocess, every event ``sleep:500``, 1,000 keys,
+  concurrency 256 (Little's-law bound 512/s); per-key order violations, lost events, peak RSS.
+- eos: the same workload with ``--mode eos``.
+
+Rates: ``*_eps`` = events / (last output read - processor start); ``*_steady_eps`` =
+events / (last - first output CreateTime), i.e. without process start and group join.
+Prints readable lines and, as its LAST line, one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+
+from processors.kafka.admin import apply_topics
+from processors.kafka.clients import (
+    Contracts,
+    admin_client,
+    consumer_config,
+    ephemeral_group,
+    producer_config,
+)
+from processors.runtime.daemon import Daemon, EventContext, Output
+from processors.runtime.runner import Runner
+from processors.settings import Settings
+from processors.testing.broker import session_broker
+from processors.testing.runtime import RunnerThread, produce_events
+
+ROOT = Path(__file__).resolve().parent.parent
+IN, OUT = "questions.asked", "questions.answered"
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def fresh(settings: Settings) -> tuple[Settings, Contracts]:
+    scoped = settings.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
+    contracts = Contracts.load(scoped)
+    apply_topics(admin_client(scoped), contracts.catalog)
+    return scoped, contracts
+
+
+def question(i: int, text: str, keys: int) -> dict[str, Any]:
+    return {
+        "event_id": f"e{i:06d}", "tenant_id": "t1", "principal_id": f"u{i % keys}",
+        "occurred_at": dt.datetime.now(dt.UTC), "question_id": f"q{i}", "question": text,
+        "conversation_id": None,
+    }  # fmt: skip
+
+
+class Reader:
+    """Collects raw records of a topic (from the start) in a thread until ``expected``."""
+
+    def __init__(self, settings: Settings, physical: str, expected: int, timeout: float) -> None:
+        self.records: list[tuple[int, int, bytes | None, bytes, int]] = []
+        self.last_at = 0.0
+        self.expected, self.timeout = expected, timeout
+        self.consumer = Consumer(consumer_config(settings, ephemeral_group("bench-reader")))
+        self.consumer.subscribe([physical])
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        try:
+            while len(self.records) < self.expected and time.monotonic() < deadline:
+                for msg in self.consumer.consume(1000, 0.1):
+                    error = msg.error()
+                    if error is not None:
+                        assert error.code() == KafkaError._PARTITION_EOF, str(error)
+                        continue
+                    ts = msg.timestamp()[1]
+                    self.records.append((msg.partition(), msg.offset(), msg.key(), msg.value(), ts))
+                    self.last_at = time.monotonic()
+        finally:
+            self.consumer.close()
+
+    def wait(self) -> None:
+        self.thread.join(self.timeout + 30)
+
+    def rates(self, started: float, n: int) -> tuple[float, float]:
+        wall = len(self.records) / (self.last_at - started) if self.records else 0.0
+        stamps = [r[4] for r in self.records]
+        span = (max(stamps) - min(stamps)) / 1000 if stamps else 0.0
+        steady = (len(stamps) - 1) / span if span > 0 else 0.0
+        return wall, steady
+
+
+# ---- (a) overhead --------------------------------------------------------------------------
+
+
+async def noop_answer(event: dict[str, Any], ctx: EventContext) -> list[Output]:
+    value = {
+        "event_id": event["event_id"], "tenant_id": event["tenant_id"],
+        "principal_id": event["principal_id"], "occurred_at": event["occurred_at"],
+        "output_id": "", "run_id": f"{ctx.partition}-{ctx.offset}", "trace_id": "",
+        "question_id": event["question_id"], "can_answer": True, "answer": "ok",
+    }  # fmt: skip
+    return [Output(OUT, value)]
+
+
+noop = Daemon(name="noop", inputs=(IN,), outputs=(OUT,), handler=noop_answer,
+              dead_letter_topic="question-answering.dlq")  # fmt: skip
+
+
+def bare_loop(settings: Settings, contracts: Contracts, n: int) -> None:
+    """Consume Avro bytes, produce same-size bytes, commit (async, every 0.2 s, like Runner)."""
+    source, sink = contracts.catalog.physical(IN), contracts.catalog.physical(OUT)
+    consumer = Consumer(consumer_config(settings, ephemeral_group("bare")))
+    producer = Producer(producer_config(settings))
+    consumer.subscribe([source])
+    done, last_commit = 0, time.monotonic()
+    errors: list[str] = []
+
+    def on_delivery(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    try:
+        while done < n:
+            for msg in consumer.consume(1000, 0.1):
+                if msg.error() is not None:
+                    continue
+                size = len(msg.value() or b"")
+                producer.produce(sink, key=msg.key(), value=bytes(size), on_delivery=on_delivery)
+                producer.poll(0)
+                consumer.store_offsets(msg)
+                done += 1
+            producer.poll(0)
+            if time.monotonic() - last_commit > 0.2:
+                producer.flush(30)  # outputs acked before their inputs are committed
+                with contextlib.suppress(KafkaException):  # nothing stored yet
+                    consumer.commit(asynchronous=True)
+                last_commit = time.monotonic()
+        producer.flush(30)
+        consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+    assert not errors, errors[:3]
+
+
+def section_overhead(base: Settings, n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label in ("daemon", "bare"):
+        settings, contracts = fresh(base)
+        events = [question(i, "hi", 1000) for i in range(n)]
+        produce_events(settings, contracts, IN, events)
+        reader = Reader(settings, contracts.catalog.physical(OUT), n, timeout=300)
+        started = time.monotonic()
+        if label == "daemon":
+            daemon = dataclasses.replace(noop, group_id=ephemeral_group("noop"))
+            with RunnerThread(Runner(daemon, settings, contracts, concurrency=256)):
+                reader.wait()
+        else:
+            worker = threading.Thread(target=bare_loop, args=(settings, contracts, n))
+            worker.start()
+            reader.wait()
+            worker.join(60)
+        wall, steady = reader.rates(started, n)
+        out[f"overhead_{label}_eps"] = round(wall, 1)
+        out[f"overhead_{label}_steady_eps"] = round(steady, 1)
+        out[f"overhead_{label}_outputs"] = len(reader.records)
+        print(f"overhead {label:6s}: {len(reader.records)}/{n} outputs, {wall:,.0f} ev/s "
+              f"from start, {steady:,.0f} ev/s steady", flush=True)  # fmt: skip
+    out["overhead_ratio"] = round(out["overhead_daemon_eps"] / out["overhead_bare_eps"], 3)
+    out["overhead_steady_ratio"] = round(
+        out["overhead_daemon_steady_eps"] / out["overhead_bare_steady_eps"], 3
+    )
+    print(f"overhead ratio daemon/bare: {out['overhead_ratio']} from start, "
+          f"{out['overhead_steady_ratio']} steady", flush=True)  # fmt: skip
+    return out
+
+
+# ---- (b)/(c) slow handler, subprocess ------------------------------------------------------
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def slow_run(base: Settings, n: int, keys: int, concurrency: int, mode: str) -> dict[str, Any]:
+    settings, contracts = fresh(base)
+    events = [question(i, "sleep:500", keys) for i in range(n)]
+    produce_events(settings, contracts, IN, events)
+    reader = Reader(settings, contracts.catalog.physical(OUT), n, timeout=n / 100 + 120)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+           "DAEMONS_TOPIC_PREFIX": settings.topic_prefix}  # fmt: skip
+    log = Path(f"/tmp/bench-runtime-{mode}.log")
+    started = time.monotonic()
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "processors", "run", "processors.testing.apps:echo",
+             "--concurrency", str(concurrency), "--group-id", ephemeral_group(f"echo-{mode}"),
+             "--mode", mode, "--grace", "20"],
+            env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+        rss = 0.0
+        while reader.thread.is_alive() and proc.poll() is None:
+            rss = max(rss, vm_hwm_mb(proc.pid))
+            reader.thread.join(0.5)
+        early = proc.poll()  # not None: the daemon exited before all outputs were read
+        if early is None:
+            rss = max(rss, vm_hwm_mb(proc.pid))
+            proc.send_signal(signal.SIGTERM)
+        else:
+            print(f"WARNING: {mode} daemon exited early (rc {early}), see {log}", flush=True)
+        rc = proc.wait(60)
+    wall, steady = reader.rates(started, n)
+    # order: per key, outputs (one partition, in offset order) must follow input offsets
+    by_key: dict[bytes | None, list[tuple[int, int, int, int]]] = defaultdict(list)
+    seen: set[str] = set()
+    duplicates = 0
+    for part, off, key, value, _ts in reader.records:
+        record = contracts.codec.decode(value)
+        if record["event_id"] in seen:
+            duplicates += 1
+        seen.add(record["event_id"])
+        in_part, in_off = (int(x) for x in record["run_id"].split("-"))
+        by_key[key].append((part, off, in_part, in_off))
+    violations = 0
+    for rows in by_key.values():
+        rows.sort()
+        for prev, cur in itertools.pairwise(rows):
+            if (cur[2], cur[3]) < (prev[2], prev[3]):
+                violations += 1
+    lost = len({e["event_id"] for e in events} - seen)
+    return {"eps": wall, "steady_eps": steady, "violations": violations, "lost": lost,
+            "duplicates": duplicates, "rss_mb": rss, "rc": rc,
+            "outputs": len(reader.records)}  # fmt: skip
+
+
+def section_slow(base: Settings, n: int, keys: int, concurrency: int) -> dict[str, Any]:
+    bound, serial = concurrency / 0.5, 1 / 0.5
+    out: dict[str, Any] = {}
+    runs = {}
+    for mode in ("alo", "eos"):
+        r = slow_run(base, n, keys, concurrency, mode)
+        runs[mode] = r
+        print(f"slow {mode}: {r['outputs']}/{n} outputs, {r['eps']:,.1f} ev/s from start, "
+              f"{r['steady_eps']:,.1f} ev/s steady, order violations {r['violations']}, "
+              f"lost {r['lost']}, duplicates {r['duplicates']}, peak RSS {r['rss_mb']:.1f} MB, "
+              f"exit {r['rc']}", flush=True)  # fmt: skip
+    alo, eos = runs["alo"], runs["eos"]
+    out.update({
+        "slow_events": n, "slow_keys": keys, "slow_concurrency": concurrency,
+        "slow_eps": round(alo["eps"], 1), "slow_steady_eps": round(alo["steady_eps"], 1),
+        "slow_bound_eps": bound, "slow_vs_bound": round(alo["eps"] / bound, 3),
+        "slow_steady_vs_bound": round(alo["steady_eps"] / bound, 3),
+        "slow_vs_serial": round(alo["eps"] / serial, 1),
+        "order_violations": alo["violations"], "lost": alo["lost"],
+        "duplicates": alo["duplicates"], "peak_rss_mb": round(alo["rss_mb"], 1),
+        "alo_exit": alo["rc"],
+        "eos_eps": round(eos["eps"], 1), "eos_steady_eps": round(eos["steady_eps"], 1),
+        "eos_vs_alo": round(eos["eps"] / alo["eps"], 3) if alo["eps"] else None,
+        "eos_steady_vs_alo": round(eos["steady_eps"] / alo["steady_eps"], 3)
+        if alo["steady_eps"] else None,
+        "eos_order_violations": eos["violations"], "eos_lost": eos["lost"],
+        "eos_duplicates": eos["duplicates"], "eos_peak_rss_mb": round(eos["rss_mb"], 1),
+        "eos_exit": eos["rc"],
+    })  # fmt: skip
+    print(f"slow vs Little's-law bound {bound:.0f}/s: {out['slow_vs_bound']} "
+          f"({out['slow_steady_vs_bound']} steady); vs one-at-a-time {serial:.0f}/s: "
+          f"{out['slow_vs_serial']}x; EOS/ALO {out['eos_vs_alo']}", flush=True)  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--overhead-events", type=int, default=None)
+    parser.add_argument("--slow-events", type=int, default=None)
+    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    args = parser.parse_args()
+    n_over = args.overhead_events or (5_000 if args.quick else 20_000)
+    n_slow = args.slow_events or (4_000 if args.quick else 20_000)
+    base = Settings.from_env()
+    figures: dict[str, Any] = {"quick": args.quick, "overhead_events": n_over}
+    with session_broker(base) as settings:
+        print(f"broker {settings.kafka.bootstrap_servers}", flush=True)
+        figures.update(section_overhead(settings, n_over))
+        figures.update(section_slow(settings, n_slow, args.keys, args.concurrency))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
