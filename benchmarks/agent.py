@@ -323,14 +323,17 @@ def _local_model(model_name: str, base_url: str) -> Model:
     return load_model(f"local:{model_name}", settings)
 
 
-async def _validity(model_name: str, base_url: str) -> Any:
+async def _validity(model_name: str, base_url: str, tool_choice: str = "auto") -> Any:
     from processors.llm.local.validity import measure_tool_call_validity
 
     cases_module = _bench_module("validity_cases")
     model = _local_model(model_name, base_url)
     try:
         return await measure_tool_call_validity(
-            model, cases_module.ledger_cases(), system_prompt=cases_module.SYSTEM_PROMPT
+            model,
+            cases_module.ledger_cases(),
+            system_prompt=cases_module.SYSTEM_PROMPT,
+            tool_choice=tool_choice,
         )
     finally:
         await model.aclose()  # type: ignore[attr-defined]
@@ -353,6 +356,8 @@ def section_local_validity(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         with _serving(model_name) as base_url:
             report = asyncio.run(_validity(model_name, base_url))
+            # What an evidence-first agent sends on its first turn: a tool call is required.
+            required = asyncio.run(_validity(model_name, base_url, "required"))
         for outcome in report.outcomes:
             if not outcome.correct:
                 print(
@@ -365,11 +370,18 @@ def section_local_validity(args: argparse.Namespace) -> dict[str, Any]:
                 f"{key}_valid_pct": round(100 * report.validity_rate, 1),
                 f"{key}_right_tool_pct": round(100 * report.accuracy, 1),
                 f"{key}_median_latency_s": round(report.median_latency_s, 3),
+                f"{key}_required_valid_pct": round(100 * required.validity_rate, 1),
+                f"{key}_required_right_tool_pct": round(100 * required.accuracy, 1),
+                f"{key}_required_median_latency_s": round(required.median_latency_s, 3),
                 f"{key}_section_wall_s": round(time.perf_counter() - started, 1),
             }
         )
     valid_1_5b = figures.get("1_5b_valid_pct")
     figures["meets_bar_1_5b"] = None if valid_1_5b is None else valid_1_5b >= 100 * VALIDITY_BAR
+    required_1_5b = figures.get("1_5b_required_valid_pct")
+    figures["meets_bar_1_5b_required"] = (
+        None if required_1_5b is None else required_1_5b >= 100 * VALIDITY_BAR
+    )
     return figures
 
 

@@ -47,6 +47,7 @@ from processors.llm.model import (
     ModelRequest,
     ModelSettings,
     SystemMessage,
+    ToolResultMessage,
     UserMessage,
 )
 from processors.tools.base import CallContext, Tool
@@ -64,6 +65,10 @@ class _Run:
     tools: ToolBox
     messages: list[Message]
     planning: Planning | None = None
+
+    @property
+    def has_tool_results(self) -> bool:
+        return any(isinstance(m, ToolResultMessage) for m in self.messages)
 
 
 class Agent(Generic[OutputT]):
@@ -86,10 +91,14 @@ class Agent(Generic[OutputT]):
         planner: Planner | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        evidence_first: bool = False,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
         self.settings, self.planner, self.clock = settings, planner, clock
+        # evidence_first: the model must call a tool before it may answer (tool_choice
+        # "required" until the first tool result), so no answer rests on the model's memory.
+        self.evidence_first = evidence_first
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
@@ -172,9 +181,11 @@ class Agent(Generic[OutputT]):
         turn = run.meter.budget.start_turn()
         # every message is already a validated model; re-validating the whole history each
         # turn would make the loop quadratic in the conversation length
+        gathering = self.evidence_first and run.tools.specs and not run.has_tool_results
         request = ModelRequest.model_construct(
             messages=tuple(run.messages),
             tools=run.tools.specs,
+            tool_choice="required" if gathering else "auto",
             response_schema=self._schema,
             response_name=self.output_type.__name__,
             settings=self.settings,

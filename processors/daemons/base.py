@@ -31,7 +31,8 @@ from processors.tools.base import CallContext, Tool, ToolError
 from processors.tools.catalog import ToolCatalog
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
-Checks = Callable[[Any, Sequence[ToolEvidence]], list[CheckResult]]
+Checks = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], list[CheckResult]]
+"""(output, what the tools returned, the input event) -> check results."""
 _EVIDENCE: ContextVar[list[ToolEvidence]] = ContextVar("tool_evidence")
 
 
@@ -53,6 +54,7 @@ class UseCase(Generic[OutputT]):
     checks: Checks
     limits: Limits = field(default_factory=Limits)
     planning: bool = False
+    evidence_first: bool = True  # the first turn must call a tool: answers rest on evidence
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
         limits=use_case.limits,
         planner=planner,
         tracer=env.tracer,
+        evidence_first=use_case.evidence_first,
     )
 
 
@@ -144,7 +147,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
             checks = [
                 output_schema(use_case.output_type.__name__),
-                *use_case.checks(result.output, evidence),
+                *use_case.checks(result.output, evidence, event),
                 no_secrets(result.output.model_dump(mode="json")),
             ]
             verdict = "pass" if all(c.passed for c in checks) else "fail"

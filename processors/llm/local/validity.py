@@ -90,15 +90,19 @@ async def measure_tool_call_validity(
     *,
     system_prompt: str | None = None,
     settings: ModelSettings | None = None,
+    tool_choice: str = "auto",
 ) -> ValidityReport:
-    """Run each case once (``tool_choice="auto"``) and score the tool call it produces."""
+    """Run each case once and score the tool call it produces. ``tool_choice="required"`` is
+    what an agent with ``evidence_first`` sends on its first turn."""
     settings = settings or ModelSettings(temperature=0.0, max_tokens=256)
     outcomes = []
     for case in cases:
         messages: tuple[Message, ...] = (UserMessage(content=case.prompt),)
         if system_prompt:
             messages = (SystemMessage(content=system_prompt), *messages)
-        request = ModelRequest(messages=messages, tools=case.tools, settings=settings)
+        request = ModelRequest(
+            messages=messages, tools=case.tools, tool_choice=tool_choice, settings=settings
+        )
         started = time.monotonic()
         try:
             response = await model.complete(request)
