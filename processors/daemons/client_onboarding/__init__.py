@@ -1,0 +1,47 @@
+"""The ``client-onboarding`` daemon: ``clients.created`` → answers → ``clients.onboarded``.
+
+A new client signs up with a company name, email domain, contact and free-text answers. The
+agent answers the onboarding questionnaire (:mod:`.questionnaire`) from those answers and the
+ledger's tools — the company profile (``getClient``), its bank transactions
+(``listTransactions``, where payroll and payment providers show up in descriptors) and the
+business directory (``searchDirectory``) — citing evidence for every answer. Code puts every
+question without traceable evidence, or answered with low confidence, in ``needs_human``.
+
+Modelling choice: the reference ledger's "client" is the tenant's own company, so the new
+client of a ``clients.created`` event is the event's tenant onboarding itself (``client_id``
+is the signup's id for it, e.g. ``c-quillstack`` in tenant ``t-quillstack``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processors.agent import Limits
+from processors.daemons.base import UseCase
+from processors.daemons.client_onboarding.checks import checks
+from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers
+from processors.daemons.client_onboarding.output import to_output
+from processors.daemons.client_onboarding.questionnaire import KEYS, QUESTIONS, normalize
+
+USE_CASE: UseCase[OnboardingAnswers] = UseCase(
+    name="client-onboarding",
+    input_topic="clients.created",
+    output_topic="clients.onboarded",
+    output_type=OnboardingAnswers,
+    prompts=Path(__file__).parent / "prompts",
+    tools=("getClient", "listTransactions", "searchDirectory"),
+    to_output=to_output,
+    checks=checks,
+    limits=Limits(max_turns=8, timeout_s=120.0, max_tokens=60_000),
+)
+
+__all__ = [
+    "KEYS",
+    "QUESTIONS",
+    "USE_CASE",
+    "Answer",
+    "OnboardingAnswers",
+    "checks",
+    "normalize",
+    "to_output",
+]

@@ -1,0 +1,200 @@
+"""Deterministic checks of an onboarding answer set against what the tools really returned.
+
+An answer's evidence items are citations of three kinds:
+
+* ``signup:<key>`` — a signup-form answer of the event (verified against the event when the
+  caller passes it; :func:`~processors.daemons.client_onboarding.output.to_output` drops
+  citations of keys the event does not have in any case);
+* ``getClient:<field>`` — a field of the tenant's company profile, returned by ``getClient``
+  in this run;
+* anything else — a record id or text a tool returned in this run (tenant-scoped by the API).
+
+Besides traceability, a cited source must *support* the value: a profile field must agree
+with it, a payroll provider must show up in a cited debit's descriptor, a payment processor
+in a cited credit (payout); questions the ledger has no data for (size, bank, basis) need a
+signup answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers
+from processors.daemons.client_onboarding.questionnaire import (
+    PAYMENT_MARKERS,
+    PAYROLL_MARKERS,
+    normalize,
+    year_end_month,
+)
+from processors.guardrails.checks import CheckResult, ToolEvidence, ids_grounded
+
+SIGNUP = "signup:"
+PROFILE = "getClient:"
+MIN_CONFIDENCE = 0.5
+_SIGNUP_ONLY = frozenset({"size_band", "bank", "accounting_basis"})
+# question -> the profile field that can answer it
+_PROFILE_FIELD = {
+    "entity_type": "entity_type",
+    "industry": "industry",
+    "fiscal_year_end": "fiscal_year_start_month",
+    "currency": "currency",
+}
+
+
+@dataclass
+class Facts:
+    """What this run's tools returned, indexed for the checks."""
+
+    profile: dict[str, Any] | None = None
+    transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, evidence: Sequence[ToolEvidence]) -> Facts:
+        facts = cls()
+        for item in evidence:
+            if item.error is not None or not isinstance(item.result, dict):
+                continue
+            if item.tool == "getClient":
+                facts.profile = item.result
+            elif item.tool == "listTransactions":
+                for tx in item.result.get("transactions", []):
+                    if isinstance(tx, dict) and "transaction_id" in tx:
+                        facts.transactions[str(tx["transaction_id"])] = tx
+        return facts
+
+    def cited_transactions(self, citations: Sequence[str]) -> list[dict[str, Any]]:
+        """Transactions cited by id, or by (a long enough piece of) their descriptor."""
+        found = []
+        for tx_id, tx in self.transactions.items():
+            descriptor = str(tx.get("descriptor", "")).upper()
+            for item in citations:
+                if item == tx_id or (len(item) >= 4 and item.upper() in descriptor):
+                    found.append(tx)
+                    break
+        return found
+
+
+def checks(
+    output: OnboardingAnswers,
+    evidence: Sequence[ToolEvidence],
+    event: Mapping[str, Any] | None = None,
+) -> list[CheckResult]:
+    """The onboarding checks; ``event`` (optional) lets signup citations be verified too."""
+    facts = Facts.of(evidence)
+    answered = [a for a in output.answers if a.value is not None]
+    tool_ids = [
+        item for a in answered for item in a.evidence if not item.startswith((SIGNUP, PROFILE))
+    ]
+    return [
+        _unique_questions(output),
+        _allowed_values(answered),
+        _evidence_present(answered),
+        _citations_traceable(answered, facts, event),
+        ids_grounded(tool_ids, evidence),
+        _sources_support_values(answered, facts),
+    ]
+
+
+def _unique_questions(output: OnboardingAnswers) -> CheckResult:
+    keys = [a.question for a in output.answers]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        return CheckResult("unique_questions", False, f"answered more than once: {twice}")
+    return CheckResult("unique_questions", True, "each question answered at most once")
+
+
+def _allowed_values(answered: Sequence[Answer]) -> CheckResult:
+    bad = [
+        f"{a.question}={a.value!r}" for a in answered if not normalize(a.question, a.value or "")
+    ]
+    if bad:
+        return CheckResult("allowed_values", False, f"values outside the allowed sets: {bad}")
+    return CheckResult("allowed_values", True, "every value is in its question's allowed set")
+
+
+def _evidence_present(answered: Sequence[Answer]) -> CheckResult:
+    bare = [a.question for a in answered if not [e for e in a.evidence if e.strip()]]
+    if bare:
+        return CheckResult("evidence_present", False, f"answers without evidence: {bare}")
+    return CheckResult("evidence_present", True, "every answer cites evidence")
+
+
+def _citations_traceable(
+    answered: Sequence[Answer], facts: Facts, event: Mapping[str, Any] | None
+) -> CheckResult:
+    signup_keys = None if event is None else set(event.get("signup_answers") or {})
+    problems = []
+    for a in answered:
+        for item in a.evidence:
+            if item.startswith(SIGNUP):
+                key = item.removeprefix(SIGNUP).strip()
+                if not key or (signup_keys is not None and key not in signup_keys):
+                    problems.append(f"{a.question}: no signup answer {key!r}")
+            elif item.startswith(PROFILE):
+                name = item.removeprefix(PROFILE).strip()
+                if facts.profile is None or facts.profile.get(name) is None:
+                    problems.append(f"{a.question}: getClient returned no {name!r}")
+    if problems:
+        return CheckResult("citations_traceable", False, "; ".join(problems))
+    scope = "signup keys and profile fields" if event is not None else "profile fields"
+    return CheckResult("citations_traceable", True, f"cited {scope} exist")
+
+
+def _sources_support_values(answered: Sequence[Answer], facts: Facts) -> CheckResult:
+    problems = [p for a in answered if (p := _support_problem(a, facts))]
+    if problems:
+        return CheckResult("sources_support_values", False, "; ".join(problems))
+    return CheckResult("sources_support_values", True, "every value agrees with its sources")
+
+
+def _support_problem(answer: Answer, facts: Facts) -> str | None:
+    """Why the cited sources do not support the answer's value (None: they do)."""
+    key, value = answer.question, normalize(answer.question, answer.value or "")
+    if value is None:
+        return None  # reported by allowed_values
+    from_signup = any(e.startswith(SIGNUP) for e in answer.evidence)
+    supported = from_signup
+    for item in answer.evidence:
+        if item.startswith(PROFILE) and facts.profile is not None:
+            name = item.removeprefix(PROFILE).strip()
+            if name != _PROFILE_FIELD.get(key):
+                continue
+            if not _profile_agrees(key, value, facts.profile.get(name)):
+                return f"{key}={value!r} contradicts getClient {name}={facts.profile.get(name)!r}"
+            supported = True
+    if key in _SIGNUP_ONLY and not from_signup:
+        return f"{key}: only a signup answer can tell (the ledger has no such data)"
+    if key in ("payroll_provider", "payment_processors") and not from_signup:
+        return _integration_problem(key, value, facts.cited_transactions(answer.evidence))
+    if key == "industry" and not supported:
+        supported = bool(answer.evidence)  # any traceable record may hint at the industry
+    return None if supported else f"{key}: no cited source states {value!r}"
+
+
+def _profile_agrees(key: str, value: str, field_value: Any) -> bool:
+    if field_value is None:
+        return False
+    if key == "fiscal_year_end":
+        return isinstance(field_value, int) and year_end_month(field_value) == value
+    if key == "industry":
+        a, b = value.casefold(), str(field_value).casefold()
+        return a in b or b in a
+    return normalize(key, str(field_value)) == value
+
+
+def _integration_problem(key: str, value: str, cited: list[dict[str, Any]]) -> str | None:
+    markers, direction = (
+        (PAYROLL_MARKERS, "debit") if key == "payroll_provider" else (PAYMENT_MARKERS, "credit")
+    )
+    for name in value.split(","):
+        if name == "none":
+            return f"{key}: 'none' needs a signup answer (missing data proves nothing)"
+        marker = markers[name]
+        if not any(
+            tx.get("direction") == direction and marker in str(tx.get("descriptor", "")).upper()
+            for tx in cited
+        ):
+            return f"{key}: no cited {direction} mentions {marker}"
+    return None

@@ -1,0 +1,54 @@
+"""What the onboarding agent returns: a flat list of questionnaire answers, each cited.
+
+The model only answers what it has evidence for; code (:mod:`.output`) puts every question it
+left out, answered with low confidence, or could not trace into ``needs_human``. Field
+descriptions are part of the response schema the model sees, so they are written for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from processors.daemons.client_onboarding.questionnaire import QuestionKey
+
+
+class Answer(BaseModel):
+    """One questionnaire answer with the evidence behind it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: QuestionKey = Field(description="The questionnaire key this answers.")
+    value: str | None = Field(
+        default=None,
+        max_length=120,
+        description="One of the question's allowed values, or null when unknown. Never guess.",
+    )
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="0 to 1: how sure the evidence makes you (below 0.5 = unsure)."
+    )
+    evidence: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Where the value comes from: 'signup:<answer key>' for a signup answer, "
+            "'getClient:<field>' for a company profile field, or a record id a tool "
+            "returned (e.g. a transaction_id like 'tx-q-005')."
+        ),
+    )
+
+
+class OnboardingAnswers(BaseModel):
+    """The agent's answers to the onboarding questionnaire for one new client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[Answer] = Field(
+        default_factory=list,
+        max_length=20,
+        description="One entry per question you found evidence for. Leave the rest out.",
+    )
+
+    # Set by the checks (which see the tool evidence) for ``to_output``; never serialized.
+    _verified: Any = PrivateAttr(default=None)

@@ -1,0 +1,32 @@
+"""The ``question-answering`` daemon: answers a question about a tenant's books with figures
+that trace to records.
+
+``questions.asked`` → agent (``listAccounts``, ``aggregateSpend``, ``listTransactions``,
+``listVendors``; read-only) → checks → ``questions.answered``. Sums come from the ledger's
+``aggregateSpend`` or from code; a difference is computed by code from two cited figures;
+a question the data cannot answer gets ``can_answer = false`` and a reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processors.agent import Limits
+from processors.daemons.base import UseCase
+from processors.daemons.question_answering.checks import checks
+from processors.daemons.question_answering.models import QuestionAnswer
+from processors.daemons.question_answering.output import to_output
+
+USE_CASE: UseCase[QuestionAnswer] = UseCase(
+    name="question-answering",
+    input_topic="questions.asked",
+    output_topic="questions.answered",
+    output_type=QuestionAnswer,
+    prompts=Path(__file__).parent / "prompts",
+    tools=("listAccounts", "aggregateSpend", "listTransactions", "listVendors"),
+    to_output=to_output,
+    checks=checks,
+    limits=Limits(max_turns=8, timeout_s=120.0, max_tokens=60_000, max_tool_retries=2),
+)
+
+__all__ = ["USE_CASE", "QuestionAnswer", "checks", "to_output"]

@@ -1,0 +1,53 @@
+"""Map a checked answer to the ``QuestionAnswered`` datum's use-case fields.
+
+Amounts and record ids come from the :class:`~.evidence.Resolution` the checks computed
+against the tool evidence (the model's copy is only a pointer into it); the difference is
+code's subtraction and is written into the answer where the model put ``{difference}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from processors.daemons.question_answering.evidence import (
+    Resolution,
+    applied_filters,
+    applied_periods,
+    resolve,
+)
+from processors.daemons.question_answering.models import DIFFERENCE_PLACEHOLDER, QuestionAnswer
+
+
+def to_output(event: Mapping[str, Any], output: QuestionAnswer) -> dict[str, Any]:
+    """The use-case fields of ``QuestionAnswered``.
+
+    Called after :func:`~.checks.checks`, whose resolution it uses; without it (no evidence
+    at hand) every cited amount is taken as the model wrote it and marked unresolved.
+    """
+    resolution: Resolution = output._resolution or resolve(output, ())
+    figures = [f.as_datum() for f in resolution.all_figures]
+    answer = output.answer
+    if resolution.difference is not None:
+        text = format_signed(resolution.difference.amount, resolution.difference.currency)
+        if DIFFERENCE_PLACEHOLDER in answer:
+            answer = answer.replace(DIFFERENCE_PLACEHOLDER, text)
+        else:
+            answer = f"{answer.rstrip()} ({resolution.difference.label}: {text}.)"
+    return {
+        "question_id": event["question_id"],
+        "can_answer": output.can_answer,
+        "answer": answer,
+        "reason": None if output.can_answer else output.reason,
+        "figures": figures,
+        "periods": applied_periods(resolution, output.periods),
+        "filters": applied_filters(resolution, output.filters),
+    }
+
+
+def format_signed(amount: Decimal, currency: str) -> str:
+    """``Decimal("-420")`` → ``"-$420.00"`` (``"-420.00 EUR"`` for other currencies)."""
+    sign = "-" if amount < 0 else "+" if amount > 0 else ""
+    body = f"{abs(amount):,.2f}"
+    return f"{sign}${body}" if currency == "USD" else f"{sign}{body} {currency}"

@@ -1,0 +1,93 @@
+"""What the vendor-enrichment agent returns: one flat, small object a 1.5B model can fill.
+
+Every attribute is a value (``null`` when unknown) plus its own confidence. The agent also
+names the records it relied on (the directory entry, an existing vendor record) and the id the
+write-back returned; :mod:`.output` turns those ids into the record's ``sources`` and the
+checks verify each of them against what the tools really returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# What small models write instead of null; each means "not established".
+_UNKNOWN_WORDS = frozenset({"", "unknown", "null", "none", "n/a", "na", "not found", "-"})
+_CONFIDENCE = Field(ge=0.0, le=1.0, description="0 to 1; 0 when the value is null.")
+
+VALUE_FIELDS = (
+    "name",
+    "website",
+    "phone",
+    "address",
+    "opening_hours",
+    "merchant_category_code",
+    "account_category",
+)
+"""The enriched attributes, in the order of the output schema."""
+
+
+class VendorProfile(BaseModel):
+    """The vendor behind one bank descriptor, as established from tool results only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    business_id: str | None = Field(
+        description="business_id of the searchDirectory result that is this vendor; "
+        "null if no result clearly matches."
+    )
+    existing_vendor_id: str | None = Field(
+        description="vendor_id of this tenant's existing vendor record (from listVendors) "
+        "for the same vendor; null if there is none."
+    )
+    name: str | None = Field(description="Normalized vendor name, e.g. 'Blue Bottle Coffee'.")
+    name_confidence: float = _CONFIDENCE
+    website: str | None = Field(description="Website exactly as a tool returned it, or null.")
+    website_confidence: float = _CONFIDENCE
+    phone: str | None = Field(description="Phone exactly as a tool returned it, or null.")
+    phone_confidence: float = _CONFIDENCE
+    address: str | None = Field(description="Street address as a tool returned it, or null.")
+    address_confidence: float = _CONFIDENCE
+    opening_hours: str | None = Field(description="Opening hours as returned, or null.")
+    opening_hours_confidence: float = _CONFIDENCE
+    merchant_category_code: str | None = Field(
+        pattern=r"^[0-9]{4}$",  # llama.cpp grammars do not know \d
+        description="The matched business's mcc (ISO 18245, 4 digits) from the tools, or null.",
+    )
+    merchant_category_code_confidence: float = _CONFIDENCE
+    account_category: str | None = Field(
+        description="Account code from listAccounts that fits this vendor, e.g. '6600'; or null."
+    )
+    account_category_confidence: float = _CONFIDENCE
+    vendor_id: str | None = Field(
+        description="vendor.vendor_id returned by upsertVendor; null if the write failed."
+    )
+
+    @field_validator(
+        "business_id",
+        "existing_vendor_id",
+        "vendor_id",
+        *VALUE_FIELDS,
+        mode="before",
+    )
+    @classmethod
+    def _unknown_is_null(cls, value: Any) -> Any:
+        """``"unknown"``, ``"N/A"``, ``""`` … all mean null: never a value to publish."""
+        if isinstance(value, str):
+            value = value.strip()
+            if value.casefold() in _UNKNOWN_WORDS:
+                return None
+        return value
+
+    def value(self, field: str) -> str | None:
+        """The value of one of :data:`VALUE_FIELDS`."""
+        result: str | None = getattr(self, field)
+        return result
+
+    def confidence(self, field: str) -> float:
+        """The confidence of one of :data:`VALUE_FIELDS` (0 when the value is unknown)."""
+        if self.value(field) is None:
+            return 0.0
+        result: float = getattr(self, f"{field}_confidence")
+        return result

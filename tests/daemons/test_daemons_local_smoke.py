@@ -1,0 +1,109 @@
+"""Smoke: one event per daemon through the real broker with the REAL embedded local model.
+
+Small local models may well fail a check or run out of turns; what must hold is that the
+event ends somewhere visible — a guardrail outcome plus run record, or a dead letter that
+carries the failed run's record — and that nothing is lost."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from examples.ledger_api import sample_app, serve_in_thread
+from processors.agent import Limits
+from processors.daemons import registry
+from processors.daemons.base import Environment, build_daemon
+from processors.daemons.environment import ApiTenantDirectory
+from processors.kafka.clients import Contracts
+from processors.llm.config import LLMSettings
+from processors.llm.registry import load_model
+from processors.runtime.daemon import RetryPolicy
+from processors.runtime.runner import Runner
+from processors.serde.json_codec import from_json
+from processors.settings import Settings
+from processors.testing.llm import local_model_server, missing_extra
+from processors.testing.runtime import RunnerThread, drain_topic, produce_events
+from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
+from processors.tools.openapi import OpenAPISource, load_document
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "smoke-signing-key"
+MODEL = "qwen2.5-coder-0.5b"  # the model CI installs (extra local-small)
+
+
+@pytest.fixture(scope="module")
+def local_llm() -> Iterator[str]:
+    reason = missing_extra(MODEL)
+    if reason:
+        pytest.skip(reason)
+    with local_model_server(MODEL) as base_url:
+        yield base_url
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", registry.names())
+def test_one_event_per_daemon_with_the_real_local_model(
+    name: str, local_llm: str, isolated: Settings, topics: Contracts
+) -> None:
+    # Tight limits: a smoke run on 2 CPU cores, not a quality measurement.
+    use_case = dataclasses.replace(
+        registry.use_case(name), limits=Limits(max_turns=3, timeout_s=150, max_corrections=1)
+    )
+    line = (ROOT / "examples" / "events" / f"{use_case.input_topic}.jsonl").read_text()
+    raw = json.loads(line.splitlines()[0])
+    spec = topics.catalog.get(use_case.input_topic)
+    produce_events(
+        isolated, topics, use_case.input_topic,
+        [from_json(topics.schemas.get(spec.value_schema).parsed, raw)],
+    )  # fmt: skip
+    model = load_model(f"local:{MODEL}", LLMSettings(local_base_url=local_llm))
+    with serve_in_thread(sample_app(KEY.encode())) as api:
+        credentials = HmacCredentialProvider(HmacCredentialSettings(key=KEY))  # type: ignore[arg-type]
+        source = OpenAPISource(
+            load_document(f"{api}/openapi.json"), base_url=api,
+            client=httpx.AsyncClient(), credentials=credentials,
+        )  # fmt: skip
+        env = Environment(
+            model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"])
+        )
+        daemon = dataclasses.replace(
+            build_daemon(use_case, env),
+            group_id=f"{name}-{uuid.uuid4().hex[:8]}",
+            retry=RetryPolicy(max_attempts=1),
+        )
+        with RunnerThread(Runner(daemon, isolated, topics, grace=180)):
+            runs = _wait_for_run(isolated, topics)
+        outcomes = drain_topic(isolated, topics, "guardrails.outcomes", idle=1)
+        letters = drain_topic(isolated, topics, f"{name}.dlq", idle=1)
+        results = drain_topic(isolated, topics, use_case.output_topic, idle=1)
+    (run,) = runs
+    assert run["value"]["event_id"] == raw["event_id"]
+    assert run["value"]["model"] == f"local:{MODEL}"
+    assert run["value"]["model_calls"], "the real model was called"
+    if run["value"]["outcome"] == "completed":
+        (outcome,) = outcomes
+        assert outcome["value"]["run_id"] == run["value"]["run_id"]
+        assert len(results) == (1 if outcome["value"]["verdict"] == "pass" else 0)
+        assert letters == []
+    else:
+        (letter,) = letters
+        assert letter["value"]["error_type"] == run["value"]["error_type"]
+        assert outcomes == [] and results == []
+
+
+def _wait_for_run(settings: Settings, contracts: Contracts) -> list[dict[str, object]]:
+    import time
+
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        runs = drain_topic(settings, contracts, "daemons.runs", idle=2)
+        if runs:
+            return runs
+    raise AssertionError("no run record within 400 s")
