@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 
@@ -55,3 +59,42 @@ def local_model_server(model: str, *, ctx: int = 4096, wait: float = 300.0) -> I
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+Responder = Callable[[list[dict[str, Any]]], dict[str, Any]]
+"""Given the request's OpenAI-format messages, return the assistant message to send back."""
+
+
+@contextlib.contextmanager
+def openai_compatible_stub(respond: Responder) -> Iterator[str]:
+    """A minimal OpenAI-compatible ``/v1/chat/completions`` server on a free loopback port,
+    answered by ``respond`` — for running real daemon processes without a model. Yields the
+    ``/v1`` base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            message = respond(body["messages"])
+            finish = "tool_calls" if message.get("tool_calls") else "stop"
+            payload = json.dumps({
+                "id": "stub", "object": "chat.completion", "model": body.get("model", "stub"),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
