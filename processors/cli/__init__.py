@@ -16,9 +16,9 @@ from processors.errors import DaemonsError
 
 
 def _command_modules() -> list[ModuleType]:
-    from processors.cli import broker, dlq, io, llm, run, tools, topics
+    from processors.cli import broker, dlq, eval, io, llm, run, tools, topics
 
-    return [broker, topics, io, run, dlq, llm, tools]
+    return [broker, topics, io, run, dlq, llm, tools, eval]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -368,11 +368,7 @@ class Runner:
         value: bytes,
         headers: list[tuple[str, Any]],
     ) -> None:
-        with self.tracer.start_as_current_span(
-            f"send {topic}", context=trace.set_span_in_context(event.span), kind=SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
-        ):  # fmt: skip
-            headers = inject_headers(headers)
+        headers = self._send_span(event, topic, headers)
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
@@ -457,7 +453,8 @@ class Runner:
             self.producer.begin_transaction()
             for event in batch:
                 for topic, key, value, headers in event.records:
-                    self._produce_in_txn(event, topic, key, value, headers)
+                    headers = self._send_span(event, topic, headers)
+                    self.producer.produce(topic, value=value, key=key, headers=headers)
             metadata = self.consumer.consumer_group_metadata()
             await asyncio.to_thread(
                 self.producer.send_offsets_to_transaction, offsets, metadata, 30
@@ -476,20 +473,15 @@ class Runner:
             for topic, *_ in event.records:
                 self.metrics.produced(topic)
 
-    def _produce_in_txn(
-        self,
-        event: _Event,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, Any]],
-    ) -> None:
+    def _send_span(
+        self, event: _Event, topic: str, headers: list[tuple[str, Any]]
+    ) -> list[tuple[str, Any]]:
+        """A PRODUCER span under the event's consumer span; its context goes into the headers."""
         with self.tracer.start_as_current_span(
             f"send {topic}", context=trace.set_span_in_context(event.span), kind=SpanKind.PRODUCER,
             attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
         ):  # fmt: skip
-            headers = inject_headers(headers)
-        self.producer.produce(topic, value=value, key=key, headers=headers)
+            return inject_headers(headers)
 
     def _recover_transaction(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]

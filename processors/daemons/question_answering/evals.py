@@ -29,8 +29,15 @@ def score(case: Mapping[str, Any], output_datum: Mapping[str, Any] | None) -> di
     Returns booleans/fractions per aspect and ``score`` (their mean, 0..1).
     """
     expected = case["expected"]
-    if output_datum is None:
-        return {"produced": False, "can_answer_correct": False, "score": 0.0}
+    if output_datum is None:  # every aspect the case scores is wrong
+        failed: dict[str, Any] = {"produced": False, "can_answer_correct": False, "score": 0.0}
+        if expected["can_answer"]:
+            failed |= {"figure_amount_recall": 0.0, "figure_ids_recall": 0.0}
+            if expected.get("difference_minor") is not None:
+                failed["difference_correct"] = False
+        else:
+            failed["reason_given"] = False
+        return failed
     got = list(output_datum.get("figures", []))
     result: dict[str, Any] = {
         "produced": True,

@@ -8,6 +8,7 @@ A case is ``{"id", "event", "expected"}`` (see ``examples/evals/vendor-enrichmen
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,12 @@ from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 
 EVAL_SET = Path(__file__).resolve().parents[3] / "examples" / "evals" / "vendor-enrichment.jsonl"
 UNKNOWN = "unknown"
+
+
+def load_cases(path: Path = EVAL_SET) -> list[dict[str, Any]]:
+    """The labeled cases, one JSON object a line."""
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 def _norm(field: str, value: str) -> str:
