@@ -23,7 +23,6 @@ import importlib.util
 import json
 import re
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -272,47 +271,11 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _serving(model_name: str, *, startup_s: float = 600.0) -> Iterator[str]:
-    """``daemons llm serve`` in a subprocess on a free port; yields its base URL once
-    ``/health`` answers, and stops it afterwards."""
-    import httpx
+    """``daemons llm serve`` on a free port; yields its ``/v1`` base URL."""
+    from processors.testing.llm import local_model_server
 
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from processors.cli import main; sys.exit(main())",
-        "llm",
-        "serve",
-        "--model",
-        model_name,
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if server.poll() is not None:
-                err = server.stderr.read().decode(errors="replace") if server.stderr else ""
-                raise RuntimeError(f"daemons llm serve exited {server.returncode}: {err[-800:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{model_name} not healthy after {startup_s:.0f}s")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stderr:
-            server.stderr.close()
+    with local_model_server(model_name, wait=startup_s) as base_url:
+        yield base_url
 
 
 def _local_model(model_name: str, base_url: str) -> Model:
