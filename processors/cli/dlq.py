@@ -139,7 +139,7 @@ def read_dead_letters(
             error = msg.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    ends.pop(msg.partition() or 0, None)
+                    _at_end(consumer, topic, msg.partition() or 0, ends)
                     continue
                 raise DaemonsError(f"reading {topic}: {error}")
             partition, offset = msg.partition() or 0, msg.offset() or 0
@@ -159,6 +159,18 @@ def read_dead_letters(
         consumer.close()
     letters.sort(key=lambda letter: (letter.partition, letter.offset))
     return letters, problems
+
+
+def _at_end(consumer: Consumer, topic: str, partition: int, ends: dict[int, int]) -> None:
+    """End of partition: done unless read_committed stopped short of the end we saw at the
+    start (a transaction's markers not yet applied): then keep reading until they are. At most
+    one trailing offset (a commit marker) may stay unread."""
+    end = ends.get(partition)
+    if end is None:
+        return
+    (position,) = consumer.position([TopicPartition(topic, partition)])
+    if position.offset >= end - 1:
+        ends.pop(partition, None)
 
 
 def _assign_to_end(consumer: Consumer, topic: str) -> dict[int, int]:

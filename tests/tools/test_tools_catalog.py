@@ -91,6 +91,13 @@ def test_cli_reports_an_unknown_allowlisted_operation(
     assert "dropTables" in capsys.readouterr().err
 
 
-def test_cli_daemon_names_are_not_wired_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_a_daemons_allowlisted_catalog(
+    base_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAEMONS_TOOLS_URL", base_url)
+    assert main(["tools", "vendor-enrichment"]) == 0
+    out = capsys.readouterr().out
+    assert "upsertVendor" in out and "searchDirectory" in out
+    assert "aggregateSpend" not in out  # not on this daemon's allowlist
     assert main(["tools", "vendor-enricher"]) == 2
-    assert "daemon definitions" in capsys.readouterr().err
+    assert "unknown daemon 'vendor-enricher'" in capsys.readouterr().err
