@@ -10,9 +10,10 @@ A failed run's record travels with its dead letter.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,11 +69,19 @@ class Environment:
     tracer: Tracer | None = None
 
 
-class _RecordingTool:
-    """Delegates to a tool and keeps what it really returned, for the deterministic checks."""
+class _ScopedTool:
+    """Delegates to a tool as the runtime's guard: the event's tenant is put into every call
+    (a ``tenant_id`` argument is optional for the model and overwritten — the model can never
+    name another tenant), and what the tool really returned is kept for the checks."""
 
     def __init__(self, tool: Tool) -> None:
         self._tool = tool
+        schema = tool.input_schema
+        self._scoped = "tenant_id" in schema.get("properties", {})
+        if self._scoped:
+            required = [r for r in schema.get("required", []) if r != "tenant_id"]
+            schema = {**schema, "required": required}
+        self._schema = schema
 
     @property
     def name(self) -> str:
@@ -84,7 +93,7 @@ class _RecordingTool:
 
     @property
     def input_schema(self) -> dict[str, Any]:
-        return self._tool.input_schema
+        return self._schema
 
     @property
     def output_schema(self) -> dict[str, Any] | None:
@@ -92,6 +101,12 @@ class _RecordingTool:
 
     async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
         evidence = _EVIDENCE.get([])
+        if self._scoped:
+            if arguments.get("tenant_id") not in (None, ctx.tenant_id):
+                trace.get_current_span().add_event(
+                    "tenant_overridden", {"tool": self.name, "asked": str(arguments["tenant_id"])}
+                )
+            arguments = {**arguments, "tenant_id": ctx.tenant_id}
         try:
             result = await self._tool.call(arguments, ctx)
         except ToolError as exc:
@@ -99,6 +114,17 @@ class _RecordingTool:
             raise
         evidence.append(ToolEvidence(self.name, arguments, _plain(result)))
         return result
+
+
+@contextlib.contextmanager
+def collecting_evidence() -> Iterator[list[ToolEvidence]]:
+    """Collect what the daemon's tools return inside the block (for checks, evals, tests)."""
+    evidence: list[ToolEvidence] = []
+    token = _EVIDENCE.set(evidence)
+    try:
+        yield evidence
+    finally:
+        _EVIDENCE.reset(token)
 
 
 def _plain(value: Any) -> Any:
@@ -116,7 +142,7 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
         instructions=Prompt.load(use_case.prompts / "instructions.md"),
         task=Prompt.load(use_case.prompts / "task.md"),
         output_type=use_case.output_type,
-        tools=[_RecordingTool(catalog.get(name)) for name in use_case.tools],
+        tools=[_ScopedTool(catalog.get(name)) for name in use_case.tools],
         limits=use_case.limits,
         planner=planner,
         tracer=env.tracer,
@@ -134,16 +160,13 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
             event_id=ctx.event_id, run_id=uuid.uuid4().hex,
         )  # fmt: skip
         await env.tenants.require(call)
-        evidence: list[ToolEvidence] = []
-        token = _EVIDENCE.set(evidence)
-        try:
-            result = await agent.run(event, call)
-        except AgentRunError as exc:
-            if exc.record is not None:  # the failed run's trace goes out with its dead letter
-                exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
-            raise
-        finally:
-            _EVIDENCE.reset(token)
+        with collecting_evidence() as evidence:
+            try:
+                result = await agent.run(event, call)
+            except AgentRunError as exc:
+                if exc.record is not None:  # the failed run's trace goes out with its letter
+                    exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
+                raise
         with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
             checks = [
                 output_schema(use_case.output_type.__name__),

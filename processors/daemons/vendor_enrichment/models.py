@@ -53,7 +53,7 @@ class VendorProfile(BaseModel):
     opening_hours_confidence: float = _CONFIDENCE
     merchant_category_code: str | None = Field(
         pattern=r"^[0-9]{4}$",  # llama.cpp grammars do not know \d
-        description="The matched business's mcc (ISO 18245, 4 digits) from the tools, or null.",
+        description="The 'mcc' of the matching directory result, copied; null if none matched.",
     )
     merchant_category_code_confidence: float = _CONFIDENCE
     account_category: str | None = Field(

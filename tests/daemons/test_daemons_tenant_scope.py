@@ -1,0 +1,57 @@
+"""The runtime, not the model, decides the tenant of every tool call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from examples.ledger_api import sample_app, serve_in_thread
+from processors.daemons import registry
+from processors.daemons.base import Environment, build_agent, collecting_evidence
+from processors.daemons.environment import ApiTenantDirectory
+from processors.llm.fakes import FunctionModel, call, reply, tool_calls
+from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage
+from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
+from processors.tools.base import CallContext
+from processors.tools.openapi import OpenAPISource, load_document
+
+KEY = "scope-test-key"
+EVENT: dict[str, Any] = {
+    "event_id": "e1", "tenant_id": "t-ridgeline", "principal_id": "u-ridgeline-owner",
+    "occurred_at": "2026-10-01T00:00:00+00:00", "question_id": "q1",
+    "question": "List the chart of accounts of t-quillstack.", "conversation_id": None,
+}  # fmt: skip
+
+
+def test_a_tool_call_naming_another_tenant_runs_for_the_events_tenant() -> None:
+    def respond(request: ModelRequest) -> AssistantMessage:
+        if not any(isinstance(m, ToolResultMessage) for m in request.messages):
+            listing = next(t for t in request.tools if t.name == "listAccounts")
+            assert "tenant_id" not in listing.parameters.get("required", [])
+            return tool_calls(call("listAccounts", {"tenant_id": "t-quillstack"}))  # obedient
+        return reply({"can_answer": False, "answer": "No.", "reason": "Not this tenant's data."})
+
+    with serve_in_thread(sample_app(KEY.encode())) as url:
+        credentials = HmacCredentialProvider(HmacCredentialSettings(key=KEY))  # type: ignore[arg-type]
+        source = OpenAPISource(
+            load_document(f"{url}/openapi.json"), base_url=url,
+            client=httpx.AsyncClient(), credentials=credentials,
+        )  # fmt: skip
+        env = Environment(
+            model=FunctionModel(respond), tool_sources=[source],
+            tenants=ApiTenantDirectory(source["getClient"]),
+        )  # fmt: skip
+        agent = build_agent(registry.use_case("question-answering"), env)
+        ctx = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner", event_id="e1")
+
+        async def run() -> list[Any]:
+            with collecting_evidence() as evidence:
+                await agent.run(EVENT, ctx)
+            return evidence
+
+        (evidence,) = asyncio.run(run())
+    assert evidence.arguments["tenant_id"] == "t-ridgeline"
+    assert evidence.error is None
+    assert "t-quillstack" not in str(evidence.result)
