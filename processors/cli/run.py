@@ -30,11 +30,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--health-port", type=int, default=None, help="serve /healthz, /readyz, /metrics here"
     )
+    parser.add_argument(
+        "--run-timeout", type=float, default=None,
+        help="override the agent's wall-clock limit per run, seconds (slow local models)",
+    )  # fmt: skip
     parser.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds")
     parser.set_defaults(handler=_run)
 
 
-def resolve(name: str, settings: Settings) -> Daemon:
+def resolve(name: str, settings: Settings, run_timeout: float | None = None) -> Daemon:
     """A daemon by registered name, or ``package.module:attribute``."""
     if ":" in name:
         module, _, attr = name.partition(":")
@@ -49,12 +53,16 @@ def resolve(name: str, settings: Settings) -> Daemon:
     from processors.daemons.base import build_daemon
     from processors.daemons.environment import environment_from_settings
 
-    return build_daemon(registry.use_case(name), environment_from_settings(settings))
+    use_case = registry.use_case(name)
+    if run_timeout is not None:
+        limits = use_case.limits.model_copy(update={"timeout_s": run_timeout})
+        use_case = dataclasses.replace(use_case, limits=limits)
+    return build_daemon(use_case, environment_from_settings(settings))
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    daemon = resolve(args.name, settings)
+    daemon = resolve(args.name, settings, args.run_timeout)
     if args.group_id:
         daemon = dataclasses.replace(daemon, group_id=args.group_id)
     metrics = RuntimeMetrics(daemon.name, daemon.group_id)
