@@ -541,10 +541,10 @@ def _start_services(
         display.say(
             f"== local model ready after {time.monotonic() - (deadline - args.deadline):.0f}s"
         )
+    slow = ["--run-timeout", "400"] if model.startswith("local:") else []  # 2-core CPUs
     for daemon in daemons:
         stack.start(daemon, [DAEMONS_BIN, "run", daemon, "--concurrency", str(args.concurrency),
-                             "--group-id", f"{prefix}{daemon}", "--grace", "3",
-                             *(["--run-timeout", "400"] if model.startswith("local:") else [])])  # fmt: skip
+                             "--group-id", f"{prefix}{daemon}", "--grace", "3", *slow])  # fmt: skip
     display.say(f"== daemons started as separate processes: {', '.join(daemons)}")
 
 
