@@ -1,0 +1,242 @@
+"""Offline evaluation of a daemon against its labeled cases (``examples/evals/<daemon>.jsonl``).
+
+Each case runs exactly as :func:`processors.daemons.base.build_daemon` would handle its event —
+tenant check, agent run with OpenAPI tools over real HTTP against a fresh reference ledger API,
+deterministic checks, ``to_output`` — but without Kafka: the published datum (``None`` when a
+check blocked it or the run failed) goes to the use case's ``score``. A failed run counts as
+wrong and keeps its error type.
+
+    run_eval(name, model, cases=...) -> EvalReport      (one run per case, sequential)
+    summarize(daemon, model, results) -> EvalReport     (pure aggregation)
+
+``build_agent`` and the ``_EVIDENCE`` collection are reused from :mod:`processors.daemons.base`;
+the check list (schema, the use case's checks, no secrets) mirrors its ``handle``. The per-case
+runner lives here rather than as a new public helper there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import secrets
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from examples.ledger_api import sample_app, serve_in_thread
+from processors.agent import RunRecord
+from processors.daemons import registry
+from processors.daemons.base import _EVIDENCE, Environment, UseCase, build_agent
+from processors.daemons.environment import ApiTenantDirectory
+from processors.errors import AgentRunError, DaemonsError
+from processors.guardrails.checks import CheckResult, ToolEvidence, no_secrets, output_schema
+from processors.llm.model import Model
+from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
+from processors.tools.base import CallContext
+from processors.tools.openapi import OpenAPISource, load_document
+
+Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
+_NOT_PARTS = frozenset({"accuracy", "score", "produced", "fields", "invented", "missed",
+                        "written_back"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One labeled case: what the scorer said and what the run cost."""
+
+    case_id: str
+    verdict: str  # "pass" (checks passed, output published) | "fail" (blocked) | "error"
+    score: float  # 0..1, the scorer's accuracy/score
+    parts: dict[str, float]  # field / question / aspect -> 0..1
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    error_type: str | None = None
+    error: str | None = None
+    failed_checks: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)  # the scorer's full result
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Totals over the cases of one daemon and model."""
+
+    daemon: str
+    model: str
+    cases: list[CaseResult]
+    parts: dict[str, float]  # mean per field / question / aspect over the cases scoring it
+    part_counts: dict[str, int]
+    score: float  # mean case score
+    pass_rate: float  # share of cases whose output passed the checks
+    input_tokens: int
+    output_tokens: int
+    median_latency_s: float
+    errors: dict[str, int]  # error type -> cases
+
+    @property
+    def part_kind(self) -> str:
+        """What ``parts`` are for this daemon, for display."""
+        return {"vendor-enrichment": "field", "client-onboarding": "question"}.get(
+            self.daemon, "aspect"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {**asdict(self), "part_kind": self.part_kind}
+
+
+def evals_module(name: str) -> Any:
+    """The daemon's ``evals`` module (``load_cases``, ``score``), by package convention."""
+    registry.use_case(name)  # unknown name: ConfigError
+    return importlib.import_module(f"processors.daemons.{name.replace('-', '_')}.evals")
+
+
+def load_cases(name: str) -> list[dict[str, Any]]:
+    """The daemon's labeled cases."""
+    cases: list[dict[str, Any]] = evals_module(name).load_cases()
+    return cases
+
+
+def case_parts(scored: Mapping[str, Any]) -> dict[str, float]:
+    """The scorer's per-field / per-question (``fields``) or per-aspect values as 0..1."""
+    if "fields" in scored:
+        return {k: float(v) for k, v in scored["fields"].items()}
+    return {
+        k: float(v)
+        for k, v in scored.items()
+        if k not in _NOT_PARTS and isinstance(v, bool | int | float)
+    }
+
+
+def case_score(scored: Mapping[str, Any]) -> float:
+    return float(scored["accuracy"] if "accuracy" in scored else scored["score"])
+
+
+def summarize(daemon: str, model: str, results: Sequence[CaseResult]) -> EvalReport:
+    """Aggregate case results (pure)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for r in results:
+        for k, v in r.parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1
+    errors: dict[str, int] = {}
+    for r in results:
+        if r.error_type:
+            errors[r.error_type] = errors.get(r.error_type, 0) + 1
+    n = len(results)
+    return EvalReport(
+        daemon=daemon,
+        model=model,
+        cases=list(results),
+        parts={k: sums[k] / counts[k] for k in sums},
+        part_counts=counts,
+        score=sum(r.score for r in results) / n if n else 0.0,
+        pass_rate=sum(r.verdict == "pass" for r in results) / n if n else 0.0,
+        input_tokens=sum(r.input_tokens for r in results),
+        output_tokens=sum(r.output_tokens for r in results),
+        median_latency_s=statistics.median(r.latency_s for r in results) if n else 0.0,
+        errors=errors,
+    )
+
+
+def run_eval(
+    name: str, model: Model, *, cases: Sequence[Mapping[str, Any]], limit: int | None = None
+) -> EvalReport:
+    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it."""
+    use_case = registry.use_case(name)
+    scorer: Scorer = evals_module(name).score
+    chosen = list(cases)[:limit] if limit is not None else list(cases)
+
+    async def run_all() -> list[CaseResult]:
+        return [await run_case(use_case, model, case, scorer) for case in chosen]
+
+    return summarize(name, model.name, asyncio.run(run_all()))
+
+
+async def run_case(
+    use_case: UseCase[Any], model: Model, case: Mapping[str, Any], scorer: Scorer
+) -> CaseResult:
+    """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
+    key = secrets.token_urlsafe(24)
+    with serve_in_thread(sample_app(key.encode())) as url:
+        async with httpx.AsyncClient() as client:
+            credentials = HmacCredentialProvider(HmacCredentialSettings(key=SecretStr(key)))
+            document = await asyncio.to_thread(load_document, f"{url}/openapi.json")
+            source = OpenAPISource(document, base_url=url, client=client, credentials=credentials)
+            env = Environment(
+                model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"])
+            )
+            return await _run(use_case, env, case, scorer)
+
+
+async def _run(
+    use_case: UseCase[Any], env: Environment, case: Mapping[str, Any], scorer: Scorer
+) -> CaseResult:
+    event: Mapping[str, Any] = case["event"]
+    call = CallContext(
+        tenant_id=event["tenant_id"], principal_id=event["principal_id"],
+        event_id=event["event_id"], run_id=uuid.uuid4().hex,
+    )  # fmt: skip
+    agent = build_agent(use_case, env)
+    evidence: list[ToolEvidence] = []
+    token = _EVIDENCE.set(evidence)
+    started = time.monotonic()
+    try:
+        await env.tenants.require(call)
+        result = await agent.run(event, call)
+    except DaemonsError as exc:
+        record = exc.record if isinstance(exc, AgentRunError) else None
+        return _failed(case, scorer, exc, record, time.monotonic() - started)
+    finally:
+        _EVIDENCE.reset(token)
+    latency = time.monotonic() - started
+    checks: list[CheckResult] = [
+        output_schema(use_case.output_type.__name__),
+        *use_case.checks(result.output, evidence, event),
+        no_secrets(result.output.model_dump(mode="json")),
+    ]
+    passed = all(c.passed for c in checks)
+    datum = use_case.to_output(event, result.output) if passed else None
+    scored = scorer(case, datum)
+    totals = result.record.totals
+    return CaseResult(
+        case_id=str(case["id"]),
+        verdict="pass" if passed else "fail",
+        score=case_score(scored),
+        parts=case_parts(scored),
+        input_tokens=totals.input_tokens,
+        output_tokens=totals.output_tokens,
+        latency_s=latency,
+        failed_checks=[f"{c.name}: {c.detail}" for c in checks if not c.passed],
+        detail=scored,
+    )
+
+
+def _failed(
+    case: Mapping[str, Any],
+    scorer: Scorer,
+    exc: DaemonsError,
+    record: object | None,
+    latency: float,
+) -> CaseResult:
+    scored = scorer(case, None)
+    totals = record.totals if isinstance(record, RunRecord) else None
+    return CaseResult(
+        case_id=str(case["id"]),
+        verdict="error",
+        score=case_score(scored),
+        parts=case_parts(scored),
+        input_tokens=totals.input_tokens if totals else 0,
+        output_tokens=totals.output_tokens if totals else 0,
+        latency_s=latency,
+        error_type=type(exc).__name__,
+        error=str(exc)[:300],
+        detail=scored,
+    )
