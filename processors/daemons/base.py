@@ -150,6 +150,20 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
     )
 
 
+def run_checks(
+    use_case: UseCase[OutputT],
+    output: OutputT,
+    evidence: Sequence[ToolEvidence],
+    event: Mapping[str, Any],
+) -> list[CheckResult]:
+    """The deterministic checks of one run, in order: schema, the use case's own, secrets."""
+    return [
+        output_schema(use_case.output_type.__name__),
+        *use_case.checks(output, evidence, event),
+        no_secrets(output.model_dump(mode="json")),
+    ]
+
+
 def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
     agent = build_agent(use_case, env)
     tracer = env.tracer or trace.get_tracer("processors.daemons")
@@ -168,11 +182,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
                     exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
                 raise
         with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
-            checks = [
-                output_schema(use_case.output_type.__name__),
-                *use_case.checks(result.output, evidence, event),
-                no_secrets(result.output.model_dump(mode="json")),
-            ]
+            checks = run_checks(use_case, result.output, evidence, event)
             verdict = "pass" if all(c.passed for c in checks) else "fail"
             span.set_attribute("daemons.guardrail.verdict", verdict)
         record = result.record

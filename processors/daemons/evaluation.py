@@ -9,9 +9,8 @@ wrong and keeps its error type.
     run_eval(name, model, cases=...) -> EvalReport      (one run per case, sequential)
     summarize(daemon, model, results) -> EvalReport     (pure aggregation)
 
-``build_agent`` and the ``_EVIDENCE`` collection are reused from :mod:`processors.daemons.base`;
-the check list (schema, the use case's checks, no secrets) mirrors its ``handle``. The per-case
-runner lives here rather than as a new public helper there.
+``build_agent``, ``collecting_evidence`` and ``run_checks`` come from
+:mod:`processors.daemons.base`, so an eval judges a run exactly as the daemon does.
 """
 
 from __future__ import annotations
@@ -32,10 +31,15 @@ from pydantic import SecretStr
 from examples.ledger_api import sample_app, serve_in_thread
 from processors.agent import RunRecord
 from processors.daemons import registry
-from processors.daemons.base import _EVIDENCE, Environment, UseCase, build_agent
+from processors.daemons.base import (
+    Environment,
+    UseCase,
+    build_agent,
+    collecting_evidence,
+    run_checks,
+)
 from processors.daemons.environment import ApiTenantDirectory
 from processors.errors import AgentRunError, DaemonsError
-from processors.guardrails.checks import CheckResult, ToolEvidence, no_secrets, output_schema
 from processors.llm.model import Model
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
@@ -185,23 +189,16 @@ async def _run(
         event_id=event["event_id"], run_id=uuid.uuid4().hex,
     )  # fmt: skip
     agent = build_agent(use_case, env)
-    evidence: list[ToolEvidence] = []
-    token = _EVIDENCE.set(evidence)
     started = time.monotonic()
-    try:
-        await env.tenants.require(call)
-        result = await agent.run(event, call)
-    except DaemonsError as exc:
-        record = exc.record if isinstance(exc, AgentRunError) else None
-        return _failed(case, scorer, exc, record, time.monotonic() - started)
-    finally:
-        _EVIDENCE.reset(token)
+    with collecting_evidence() as evidence:
+        try:
+            await env.tenants.require(call)
+            result = await agent.run(event, call)
+        except DaemonsError as exc:
+            record = exc.record if isinstance(exc, AgentRunError) else None
+            return _failed(case, scorer, exc, record, time.monotonic() - started)
     latency = time.monotonic() - started
-    checks: list[CheckResult] = [
-        output_schema(use_case.output_type.__name__),
-        *use_case.checks(result.output, evidence, event),
-        no_secrets(result.output.model_dump(mode="json")),
-    ]
+    checks = run_checks(use_case, result.output, evidence, event)
     passed = all(c.passed for c in checks)
     datum = use_case.to_output(event, result.output) if passed else None
     scored = scorer(case, datum)
