@@ -242,13 +242,13 @@ class Runner:
             self._fatal = task.exception()
 
     def _backpressure(self) -> None:
-        """Pause fetching when the in-flight buffer is full; resume once a quarter drained."""
+        """Pause fetching when the in-flight buffer is full; resume once half of it drained."""
         if not self._paused and self._pending >= self.buffer:
             assigned = self.consumer.assignment()
             if assigned:
                 self.consumer.pause(assigned)
                 self._paused = True
-        elif self._paused and self._pending <= self.buffer * 3 // 4:
+        elif self._paused and self._pending <= self.buffer // 2:
             self.consumer.resume(self.consumer.assignment())
             self._paused = False
 
