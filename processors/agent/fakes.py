@@ -11,14 +11,14 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from processors.tools.base import CallContext
+from processors.tools.base import CallContext, ToolBase
 
 Handler = Callable[[dict[str, Any], CallContext], Any | Awaitable[Any]]
 
 NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
-class FunctionTool:
+class FunctionTool(ToolBase):
     """A tool backed by ``fn(arguments, ctx)``; raise :class:`ToolError` from it to fail."""
 
     def __init__(
@@ -36,22 +36,6 @@ class FunctionTool:
         self._description = description or f"Test tool {name}."
         self._output_schema = output_schema
         self.calls: list[tuple[dict[str, Any], CallContext]] = []
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return self._input_schema
-
-    @property
-    def output_schema(self) -> dict[str, Any] | None:
-        return self._output_schema
 
     async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
         self.calls.append((arguments, ctx))

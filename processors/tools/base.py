@@ -51,3 +51,29 @@ class Tool(Protocol):
     async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
         """Run the tool; return JSON-serializable data or raise :class:`ToolError`."""
         ...
+
+
+class ToolBase:
+    """The read-only identity every concrete tool shares; subclasses set the four fields in
+    ``__init__`` and implement ``call``."""
+
+    _name: str
+    _description: str
+    _input_schema: dict[str, Any]
+    _output_schema: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return self._input_schema
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        return self._output_schema

@@ -24,7 +24,7 @@ import httpx
 from processors.errors import ConfigError
 from processors.tools._common import check_tool_name, redact, status_error
 from processors.tools.auth import CredentialProvider
-from processors.tools.base import CallContext, ToolError
+from processors.tools.base import CallContext, ToolBase, ToolError
 
 _METHODS = ("get", "put", "post", "delete", "patch")
 _SUPPLIED_HEADERS = {"authorization", "idempotency-key"}
@@ -100,7 +100,7 @@ def _json_schema(content: Mapping[str, Any] | None) -> Any | None:
     return None
 
 
-class OpenAPITool:
+class OpenAPITool(ToolBase):
     """A :class:`~processors.tools.base.Tool` that calls one HTTP operation."""
 
     def __init__(
@@ -178,22 +178,6 @@ class OpenAPITool:
 
     def __repr__(self) -> str:
         return f"OpenAPITool(name={self._name!r}, {self._method} {self._path})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return self._input_schema
-
-    @property
-    def output_schema(self) -> dict[str, Any] | None:
-        return self._output_schema
 
     async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
         """Send the request as ``ctx``'s principal; return the decoded JSON response."""

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from processors.errors import ConfigError
 from processors.tools._common import check_tool_name, status_error
 from processors.tools.auth import Credential, CredentialProvider
-from processors.tools.base import CallContext, ToolError
+from processors.tools.base import CallContext, ToolBase, ToolError
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def _injected_key(annotation: Any, inject: Mapping[Any, Resolver]) -> Any | None
     return None
 
 
-class ReflectedTool:
+class ReflectedTool(ToolBase):
     """A :class:`~processors.tools.base.Tool` backed by a Python function."""
 
     def __init__(
@@ -148,22 +148,6 @@ class ReflectedTool:
 
     def __repr__(self) -> str:
         return f"ReflectedTool(name={self._name!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return self._input_schema
-
-    @property
-    def output_schema(self) -> dict[str, Any] | None:
-        return self._output_schema
 
     async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
         """Validate ``arguments``, inject hidden parameters, run the handler, dump the result."""
