@@ -63,6 +63,21 @@ class _Event:
     unacked: int = 0
 
 
+def fetching(paused: bool, pending: int, runnable: int, buffer: int, concurrency: int) -> bool:
+    """Whether the consumer should fetch (the backpressure rule).
+
+    Stop when ``buffer`` events are consumed and unfinished *and* enough of them are
+    runnable to keep ``concurrency`` handlers busy; start again once half the buffer drained.
+    Events queued behind a busy key are not runnable: when a batch came from one partition
+    with few keys, keep fetching (up to ``2 * buffer``) to find other keys rather than idle
+    with budget to spare.
+    """
+    starved = runnable < concurrency and pending < 2 * buffer
+    if paused:
+        return starved or pending <= buffer // 2
+    return pending < buffer or starved
+
+
 class RunnerError(DaemonsError):
     """The runner cannot go on (fatal producer error, fenced transactional producer)."""
 
@@ -85,13 +100,12 @@ class Runner:
     ) -> None:
         self.daemon, self.contracts, self.mode = daemon, contracts, mode
         self.concurrency = concurrency
-        self.buffer = buffer or max(4 * concurrency, 256)
+        self.buffer = buffer or max(16 * concurrency, 1024)
         self.commit_interval, self.grace = commit_interval, grace
         self.tracer = tracer or telemetry.tracer("processors.runtime")
         self.metrics = metrics or RuntimeMetrics(daemon.name, daemon.group_id)
         self._heartbeat = heartbeat or (lambda: None)
         self._last_lag = 0.0
-        self._lag_task: asyncio.Task[int] | None = None
         catalog = contracts.catalog
         self._logical = {catalog.physical(t): t for t in daemon.inputs}
         self._dlq = catalog.physical(daemon.dead_letter_topic)
@@ -103,7 +117,11 @@ class Runner:
             consumer_config(
                 settings,
                 daemon.group_id,
-                **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 10_000},
+                **{
+                    "max.poll.interval.ms": 300_000,
+                    "session.timeout.ms": 10_000,
+                    "fetch.wait.max.ms": 100,  # a resumed partition is fetched again soon
+                },
             )
         )
         self._offsets: dict[TP, PartitionOffsets] = {}
@@ -191,40 +209,26 @@ class Runner:
             self._ready.append(event)
 
     def _observe_lag(self, every: float = 5.0) -> None:
-        """Every ``every`` seconds, measure per-partition lag off the loop's thread."""
+        """Every ``every`` seconds, per-partition lag from the high watermarks librdkafka
+        cached from its last fetch responses: no broker round trip, so the loop never waits
+        (a synchronous watermark query queues behind the fetch long-poll, seconds per call)."""
         now = time.monotonic()
-        if now - self._last_lag < every or not self._offsets or self._lag_task is not None:
+        if now - self._last_lag < every or not self._offsets:
             return
         self._last_lag = now
-        positions = self.consumer.position([TopicPartition(*tp) for tp in self._offsets])
-        self._lag_task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._measure_lag, positions)
-        )
-        self._lag_task.add_done_callback(self._lag_done)
-
-    def _measure_lag(self, positions: list[TopicPartition]) -> int:
-        """Lag = high watermark minus our position (a broker round trip per partition)."""
-        total = 0
-        for tp in positions:
-            _low, high = self.consumer.get_watermark_offsets(tp, timeout=2, cached=False) or (0, 0)
-            owned = self._offsets.get((tp.topic, tp.partition))  # may be revoked meanwhile
-            if owned is None:
+        total, known = 0, True
+        for tp in self.consumer.position([TopicPartition(*tp) for tp in self._offsets]):
+            owned = self._offsets[(tp.topic, tp.partition)]
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+            if high < 0:  # nothing fetched yet: unknown, not zero
+                known = False
                 continue
             position = tp.offset if tp.offset >= 0 else owned.watermark()
             lag = max(0, high - max(position, 0))
             total += lag
             self.metrics.lag(tp.topic, tp.partition, lag)
-        return total
-
-    def _lag_done(self, task: asyncio.Task[int]) -> None:
-        self._lag_task = None
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            log.warning("measuring lag failed: %s", task.exception())
-            return
         # Ready once assigned and caught up: the backlog fits in one in-flight buffer.
-        if not self.metrics.ready and task.result() <= self.buffer:
+        if known and not self.metrics.ready and total <= self.buffer:
             self.metrics.set_ready(True)
 
     def _launch(self) -> None:
@@ -242,15 +246,18 @@ class Runner:
             self._fatal = task.exception()
 
     def _backpressure(self) -> None:
-        """Pause fetching when the in-flight buffer is full; resume once half of it drained."""
-        if not self._paused and self._pending >= self.buffer:
-            assigned = self.consumer.assignment()
-            if assigned:
-                self.consumer.pause(assigned)
-                self._paused = True
-        elif self._paused and self._pending <= self.buffer // 2:
-            self.consumer.resume(self.consumer.assignment())
-            self._paused = False
+        """Pause fetching when the in-flight buffer is full of work; resume when it frees."""
+        runnable = len(self._tasks) + len(self._ready)
+        want = fetching(self._paused, self._pending, runnable, self.buffer, self.concurrency)
+        if want == self._paused:  # paused but should fetch, or fetching but should pause
+            if want:
+                self.consumer.resume(self.consumer.assignment())
+                self._paused = False
+            else:
+                assigned = self.consumer.assignment()
+                if assigned:
+                    self.consumer.pause(assigned)
+                    self._paused = True
 
     # ---- one event --------------------------------------------------------------------------
 

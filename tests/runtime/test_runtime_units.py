@@ -9,6 +9,7 @@ from processors.runtime.daemon import RetryPolicy
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.offsets import PartitionOffsets
 from processors.runtime.policy import DeadLetter, Retry, decide
+from processors.runtime.runner import fetching
 
 
 def test_watermark_never_passes_an_unfinished_offset() -> None:
@@ -73,3 +74,21 @@ def test_permanent_and_unexpected_errors_dead_letter_at_once() -> None:
     assert decide(SerdeError("bad bytes"), 1, policy) == DeadLetter("permanent error: SerdeError")
     assert isinstance(decide(BudgetExceeded("turns"), 1, policy), DeadLetter)
     assert decide(KeyError("bug"), 1, policy) == DeadLetter("unexpected error: KeyError")
+
+
+def test_backpressure_pauses_when_the_buffer_holds_enough_runnable_work() -> None:
+    # buffer 100, concurrency 10: fetch until 100 pending, then stop if 10+ can run
+    assert fetching(False, 99, 50, buffer=100, concurrency=10)
+    assert not fetching(False, 100, 10, buffer=100, concurrency=10)
+    # paused: stay paused until half the buffer drained ...
+    assert not fetching(True, 51, 10, buffer=100, concurrency=10)
+    assert fetching(True, 50, 10, buffer=100, concurrency=10)
+
+
+def test_backpressure_keeps_fetching_when_pending_work_waits_behind_busy_keys() -> None:
+    # 150 pending but only 3 runnable (one partition, three keys): find other keys ...
+    assert fetching(False, 150, 3, buffer=100, concurrency=10)
+    assert fetching(True, 150, 3, buffer=100, concurrency=10)
+    # ... but never past twice the buffer, whatever the keys
+    assert not fetching(False, 200, 3, buffer=100, concurrency=10)
+    assert not fetching(True, 200, 3, buffer=100, concurrency=10)
