@@ -1,7 +1,8 @@
 """``python -m examples.ledger_api --port 8081``: serve the reference ledger API.
 
 The token signing key comes from ``LEDGER_SIGNING_KEY`` (the same key the daemons'
-credential provider signs with); it is never printed.
+credential provider signs with); it is never printed. Traces are exported like a daemon's, by
+the standard ``OTEL_*`` variables (service name ``ledger-api`` unless ``OTEL_SERVICE_NAME``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 
 from examples.ledger_api import make_server, sample_app
+from processors import telemetry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         print("set LEDGER_SIGNING_KEY to the token signing key", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO)
-    server = make_server(sample_app(key.encode()), args.host, args.port)
+    otel = telemetry.configure("ledger-api", None, install=False)
+    app = sample_app(key.encode(), tracer=otel.tracer_provider.get_tracer("examples.ledger_api"))
+    server = make_server(app, args.host, args.port)
     port = server.server_address[1]
     print(f"ledger API on http://{args.host}:{port} (OpenAPI at /openapi.json)", file=sys.stderr)
     try:
@@ -33,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
+        otel.shutdown()
     return 0
 
 

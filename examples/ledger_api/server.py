@@ -3,6 +3,9 @@
 Routes wrap the handlers in :mod:`examples.ledger_api.handlers`; each handler's signature says
 where its arguments come from (path, query, JSON body, ``Idempotency-Key`` header, bearer
 token), and the same analysis writes the OpenAPI 3.1 document served at ``/openapi.json``.
+
+Every request is a SERVER span (``{method} {route}``) continuing the W3C trace context the
+caller sent in ``traceparent``, as any OpenTelemetry-instrumented service would.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Tracer
 from pydantic import BaseModel, Field, ValidationError, create_model
 from pydantic.json_schema import models_json_schema
 
@@ -154,15 +159,36 @@ def _error(status: int, code: str, message: str, **extra: Any) -> Response:
 class LedgerApp:
     """The ledger API without sockets: ``handle`` maps one request to one response."""
 
-    def __init__(self, ledger: Ledger, verifier: TokenVerifier) -> None:
+    def __init__(
+        self, ledger: Ledger, verifier: TokenVerifier, *, tracer: Tracer | None = None
+    ) -> None:
         self.ledger = ledger
         self.verifier = verifier
+        self.tracer = tracer or trace.get_tracer("examples.ledger_api")
         self._bindings = [_Binding.of(r) for r in ROUTES]
         self._openapi = json.dumps(openapi_document(self._bindings)).encode()
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
-        url = urlsplit(target)
+        """Answer one request inside a SERVER span joined to the caller's trace."""
         headers = {k.lower(): v for k, v in headers.items()}
+        path = urlsplit(target).path
+        route = next((b.route.path for b in self._bindings if b.pattern.match(path)), path)
+        with self.tracer.start_as_current_span(
+            f"{method} {route}",
+            context=propagate.extract(headers),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "http.route": route, "url.path": path},
+        ) as span:
+            response = self._handle(method, target, headers, body)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            return response
+
+    def _handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        url = urlsplit(target)
         if url.path == "/openapi.json" and method == "GET":
             return Response(200, self._openapi, {"Content-Type": "application/json"})
         matched = [(b, m) for b in self._bindings if (m := b.pattern.match(url.path))]

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from processors.guardrails.checks import mask_pii
+
 if TYPE_CHECKING:
     from processors.agent.limits import Budget
     from processors.tools.base import CallContext
 
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _SECRET_PATTERNS = (
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(r"\b(sk|pk|rk|ghp|gho|xox[abpr])[-_][A-Za-z0-9_-]{8,}"),
@@ -41,7 +44,9 @@ def digest(value: Any) -> str:
 
 
 def redact(text: str) -> str:
-    """Mask secret-looking substrings (bearer tokens, ``sk-…`` keys, ``password=…``)."""
+    """Mask secret-looking substrings (bearer tokens, JWTs, ``sk-…`` keys, ``password=…``)
+    and card or SSN-like numbers."""
+    text = mask_pii(_JWT.sub("[REDACTED]", text))
     text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)} [REDACTED]", text)
     text = _SECRET_PATTERNS[1].sub("[REDACTED]", text)
     return _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
@@ -84,6 +89,7 @@ class ModelCallRecord(BaseModel):
     latency_s: float = 0.0
     finish_reason: str | None = None
     requested_tools: list[str] = []
+    span_id: str = ""  # the chat span (16 hex), when traced
 
 
 ToolRefusal = Literal["not_allowed", "forbidden", "deviation"]
@@ -101,6 +107,7 @@ class ToolCallRecord(BaseModel):
     status: int | None = None
     refused: ToolRefusal | None = None
     plan_step: int | None = None  # index of the planned step this call carried out
+    span_id: str = ""  # the execute_tool span (16 hex), when traced
 
 
 class CorrectionRecord(BaseModel):
@@ -146,6 +153,8 @@ class RunRecord(BaseModel):
     started_at: str  # ISO 8601, UTC
     trace_id: str = ""  # W3C trace id of the invoke_agent span (32 hex), when traced
     span_id: str = ""
+    parameters: dict[str, Any] = {}  # executor settings in effect (temperature, max_tokens, …)
+    planner_model: str | None = None
     plans: list[PlanRecord] = []
     model_calls: list[ModelCallRecord] = []
     tool_calls: list[ToolCallRecord] = []
@@ -212,6 +221,9 @@ class RunRecord(BaseModel):
             "trace_id": self.trace_id,
             "span_id": self.span_id,
             "prompt_version": self.prompt_version,
+            "prompts_json": canonical_json(self.prompts),
+            "parameters_json": canonical_json(self.parameters),
+            "planner_model": self.planner_model,
             "model": self.model,
             "outcome": "completed" if self.outcome == "completed" else "failed",
             "error_type": self.error_type,
@@ -220,7 +232,7 @@ class RunRecord(BaseModel):
             else None,
             "model_calls": [_model_call_datum(call) for call in self.model_calls],
             "tool_calls": [_tool_call_datum(call) for call in self.tool_calls],
-            "output_json": self.final_response,
+            "output_json": None if self.final_response is None else redact(self.final_response),
             "input_tokens": self.totals.input_tokens,
             "output_tokens": self.totals.output_tokens,
             "cost_usd": self.totals.cost_usd,
@@ -245,6 +257,8 @@ def _model_call_datum(call: ModelCallRecord) -> dict[str, Any]:
         "cost_usd": call.cost_usd,
         "latency_ms": call.latency_s * 1000.0,
         "finish_reason": call.finish_reason,
+        "purpose": call.purpose,
+        "span_id": call.span_id,
     }
 
 
@@ -257,4 +271,6 @@ def _tool_call_datum(call: ToolCallRecord) -> dict[str, Any]:
         "result_digest": call.result_digest,
         "latency_ms": call.latency_s * 1000.0,
         "error": error,
+        "status": call.status,
+        "span_id": call.span_id,
     }

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from processors.agent import schema_check
-from processors.agent.chat import Meter
+from processors.agent.chat import Meter, span_id_hex
 from processors.agent.prompt import untrusted
 from processors.agent.record import (
     ToolCallRecord,
@@ -63,6 +63,7 @@ class ToolBox:
             for t in tools
         )
         self._record, self._tracer, self._clock = meter.record, meter.tracer, meter.clock
+        self._capture = meter.capture_content
         self._max_retries = max_retries
         self._failures: Counter[str] = Counter()
         self._forbidden: set[str] = set()
@@ -103,6 +104,16 @@ class ToolBox:
             entry.latency_s = self._clock() - started
             if entry.error_type is not None:
                 span.set_attribute("error.type", entry.error_type)
+            if entry.status is not None:
+                span.set_attribute("daemons.tool.status", entry.status)
+            if self._capture:
+                span.set_attributes(
+                    {
+                        "gen_ai.tool.call.arguments": entry.arguments,
+                        "gen_ai.tool.call.result": redact(canonical_json(payload)),
+                    }
+                )
+            entry.span_id = span_id_hex(span)
         self._record.tool_calls.append(entry)
         if entry.error_type not in (None, "forbidden"):
             self._count_failure(call.name, retryable)
@@ -125,6 +136,7 @@ class ToolBox:
             f"execute_tool {call.name}", kind=SpanKind.INTERNAL, attributes=_attributes(call)
         ) as span:
             span.set_attribute("error.type", f"refused:{refusal}")
+            entry.span_id = span_id_hex(span)
         self._record.tool_calls.append(entry)
         payload = {"error": "refused", "reason": refusal, "message": message}
         return ToolOutcome(_message(call, payload, is_error=True), entry)
@@ -171,6 +183,7 @@ def _attributes(call: ToolCall) -> dict[str, str]:
         "gen_ai.operation.name": "execute_tool",
         "gen_ai.tool.name": call.name,
         "gen_ai.tool.call.id": call.id,
+        "gen_ai.tool.type": "function",
     }
 
 

@@ -9,6 +9,7 @@ import importlib
 import logging
 import signal
 
+from processors import telemetry
 from processors.errors import ConfigError
 from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon
@@ -65,7 +66,17 @@ def _run(args: argparse.Namespace) -> int:
     daemon = resolve(args.name, settings, args.run_timeout)
     if args.group_id:
         daemon = dataclasses.replace(daemon, group_id=args.group_id)
-    metrics = RuntimeMetrics(daemon.name, daemon.group_id)
+    otel = telemetry.configure(daemon.name, daemon.group_id)  # before any meter is made
+    metrics = RuntimeMetrics(daemon.name, daemon.group_id, otel.meter_provider, otel.prometheus)
+    try:
+        return _run_daemon(args, settings, daemon, metrics)
+    finally:
+        otel.shutdown()  # flush buffered spans and metrics
+
+
+def _run_daemon(
+    args: argparse.Namespace, settings: Settings, daemon: Daemon, metrics: RuntimeMetrics
+) -> int:
     health = HealthServer(metrics, host="0.0.0.0", port=args.health_port)
     runner = Runner(
         daemon, settings, Contracts.load(settings), concurrency=args.concurrency,

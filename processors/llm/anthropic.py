@@ -179,6 +179,11 @@ class AnthropicModel:
     def provider(self) -> str:
         return "anthropic"
 
+    @property
+    def base_url(self) -> str:
+        """Where requests go (``server.address``/``server.port`` of the chat span)."""
+        return self._http.base_url
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

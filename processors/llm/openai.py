@@ -154,6 +154,11 @@ class OpenAICompatibleModel:
     def provider(self) -> str:
         return self._name.split(":", 1)[0]
 
+    @property
+    def base_url(self) -> str:
+        """Where requests go (``server.address``/``server.port`` of the chat span)."""
+        return self._http.base_url
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

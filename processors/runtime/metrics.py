@@ -10,7 +10,13 @@
   (version 0.0.4) that ``/metrics`` serves. No extra dependency: the SDK aggregates, we only
   print.
 
-Counters and the histogram are synchronous instruments; gauges (in flight, lag, ready) are
+Decisions are counted too, per daemon and model: agent runs, tokens, cost, run latency, tool
+errors (:func:`record_run`, called by the agent loop at the end of every run) and guardrail
+verdicts (:func:`record_verdict`). These module functions reach every live
+:class:`RuntimeMetrics` of that daemon in the process (so ``/metrics`` shows them), or the
+global meter provider when none exists (evals, tests without a runner).
+
+Counters and the histograms are synchronous instruments; gauges (in flight, lag, ready) are
 observable gauges that read the last value set, so a partition given up with
 :meth:`RuntimeMetrics.forget_partition` disappears from the next scrape.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -81,7 +88,113 @@ PROCESSING = MetricSpec(
     "daemons.processing", "daemons_processing_seconds", "histogram", "s",
     "Time from consuming an event to finishing it (handled or dead-lettered).",
 )  # fmt: skip
-SPECS = (CONSUMED, PRODUCED, DEAD_LETTERED, RETRIES, IN_FLIGHT, LAG, READY, PROCESSING)
+AGENT_RUNS = MetricSpec(
+    "daemons.agent.runs", "daemons_agent_runs_total", "counter", "{run}",
+    "Agent runs finished, by executor model and outcome (completed/failed).",
+)  # fmt: skip
+AGENT_TOKENS = MetricSpec(
+    "daemons.agent.tokens", "daemons_agent_tokens_total", "counter", "{token}",
+    "Model tokens used by agent runs, by model and token type (input/output).",
+)  # fmt: skip
+AGENT_COST = MetricSpec(
+    "daemons.agent.cost", "daemons_agent_cost_usd_total", "counter", "USD",
+    "Model cost of agent runs from the price table, by model.",
+)  # fmt: skip
+AGENT_DURATION = MetricSpec(
+    "daemons.agent.duration", "daemons_agent_run_seconds", "histogram", "s",
+    "Wall time of one agent run, by executor model and outcome.",
+)  # fmt: skip
+TOOL_ERRORS = MetricSpec(
+    "daemons.tool.errors", "daemons_tool_errors_total", "counter", "{call}",
+    "Tool calls that failed or were refused, by tool and error type.",
+)  # fmt: skip
+VERDICTS = MetricSpec(
+    "daemons.guardrail.verdicts", "daemons_guardrail_verdicts_total", "counter", "{verdict}",
+    "Guardrail verdicts, by verdict.",
+)  # fmt: skip
+SPECS = (
+    CONSUMED, PRODUCED, DEAD_LETTERED, RETRIES, IN_FLIGHT, LAG, READY, PROCESSING,
+    AGENT_RUNS, AGENT_TOKENS, AGENT_COST, AGENT_DURATION, TOOL_ERRORS, VERDICTS,
+)  # fmt: skip
+_LIVE: weakref.WeakSet[RuntimeMetrics] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+class _DecisionInstruments:
+    """What the agent and the guardrails count, on one meter."""
+
+    def __init__(self, meter: otel.Meter) -> None:
+        self.runs = meter.create_counter(AGENT_RUNS.otel_name, AGENT_RUNS.unit, AGENT_RUNS.help)
+        self.tokens = meter.create_counter(
+            AGENT_TOKENS.otel_name, AGENT_TOKENS.unit, AGENT_TOKENS.help
+        )
+        self.cost = meter.create_counter(AGENT_COST.otel_name, AGENT_COST.unit, AGENT_COST.help)
+        self.duration = meter.create_histogram(
+            AGENT_DURATION.otel_name,
+            AGENT_DURATION.unit,
+            AGENT_DURATION.help,
+            explicit_bucket_boundaries_advisory=PROCESSING_BUCKETS,
+        )
+        self.tool_errors = meter.create_counter(
+            TOOL_ERRORS.otel_name, TOOL_ERRORS.unit, TOOL_ERRORS.help
+        )
+        self.verdicts = meter.create_counter(VERDICTS.otel_name, VERDICTS.unit, VERDICTS.help)
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """Tokens and cost of one model call, for :func:`record_run`."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+def record_run(
+    daemon: str,
+    *,
+    model: str,
+    outcome: str,
+    seconds: float,
+    usage: Sequence[ModelUsage] = (),
+    tool_errors: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Count one finished agent run: its outcome and wall time (by executor ``model``), each
+    model call's tokens and cost (by that call's model), and each ``(tool, error_type)``."""
+    for instruments, base in _decision_targets(daemon):
+        run = {**base, "model": model, "outcome": outcome}
+        instruments.runs.add(1, run)
+        instruments.duration.record(seconds, run)
+        for call in usage:
+            labels = {**base, "model": call.model}
+            instruments.tokens.add(call.input_tokens, {**labels, "token_type": "input"})
+            instruments.tokens.add(call.output_tokens, {**labels, "token_type": "output"})
+            instruments.cost.add(call.cost_usd, labels)
+        for tool, error_type in tool_errors:
+            instruments.tool_errors.add(1, {**base, "tool": tool, "error_type": error_type})
+
+
+def record_verdict(daemon: str, verdict: str) -> None:
+    """Count one guardrail verdict (``pass``, ``fail``, ``review`` …) of ``daemon``."""
+    for instruments, base in _decision_targets(daemon):
+        instruments.verdicts.add(1, {**base, "verdict": verdict})
+
+
+_fallback: dict[int, _DecisionInstruments] = {}
+
+
+def _decision_targets(daemon: str) -> list[tuple[_DecisionInstruments, dict[str, AttributeValue]]]:
+    with _LIVE_LOCK:
+        live = [m for m in _LIVE if m.daemon == daemon]
+    if live:
+        return [(i, m._base) for m in live for i in m._decisions]
+    provider = otel.get_meter_provider()
+    with _LIVE_LOCK:
+        if id(provider) not in _fallback:
+            _fallback[id(provider)] = _DecisionInstruments(provider.get_meter(METER_NAME))
+        instruments = _fallback[id(provider)]
+    return [(instruments, {"daemon": daemon})]
 
 
 class _Instruments:
@@ -116,7 +229,11 @@ class RuntimeMetrics:
         daemon: str,
         group_id: str,
         meter_provider: otel.MeterProvider | None = None,
+        reader: InMemoryMetricReader | None = None,
     ) -> None:
+        """``reader``: an in-memory reader already registered on ``meter_provider`` (as
+        :func:`processors.telemetry.configure` makes one); ``/metrics`` then reads from it and
+        every measurement is taken once, not on a second, private provider."""
         self.daemon = daemon
         self.group_id = group_id
         self._base: dict[str, AttributeValue] = {"daemon": daemon, "consumer_group": group_id}
@@ -124,13 +241,17 @@ class RuntimeMetrics:
         self._in_flight = 0
         self._ready = False
         self._lag: dict[tuple[str, int], int] = {}
-        self._reader = InMemoryMetricReader()
-        self._local = SdkMeterProvider(metric_readers=[self._reader], shutdown_on_exit=False)
         external = meter_provider if meter_provider is not None else otel.get_meter_provider()
-        self._instruments = [
-            _Instruments(self._local.get_meter(METER_NAME), self),
-            _Instruments(external.get_meter(METER_NAME), self),
-        ]
+        meters = [external.get_meter(METER_NAME)]
+        if reader is None or meter_provider is None:
+            reader = InMemoryMetricReader()
+            local = SdkMeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+            meters.insert(0, local.get_meter(METER_NAME))
+        self._reader = reader
+        self._instruments = [_Instruments(meter, self) for meter in meters]
+        self._decisions = [_DecisionInstruments(meter) for meter in meters]
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     # ---- what the runtime calls ---------------------------------------------------------
 

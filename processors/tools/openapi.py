@@ -9,6 +9,11 @@ stands alone; recursive ones are kept under ``$defs``.
 Calls go over an injectable :class:`httpx.AsyncClient` with a per-call timeout, carrying the
 credential minted for the event's principal. 4xx/5xx become :class:`ToolError` with the
 status (retryable for 429/5xx/timeouts, never for 401/403).
+
+Each call is an HTTP CLIENT span (``{method} {path template}``, OpenTelemetry HTTP
+conventions: ``http.request.method``, ``url.full``, ``server.address``,
+``http.response.status_code``, ``error.type``) whose W3C trace context goes into the request
+headers, so the API's server span joins the event's trace.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
 
 from processors.errors import ConfigError
 from processors.tools._common import check_tool_name, redact, status_error
-from processors.tools.auth import CredentialProvider
+from processors.tools.auth import Credential, CredentialProvider
 from processors.tools.base import CallContext, ToolBase, ToolError
 
 _METHODS = ("get", "put", "post", "delete", "patch")
@@ -117,8 +125,10 @@ class OpenAPITool(ToolBase):
         credentials: CredentialProvider,
         timeout: httpx.Timeout,
         idempotency_key: IdempotencyKeyFn = event_idempotency_key,
+        tracer: Tracer | None = None,
     ) -> None:
         self._name = check_tool_name(name)
+        self._tracer = tracer or trace.get_tracer("processors.tools.openapi")
         self._method = method.upper()
         self._path = path
         self._base_url = base_url.rstrip("/")
@@ -186,15 +196,7 @@ class OpenAPITool(ToolBase):
         request.headers["Authorization"] = credential.authorization_header()
         if self._sends_idempotency_key:
             request.headers["Idempotency-Key"] = self._idempotency_key(ctx, self._name, arguments)
-        try:
-            response = await self._client.send(request)
-        except httpx.TimeoutException:
-            raise ToolError(f"{self._name} timed out", retryable=True) from None
-        except httpx.TransportError as exc:
-            detail = redact(str(exc), credential)
-            raise ToolError(
-                f"{self._name} could not reach the API: {detail}", retryable=True
-            ) from None
+        response = await self._send(request, credential)
         if response.status_code >= 400:
             raise status_error(self._name, response.status_code, _detail(response), credential)
         if response.status_code == 204 or not response.content:
@@ -203,6 +205,38 @@ class OpenAPITool(ToolBase):
             return response.json()
         except ValueError:
             return redact(response.text, credential)
+
+    async def _send(self, request: httpx.Request, credential: Credential) -> httpx.Response:
+        """One HTTP exchange inside its CLIENT span, trace context injected into the headers."""
+        url = request.url
+        attributes: dict[str, AttributeValue] = {
+            "http.request.method": self._method,
+            "url.full": str(url.copy_with(username=None, password=None)),
+            "url.template": self._path,
+            "server.address": url.host,
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "daemons.tool.name": self._name,
+        }
+        with self._tracer.start_as_current_span(
+            f"{self._method} {self._path}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            propagate.inject(request.headers)
+            try:
+                response = await self._client.send(request)
+            except httpx.TimeoutException:
+                span.set_attribute("error.type", "timeout")
+                raise ToolError(f"{self._name} timed out", retryable=True) from None
+            except httpx.TransportError as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                detail = redact(str(exc), credential)
+                raise ToolError(
+                    f"{self._name} could not reach the API: {detail}", retryable=True
+                ) from None
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_attribute("error.type", str(response.status_code))
+                span.set_status(trace.StatusCode.ERROR)
+            return response
 
     def _build(self, arguments: dict[str, Any]) -> httpx.Request:
         allowed = set(self._input_schema["properties"])
@@ -275,8 +309,10 @@ class OpenAPISource(Mapping[str, OpenAPITool]):
         credentials: CredentialProvider,
         timeout: httpx.Timeout | float = 10.0,
         idempotency_key: IdempotencyKeyFn = event_idempotency_key,
+        tracer: Tracer | None = None,
     ) -> None:
         self._document = document
+        self._tracer = tracer
         self._base_url = base_url
         self._client = client
         self._credentials = credentials
@@ -306,6 +342,7 @@ class OpenAPISource(Mapping[str, OpenAPITool]):
                 credentials=self._credentials,
                 timeout=self._timeout,
                 idempotency_key=self._idempotency_key,
+                tracer=self._tracer,
             )
         return self._built[name]
 

@@ -123,6 +123,12 @@ def test_prometheus_text_has_help_type_total_counters_and_labels(metrics: Runtim
         "daemons_partition_lag": "gauge",
         "daemons_ready": "gauge",
         "daemons_processing_seconds": "histogram",
+        "daemons_agent_runs_total": "counter",
+        "daemons_agent_tokens_total": "counter",
+        "daemons_agent_cost_usd_total": "counter",
+        "daemons_agent_run_seconds": "histogram",
+        "daemons_tool_errors_total": "counter",
+        "daemons_guardrail_verdicts_total": "counter",
     }
     assert value(samples, "daemons_events_consumed_total", partition="1") == 2
     assert value(samples, "daemons_events_consumed_total", partition="0") == 1
