@@ -73,6 +73,12 @@ class Settings(BaseModel):
     planner_model: str | None = None  # defaults to ``model`` when a daemon plans
     tools_url: str = "http://127.0.0.1:8081"  # the existing API whose OpenAPI document gives tools
     tools_signing_key: SecretStr | None = None  # signs per-call credentials (reference provider)
+    # The guardrails' judge: a model string, "none" (no judge), or None for the local pairing
+    # (see judge_model_name). A local judge is reached at judge_local_url: one local server
+    # serves one model, so the judge's model runs as a second server on its own port.
+    judge_model: str | None = None
+    judge_local_url: str = "http://127.0.0.1:8091/v1"
+    notify_webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (a secret)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,9 +112,28 @@ class Settings(BaseModel):
             "planner_model": env.get("DAEMONS_PLANNER_MODEL") or None,
             "tools_url": env.get("DAEMONS_TOOLS_URL", "http://127.0.0.1:8081"),
         }
+        if env.get("DAEMONS_JUDGE_MODEL"):
+            values["judge_model"] = env["DAEMONS_JUDGE_MODEL"]
+        if env.get("DAEMONS_JUDGE_LOCAL_LLM_URL"):
+            values["judge_local_url"] = env["DAEMONS_JUDGE_LOCAL_LLM_URL"]
+        if env.get("DAEMONS_NOTIFY_WEBHOOK_URL"):
+            values["notify_webhook_url"] = SecretStr(env["DAEMONS_NOTIFY_WEBHOOK_URL"])
         key = env.get("DAEMONS_TOOLS_SIGNING_KEY")
         if key:
             values["tools_signing_key"] = SecretStr(key)
         if "DAEMONS_CACHE_DIR" in env:
             values["cache_dir"] = Path(env["DAEMONS_CACHE_DIR"])
         return cls.model_validate(values)
+
+    def judge_model_name(self) -> str | None:
+        """The judge's model string, or None for no judge. Unset: the other local model judges
+        a local primary (1.5B <-> 0.5B); a hosted primary gets no judge unless one is named."""
+        if self.judge_model is not None:
+            return None if self.judge_model.lower() == "none" else self.judge_model
+        return _LOCAL_JUDGES.get(self.model)
+
+
+_LOCAL_JUDGES = {
+    "local:qwen2.5-coder-1.5b": "local:qwen2.5-coder-0.5b",
+    "local:qwen2.5-coder-0.5b": "local:qwen2.5-coder-1.5b",
+}

@@ -24,6 +24,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from processors.errors import ConfigError, SchemaValidationError
+from processors.guardrails import defenses
+from processors.guardrails.screen import fold
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # "<" or a look-alike, then up to 8 non-letters (spaces, "/", zero-width marks), then the word.
@@ -82,12 +84,23 @@ class Prompt(BaseModel):
 
 
 def untrusted(data: str, *, source: str, id: str | None = None) -> str:
-    """Fence ``data`` as labeled untrusted data; delimiter look-alikes inside are neutralized."""
-    body = _DELIMITER.sub(lambda m: f"&lt;{m.group(1)}", data)
+    """Fence ``data`` as labeled untrusted data; delimiter look-alikes inside are neutralized
+    (also when spelled with full-width letters or hidden zero-width marks: then the data is
+    NFKC-folded first, which changes only such lookalike characters)."""
+    if not defenses.current().fencing:  # switched off only by the red-team benchmark
+        return data
+    body = _DELIMITER.sub(_neutral, data)
+    folded = fold(body)
+    if _DELIMITER.search(folded):
+        body = _DELIMITER.sub(_neutral, folded)
     attributes = f'source="{_attribute(source)}"'
     if id is not None:
         attributes += f' id="{_attribute(id)}"'
     return f"<untrusted {attributes}>\n{body}\n</untrusted>"
+
+
+def _neutral(match: re.Match[str]) -> str:
+    return f"&lt;{match.group(1)}"
 
 
 def _attribute(value: str) -> str:

@@ -9,7 +9,9 @@ import httpx
 
 from processors.daemons.base import Environment
 from processors.errors import ConfigError, UnknownTenant
+from processors.guardrails.judge import Judge, ensure_independent
 from processors.llm.registry import load_model
+from processors.notify import WebhookNotifier
 from processors.settings import Settings
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext, Tool, ToolError
@@ -58,9 +60,31 @@ def environment_from_settings(
     )
     model = load_model(settings.model, settings.llm)
     planner = load_model(settings.planner_model, settings.llm) if settings.planner_model else None
+    notifier = None
+    if settings.notify_webhook_url is not None:
+        notifier = WebhookNotifier(settings.notify_webhook_url)
     return Environment(
         model=model,
         tool_sources=[source],
         tenants=ApiTenantDirectory(source[tenant_lookup]),
         planner_model=planner,
+        judge=judge_from_settings(settings),
+        notifier=notifier,
     )
+
+
+def judge_from_settings(settings: Settings) -> Judge | None:
+    """The judge for ``settings.model`` (see :meth:`Settings.judge_model_name`), or None.
+
+    One local server serves one model, so a ``local:`` judge is reached at
+    ``settings.judge_local_url`` (``DAEMONS_JUDGE_LOCAL_LLM_URL``, default port 8091): run
+    ``daemons llm serve --model qwen2.5-coder-0.5b --port 8091`` beside the primary's server.
+    """
+    name = settings.judge_model_name()
+    if name is None:
+        return None
+    ensure_independent(name, settings.model)  # before building anything: a clear ConfigError
+    llm = settings.llm
+    if name.startswith("local:"):
+        llm = llm.model_copy(update={"local_base_url": settings.judge_local_url})
+    return Judge(load_model(name, llm), primary=settings.model)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 # A bearer/JWT token, a provider key, a private key block, or a password assignment.
 _SECRET = re.compile(
@@ -45,6 +45,7 @@ class ToolEvidence:
     arguments: dict[str, Any]
     result: Any
     error: str | None = None
+    flags: tuple[str, ...] = ()  # where the screen found instruction-like content in it
 
 
 def evidence_text(evidence: Sequence[ToolEvidence]) -> str:
@@ -97,3 +98,150 @@ def no_secrets(output: Any) -> CheckResult:
 def output_schema(name: str) -> CheckResult:
     """Recorded for completeness: the agent loop only returns outputs that validated."""
     return CheckResult("output_schema", True, f"validated against {name}")
+
+
+# --- cross-tenant references -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantIds:
+    """How ids name their tenant in the API the tools call. The default is the reference
+    ledger's scheme: tenants ``t-<name>``, clients ``c-<name>``, transactions and vendors
+    ``tx-<initial>-<n>`` / ``v-<initial>-<n>``; shared directory ids (``biz-…``) name none."""
+
+    # not inside a host name or path ("t-mobile.com", "/c-span/"): those are not tenant ids
+    tenant: re.Pattern[str] = re.compile(r"(?<![\w./@-])[tc]-([a-z][a-z0-9]{3,})\b(?![./-][a-z])")
+    record: re.Pattern[str] = re.compile(r"\b(?:tx|v)-([a-z])-\d{2,}\b")
+    not_ids: frozenset[str] = field(
+        default_factory=lambda: frozenset({"shirt", "shirts", "corp", "corporation", "suite"})
+    )
+
+    def foreign(self, text: str, tenant_id: str) -> list[str]:
+        """The ids in ``text`` that belong to a tenant other than ``tenant_id``."""
+        own = tenant_id.removeprefix("t-")
+        found = {
+            m.group(0)
+            for m in self.tenant.finditer(text)
+            if m.group(1) != own and m.group(1) not in self.not_ids
+        }
+        found |= {m.group(0) for m in self.record.finditer(text) if m.group(1) != own[:1]}
+        return sorted(found)
+
+
+REFERENCE_IDS = TenantIds()
+
+
+def cross_tenant_refs(
+    output: Any, tenant_id: str, scheme: TenantIds = REFERENCE_IDS
+) -> CheckResult:
+    """No id of another tenant anywhere in the output (the detail counts them, never names
+    them: the outcome must not carry what the check keeps out)."""
+    foreign = scheme.foreign(json.dumps(output, default=str), tenant_id)
+    if foreign:
+        detail = f"{len(foreign)} id(s) of another tenant in the output"
+        return CheckResult("cross_tenant_refs", False, detail)
+    return CheckResult("cross_tenant_refs", True, f"only ids of {tenant_id}")
+
+
+# --- PII -----------------------------------------------------------------------------------
+
+# 13-19 digits in one run, in groups of four (Visa, Mastercard, …) or 4-6-5 (Amex)
+_CARD = re.compile(
+    r"(?<![\d-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?![\d-])"
+)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _iban_valid(text: str) -> bool:
+    iban = text.replace(" ", "")
+    moved = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def mask_pii(text: str) -> str:
+    """``text`` with card numbers (Luhn-valid) and SSN-like numbers masked, for records."""
+    text = _CARD.sub(
+        lambda m: "[CARD]" if _luhn(re.sub(r"\D", "", m.group(0))) else m.group(0), text
+    )
+    return _SSN.sub("[SSN]", text)
+
+
+def pii_found(text: str, known: str = "") -> list[str]:
+    """The kinds of personal data in ``text``: card numbers (Luhn-valid) and SSN-like numbers
+    always; IBANs (mod-97 valid) and email addresses unless ``known`` (the evidence and the
+    event, where the person gave them) already holds them."""
+    kinds = []
+    if any(_luhn(re.sub(r"\D", "", m.group(0))) for m in _CARD.finditer(text)):
+        kinds.append("card_number")
+    if _SSN.search(text):
+        kinds.append("ssn")
+    if any(_iban_valid(m.group(0)) and m.group(0) not in known for m in _IBAN.finditer(text)):
+        kinds.append("iban")
+    lowered = known.casefold()
+    if any(m.group(0).casefold() not in lowered for m in _EMAIL.finditer(text)):
+        kinds.append("email")
+    return kinds
+
+
+def no_pii(output: Any, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]) -> CheckResult:
+    """No card number or SSN leaves in an output, nor an IBAN or email address that neither
+    the event nor this run's tools supplied."""
+    known = evidence_text(evidence) + json.dumps(dict(event), default=str)
+    kinds = pii_found(json.dumps(output, default=str, ensure_ascii=False), known)
+    if kinds:
+        return CheckResult("no_pii", False, f"personal data in the output: {', '.join(kinds)}")
+    return CheckResult("no_pii", True, "no card, SSN, foreign IBAN or foreign email")
+
+
+# --- tool-call policy --------------------------------------------------------------------
+
+
+class AttemptedCall(Protocol):
+    """A tool call as the model asked for it (a run record's ``ToolCallRecord``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arguments(self) -> str: ...  # JSON as the model sent it
+
+
+def tool_call_policy(
+    allowlist: Iterable[str],
+    tenant_id: str,
+    evidence: Sequence[ToolEvidence],
+    attempted: Sequence[AttemptedCall] = (),
+    scheme: TenantIds = REFERENCE_IDS,
+) -> CheckResult:
+    """Only allowlisted tools ran, each for the event's tenant (``evidence``: what the runtime
+    executed), and the model neither asked for a tool off the allowlist nor named another
+    tenant in its arguments (``attempted``: the run record's calls, refused ones included —
+    the runtime refused or overrode them; this records that it had to)."""
+    allowed = set(allowlist)
+    problems = []
+    ran_off_list = sorted({e.tool for e in evidence} - allowed)
+    if ran_off_list:
+        problems.append(f"non-allowlisted tool(s) ran: {ran_off_list}")
+    other = sum(1 for e in evidence if e.arguments.get("tenant_id") not in (None, tenant_id))
+    if other:
+        problems.append(f"{other} call(s) ran for another tenant")
+    asked_off_list = sorted({c.name for c in attempted} - allowed)
+    if asked_off_list:
+        problems.append(f"the model asked for non-allowlisted tool(s) {asked_off_list} (refused)")
+    naming = sum(1 for c in attempted if scheme.foreign(c.arguments, tenant_id))
+    if naming:
+        problems.append(f"{naming} call(s) named another tenant's id in their arguments")
+    if problems:
+        return CheckResult("tool_call_policy", False, "; ".join(problems))
+    detail = f"{len(evidence)} allowlisted call(s), all for {tenant_id}"
+    return CheckResult("tool_call_policy", True, detail)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,8 @@ class Daemon:
     group_id: str = ""
     dead_letter_topic: str = ""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Called with each DeadLetter datum and the error (e.g. to notify the team); must not raise.
+    on_dead_letter: Callable[[Mapping[str, Any], BaseException], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.group_id:

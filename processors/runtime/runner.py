@@ -365,6 +365,8 @@ class Runner:
         headers += error_headers(self.daemon.name, event.tp[0], event.tp[1], event.offset, failure)
         headers.append(("dlq.reason", reason.encode()))
         self.metrics.dead_lettered(event.tp[0], failure.error_type)
+        if self.daemon.on_dead_letter is not None:
+            self.daemon.on_dead_letter(datum, failure.error)
         return self._dlq, event.key, data, headers
 
     def _produce(

@@ -1,0 +1,227 @@
+"""The judge: a second, different model decides whether a run's response may be published.
+
+:class:`Judge` shows the judge model the objective (the daemon's task filled with the event),
+the tool evidence (what the tools really returned in this run), the response and the daemon's
+policy (``prompts/judge_policy.md`` next to its other prompts, versioned by content like every
+:class:`~processors.agent.prompt.Prompt`), and asks for a :class:`JudgeVerdict` through a
+single forced tool call whose parameters are the verdict's JSON Schema — the local server
+constrains generation to that schema; hosted providers get the same schema as
+``response_schema``.
+
+The judge never crashes a daemon: a model failure or an answer that is not a valid verdict
+becomes ``needs_review`` with a reason starting ``judge error:`` (``JudgeVerdict.error`` set),
+so a person looks at the result instead of it being published or lost.
+
+:func:`ensure_independent` refuses a judge that is the primary model (same provider and model
+name): one model never polices itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from processors.agent.planning import strip_fences
+from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, untrusted
+from processors.errors import ConfigError, DaemonsError
+from processors.guardrails.checks import ToolEvidence
+from processors.llm.model import (
+    Model,
+    ModelRequest,
+    ModelSettings,
+    SystemMessage,
+    ToolSpec,
+    UserMessage,
+)
+
+Verdict = Literal["pass", "fail", "needs_review"]
+VERDICT_TOOL = "submit_verdict"
+JUDGE_PROMPT = Path(__file__).parent / "prompts" / "judge.md"
+POLICY_FILE = "judge_policy.md"
+_JUDGE_SETTINGS = ModelSettings(temperature=0.0, max_tokens=600, seed=7)
+_MAX_EVIDENCE_CHARS = 6000  # keeps the judge's prompt inside a small model's context
+
+
+class Scores(BaseModel):
+    """Per criterion, 0 (violated) .. 1 (fully met)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    grounded: float = Field(ge=0.0, le=1.0)
+    complete: float = Field(ge=0.0, le=1.0)
+    policy: float = Field(ge=0.0, le=1.0)
+
+
+class JudgeAnswer(BaseModel):
+    """What the judge model must return (the schema its output is constrained to)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: Verdict
+    scores: Scores
+    reasons: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        min_length=1, max_length=8
+    )
+
+
+class JudgeVerdict(BaseModel):
+    """The judge's typed verdict on one run, with which judge and policy produced it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verdict: Verdict
+    scores: dict[str, float] = Field(default_factory=dict)
+    reasons: list[str] = Field(default_factory=list)
+    judge_model: str
+    policy_version: str = ""
+    error: str | None = None  # set when the judge itself failed (the verdict is needs_review)
+
+
+def model_identity(name: str) -> tuple[str, str]:
+    """(provider, model) of a model string; ``local:x`` and ``openai:x`` differ by provider."""
+    provider, _, model = name.partition(":")
+    return provider.strip().lower(), model.strip().split("#")[-1].lower()
+
+
+def ensure_independent(judge: str, primary: str) -> None:
+    """Raise :class:`ConfigError` if ``judge`` is the same model as ``primary``."""
+    if model_identity(judge) == model_identity(primary):
+        raise ConfigError(
+            f"the judge model {judge!r} is the primary model: a model must not judge its own "
+            "work; set DAEMONS_JUDGE_MODEL to a different model"
+        )
+
+
+def load_policy(prompts: Path) -> Prompt:
+    """A daemon's judge policy (``judge_policy.md`` in its prompts folder); ConfigError if
+    it is missing."""
+    return Prompt.load(prompts / POLICY_FILE)
+
+
+class Judge:
+    """Evaluates responses with ``model``; ``primary`` is the model it must differ from."""
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        primary: str,
+        instructions: Prompt | None = None,
+        settings: ModelSettings = _JUDGE_SETTINGS,
+    ) -> None:
+        ensure_independent(model.name, primary)
+        self.model = model
+        self.instructions = instructions or Prompt.load(JUDGE_PROMPT)
+        self.settings = settings
+        self._schema = JudgeAnswer.model_json_schema()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def request(
+        self,
+        *,
+        task: Prompt,
+        event: Mapping[str, Any],
+        output: Mapping[str, Any],
+        evidence: Sequence[ToolEvidence],
+        policy: Prompt,
+    ) -> ModelRequest:
+        """The judge's request: objective, evidence, response and policy, data fenced."""
+        objective = render_task(task, event)
+        user = (
+            f"OBJECTIVE:\n{objective}\n\n"
+            f"EVIDENCE (what the tools returned in this run):\n{_evidence(evidence)}\n\n"
+            "RESPONSE:\n"
+            f"{untrusted(json.dumps(output, sort_keys=True, default=str), source='response')}"
+            f"\n\nPOLICY:\n{policy.text}"
+        )
+        tool = ToolSpec(
+            name=VERDICT_TOOL,
+            description="Submit the verdict on the agent's response.",
+            parameters=self._schema,
+        )
+        return ModelRequest(
+            messages=(
+                SystemMessage(content=f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}"),
+                UserMessage(content=user),
+            ),
+            tools=(tool,),
+            tool_choice=VERDICT_TOOL,
+            response_schema=self._schema,
+            response_name="JudgeAnswer",
+            settings=self.settings,
+        )
+
+    async def evaluate(
+        self,
+        *,
+        task: Prompt,
+        event: Mapping[str, Any],
+        output: Mapping[str, Any],
+        evidence: Sequence[ToolEvidence],
+        policy: Prompt,
+    ) -> JudgeVerdict:
+        """The verdict; never raises for a model failure or a malformed answer."""
+        try:
+            request = self.request(
+                task=task, event=event, output=output, evidence=evidence, policy=policy
+            )
+            response = await self.model.complete(request)
+            answer = parse_answer(response.message.tool_calls, response.message.content)
+        except (DaemonsError, ValidationError, ValueError, TimeoutError, OSError) as exc:
+            return self.error_verdict(exc, policy)
+        return JudgeVerdict(
+            verdict=answer.verdict,
+            scores=answer.scores.model_dump(),
+            reasons=[r[:500] for r in answer.reasons],
+            judge_model=self.name,
+            policy_version=policy.version,
+        )
+
+    def error_verdict(self, exc: BaseException, policy: Prompt) -> JudgeVerdict:
+        detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return JudgeVerdict(
+            verdict="needs_review",
+            reasons=[f"judge error: {detail}"],
+            judge_model=self.name,
+            policy_version=policy.version,
+            error=detail,
+        )
+
+
+def parse_answer(tool_calls: Sequence[Any], content: str | None) -> JudgeAnswer:
+    """The judge's answer from its forced tool call, or from JSON text (providers that answer
+    ``response_schema`` in the content). Raises ``ValidationError``/``ValueError``."""
+    for call in tool_calls:
+        if call.name == VERDICT_TOOL:
+            return JudgeAnswer.model_validate(call.arguments)
+    if tool_calls:
+        raise ValueError(f"judge called {tool_calls[0].name!r}, not {VERDICT_TOOL!r}")
+    if not content:
+        raise ValueError("judge returned neither a verdict call nor text")
+    return JudgeAnswer.model_validate_json(strip_fences(content))
+
+
+def _evidence(evidence: Sequence[ToolEvidence]) -> str:
+    if not evidence:
+        return "(no tool calls)"
+    parts, used = [], 0
+    for i, e in enumerate(evidence, 1):
+        body = json.dumps(
+            {"tool": e.tool, "arguments": e.arguments, "result": e.result, "error": e.error},
+            sort_keys=True,
+            default=str,
+        )
+        if used + len(body) > _MAX_EVIDENCE_CHARS:
+            body = body[: max(0, _MAX_EVIDENCE_CHARS - used)] + " …(truncated)"
+        parts.append(untrusted(body, source=f"tool:{e.tool}", id=str(i)))
+        used += len(body)
+        if used >= _MAX_EVIDENCE_CHARS:
+            break
+    return "\n".join(parts)

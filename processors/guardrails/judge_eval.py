@@ -1,0 +1,128 @@
+"""How well a judge separates good outputs from bad ones, on a labeled set.
+
+Each case (``examples/guardrails/judge_labeled.jsonl``) is a daemon, its input event, the tool
+evidence of the run, an output and a label, ``pass`` or ``fail``. :func:`judge_precision_recall`
+asks the judge about every case with the daemon's own task prompt and judge policy, and reports
+precision and recall of *fail detection* (a ``fail`` verdict on a ``fail`` case is a true
+positive), counting ``needs_review`` separately and, in ``flagged_*``, as detection too.
+
+Try it against the configured judge (a real model server must be running; see README)::
+
+    python -m processors.guardrails.judge_eval [CASES.jsonl]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from processors.agent.prompt import Prompt
+from processors.errors import ConfigError
+from processors.guardrails.checks import ToolEvidence
+from processors.guardrails.judge import Judge, load_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+LABELED = ROOT / "examples" / "guardrails" / "judge_labeled.jsonl"
+
+
+@dataclass(frozen=True)
+class JudgeCase:
+    id: str
+    daemon: str
+    event: dict[str, Any]
+    evidence: list[ToolEvidence]
+    output: dict[str, Any]
+    label: str  # "pass" | "fail"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JudgeCase:
+        if data["label"] not in ("pass", "fail"):
+            raise ConfigError(f"case {data.get('id')!r}: label must be pass or fail")
+        evidence = [
+            ToolEvidence(e["tool"], dict(e.get("arguments") or {}), e.get("result"), e.get("error"))
+            for e in data["evidence"]
+        ]
+        return cls(
+            str(data["id"]), data["daemon"], dict(data["event"]), evidence,
+            dict(data["output"]), data["label"],
+        )  # fmt: skip
+
+
+def load_cases(path: Path = LABELED) -> list[JudgeCase]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [JudgeCase.from_dict(json.loads(line)) for line in lines if line.strip()]
+
+
+async def judge_precision_recall(
+    judge: Judge, cases: Iterable[JudgeCase | Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Judge every case; precision/recall of ``fail`` detection, counts and misses."""
+    from processors.daemons import registry
+
+    prompts: dict[str, tuple[Prompt, Prompt]] = {}
+    tp = fp = fn = tn = flagged_tp = flagged_fp = review = errors = 0
+    wrong: list[dict[str, str]] = []
+    total = 0
+    for raw in cases:
+        case = raw if isinstance(raw, JudgeCase) else JudgeCase.from_dict(raw)
+        total += 1
+        if case.daemon not in prompts:
+            folder = registry.use_case(case.daemon).prompts
+            prompts[case.daemon] = (Prompt.load(folder / "task.md"), load_policy(folder))
+        task, policy = prompts[case.daemon]
+        verdict = await judge.evaluate(
+            task=task, event=case.event, output=case.output, evidence=case.evidence,
+            policy=policy,
+        )  # fmt: skip
+        bad = case.label == "fail"
+        review += verdict.verdict == "needs_review"
+        errors += verdict.error is not None
+        said_fail, flagged = verdict.verdict == "fail", verdict.verdict != "pass"
+        tp += bad and said_fail
+        fp += (not bad) and said_fail
+        fn += bad and not said_fail
+        tn += (not bad) and not said_fail
+        flagged_tp += bad and flagged
+        flagged_fp += (not bad) and flagged
+        if said_fail != bad:
+            wrong.append({"id": case.id, "label": case.label, "verdict": verdict.verdict})
+    bad_total = tp + fn
+    return {
+        "judge_model": judge.name,
+        "cases": total,
+        "bad": bad_total,
+        "good": total - bad_total,
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, bad_total),
+        "flagged_precision": _ratio(flagged_tp, flagged_tp + flagged_fp),
+        "flagged_recall": _ratio(flagged_tp, bad_total),
+        "needs_review": review,
+        "judge_errors": errors,
+        "misjudged": wrong,
+    }  # fmt: skip
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def main(argv: list[str]) -> int:
+    from processors.daemons.environment import judge_from_settings
+    from processors.settings import Settings
+
+    judge = judge_from_settings(Settings.from_env())
+    if judge is None:
+        raise ConfigError("no judge configured (DAEMONS_JUDGE_MODEL)")
+    cases = load_cases(Path(argv[0]) if argv else LABELED)
+    print(json.dumps(asyncio.run(judge_precision_recall(judge, cases)), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

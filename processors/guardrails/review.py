@@ -1,0 +1,236 @@
+"""The review queue: results held by the guardrails, and a person's approve / reject.
+
+Held results live on ``guardrails.review`` (``HeldResult`` records); decisions are
+``Feedback`` records (``approve`` / ``reject``) on ``daemons.feedback``. A held result is
+*pending* until a decision names its run — nothing is deleted, so nothing is lost. Results are
+identified by their deterministic ``output_id``: if an event was processed twice (at-least-once
+redelivery) and held twice, one decision settles both.
+
+:func:`decide` makes a decision exactly once, even with two reviewers at the same time or a
+crash half-way: it takes the transactional id ``daemons-review-<output_id>`` (which fences any
+other process deciding the same result and completes or aborts its open transaction), re-reads
+the decisions, and only if the result is still pending produces — in one transaction — the
+approved output to its target topic (with the output id it would have had if it had passed)
+and the decision record. Either both are visible or neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from processors.errors import DaemonsError
+from processors.guardrails.routing import REVIEW_TOPIC
+from processors.kafka.clients import Contracts, consumer_config, ephemeral_group, producer_config
+from processors.serde.json_codec import from_json
+from processors.settings import Settings
+
+FEEDBACK_TOPIC = "daemons.feedback"
+Decision = Literal["approve", "reject"]
+
+
+class ReviewError(DaemonsError):
+    """A review command cannot do what was asked (unknown run, already decided otherwise)."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """One held result, with the decision taken on it (None: pending)."""
+
+    record: dict[str, Any]
+    decision: dict[str, Any] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return str(self.record["run_id"])
+
+    @property
+    def output_id(self) -> str:
+        return str(self.record["output_id"])
+
+    @property
+    def output(self) -> dict[str, Any]:
+        return dict(json.loads(self.record["output_json"]))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    held: Held
+    decision: Decision
+    published: bool  # False: the result was already decided, nothing was written
+
+
+def review_queue(settings: Settings, contracts: Contracts) -> list[Held]:
+    """Every held result (latest per output id, oldest first) with its decision, if any."""
+    held = read_all(settings, contracts, REVIEW_TOPIC)
+    decisions = [
+        f for f in read_all(settings, contracts, FEEDBACK_TOPIC)
+        if f["decision"] in ("approve", "reject")
+    ]  # fmt: skip
+    output_of = {str(h["run_id"]): str(h["output_id"]) for h in held}
+    decided: dict[str, dict[str, Any]] = {}
+    for feedback in decisions:
+        output = output_of.get(str(feedback["run_id"]))
+        if output is not None:
+            decided.setdefault(output, feedback)  # the first decision is the decision
+    latest: dict[str, dict[str, Any]] = {}
+    for record in held:
+        latest[str(record["output_id"])] = record
+    ordered = sorted(latest.items(), key=lambda item: item[1]["occurred_at"])
+    return [Held(r, decided.get(o)) for o, r in ordered]
+
+
+def pending(settings: Settings, contracts: Contracts) -> list[Held]:
+    return [h for h in review_queue(settings, contracts) if h.decision is None]
+
+
+def find(settings: Settings, contracts: Contracts, run_id: str) -> Held:
+    """The held result of ``run_id`` (or of another run with the same output id)."""
+    queue = review_queue(settings, contracts)
+    for item in queue:
+        if item.run_id == run_id:
+            return item
+    runs = {
+        str(h["run_id"]): str(h["output_id"]) for h in read_all(settings, contracts, REVIEW_TOPIC)
+    }
+    if run_id in runs:
+        return next(h for h in queue if h.output_id == runs[run_id])
+    raise ReviewError(f"no held result for run {run_id!r} on {REVIEW_TOPIC}")
+
+
+def decide(
+    settings: Settings,
+    contracts: Contracts,
+    run_id: str,
+    decision: Decision,
+    *,
+    reviewer: str,
+    comment: str | None = None,
+    timeout: float = 30.0,
+) -> Outcome:
+    """Approve (publish once) or reject (record why) the held result of ``run_id``."""
+    held = find(settings, contracts, run_id)
+    producer = Producer(
+        producer_config(settings, **{"transactional.id": f"daemons-review-{held.output_id}"})
+    )
+    try:
+        producer.init_transactions(timeout)  # fences and settles any other decider of this result
+        held = find(settings, contracts, run_id)  # what committed before we took the id
+        if held.decision is not None:
+            done: Decision = held.decision["decision"]
+            if done != decision:
+                raise ReviewError(f"run {run_id} was already {done}d; cannot {decision} it")
+            return Outcome(held, decision, published=False)
+        approved = _approved(held, contracts) if decision == "approve" else None
+        producer.begin_transaction()
+        if approved is not None:
+            _produce(producer, contracts, held.record["target_topic"], approved, _headers(held))
+        _produce(producer, contracts, FEEDBACK_TOPIC,
+                 _feedback(held, decision, reviewer, comment), _headers(held))  # fmt: skip
+        producer.commit_transaction(timeout)
+    except KafkaException as exc:
+        raise DaemonsError(
+            f"deciding run {run_id} failed (nothing was published; try again): {exc}"
+        ) from exc
+    return Outcome(held, decision, published=True)
+
+
+def _approved(held: Held, contracts: Contracts) -> dict[str, Any]:
+    spec = contracts.catalog.get(held.record["target_topic"])
+    schema = contracts.schemas.get(spec.value_schema).parsed
+    value = from_json(schema, held.output)
+    value["output_id"] = held.output_id
+    return dict(value)
+
+
+def _feedback(held: Held, decision: Decision, reviewer: str, comment: str | None) -> dict[str, Any]:
+    ident = hashlib.sha256(f"review\x00{held.output_id}".encode()).hexdigest()[:32]
+    return {
+        "event_id": ident,
+        "tenant_id": held.record["tenant_id"],
+        "principal_id": reviewer,
+        "occurred_at": dt.datetime.now(dt.UTC),
+        "run_id": held.run_id,
+        "daemon": held.record["daemon"],
+        "decision": decision,
+        "comment": comment,
+        "corrected_output_json": None,
+    }
+
+
+def _headers(held: Held) -> list[tuple[str, str | bytes | None]]:
+    return [
+        ("event_id", str(held.record["event_id"]).encode()),
+        ("output_id", held.output_id.encode()),
+        ("daemon", str(held.record["daemon"]).encode()),
+        ("review.run_id", held.run_id.encode()),
+    ]
+
+
+def _produce(
+    producer: Producer,
+    contracts: Contracts,
+    topic: str,
+    value: dict[str, Any],
+    headers: list[tuple[str, str | bytes | None]],
+) -> None:
+    spec = contracts.catalog.get(topic)
+    physical = contracts.catalog.physical(topic)
+    data = contracts.codec.encode(spec.value_schema, value, topic=physical)
+    producer.produce(physical, key=spec.key_for(value), value=data, headers=headers)
+
+
+def read_all(
+    settings: Settings, contracts: Contracts, topic: str, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Every committed record of logical ``topic`` up to its end when called, decoded, in
+    (partition, offset) order."""
+    physical = contracts.catalog.physical(topic)
+    group = ephemeral_group("daemons-review")
+    consumer = Consumer(consumer_config(settings, group, **{"enable.partition.eof": True}))
+    found: list[tuple[int, int, dict[str, Any]]] = []
+    try:
+        ends = _assign(consumer, physical)
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise DaemonsError(f"{physical}: not at the end after {timeout:.0f}s of reading")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            partition, error = msg.partition() or 0, msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise DaemonsError(f"reading {physical}: {error}")
+                (position,) = consumer.position([TopicPartition(physical, partition)])
+                if position.offset >= ends.get(partition, 0) - 1:  # a commit marker may remain
+                    ends.pop(partition, None)
+                continue
+            offset = msg.offset() or 0
+            found.append((partition, offset, contracts.codec.decode(msg.value())))
+            if offset >= ends.get(partition, 0) - 1:
+                ends.pop(partition, None)
+    finally:
+        consumer.close()
+    return [record for _, _, record in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def _assign(consumer: Consumer, topic: str) -> dict[int, int]:
+    metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise DaemonsError(f"topic {topic} does not exist on the cluster (daemons topics apply)")
+    starts, ends = [], {}
+    for partition in sorted(metadata.partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+        if high > low:
+            starts.append(TopicPartition(topic, partition, low))
+            ends[partition] = high
+    if starts:
+        consumer.assign(starts)
+    return ends

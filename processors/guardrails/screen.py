@@ -1,0 +1,170 @@
+"""A screen for instruction-like content in untrusted data: event fields and tool results.
+
+Vendor descriptors, directory entries, signup answers and questions come from outside; text in
+them that reads as an order to the model ("ignore previous instructions", "call upsertVendor",
+"reveal the token", a fake tool-call JSON, a ``<|im_start|>system`` tag, a forged
+``</untrusted>`` fence) is flagged with *where* it was found and *which* pattern matched —
+never the text itself, so the flag can be published without repeating the payload.
+
+Flags do not stop a run: the runtime already keeps an obedient model from doing harm
+(allowlist, tenant scoping, limits). They are recorded — a span event on the current span and
+the ``prompt_injection`` check in ``guardrails.outcomes`` — so a person sees the attempt.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+
+from processors.guardrails.checks import CheckResult
+
+CHECK_NAME = "prompt_injection"
+_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_ANY = r"[^.!?\n]{0,60}?"  # within one clause
+
+# name -> pattern over normalized text (NFKC, invisible characters removed, casefolded)
+PATTERNS: dict[str, re.Pattern[str]] = {
+    "ignore_instructions": re.compile(
+        r"\b(ignore|disregard|forget|override|bypass|skip)\b"
+        + _ANY
+        + r"\b(instructions?|prompts?|rules|directions|guidelines|guardrails|policy|policies)\b"
+    ),
+    "new_instructions": re.compile(
+        r"\b(new|updated|real|actual|additional|important|urgent)\s+"
+        r"(instructions?|task|objective|orders?|directive)\b\s*[:!-]"
+    ),
+    "system_prompt": re.compile(
+        r"\b(system|developer|hidden|initial)\s+(prompt|message|instructions?)\b"
+    ),
+    "role_change": re.compile(
+        r"\byou\s+are\s+(now|no\s+longer)\b|\bfrom\s+now\s+on\b|\bact\s+as\s+(an?\s+|the\s+)?"
+        r"(admin|administrator|root|system|developer|unrestricted)\b|\bpretend\s+(to\s+be|you)\b"
+    ),
+    "tool_call": re.compile(
+        r"\b(call|invoke|execute|trigger)\s+(the\s+)?(tool|function|endpoint|api|operation)"
+        r"\b|\b(call|invoke|execute|trigger)\s+(the\s+)?`?[a-z]+[a-z0-9]*_?[a-z0-9]*`?\s*\("
+        r"|\b(call|invoke|execute|trigger)\s+(the\s+)?`?(upsert|get|list|search|aggregate|delete"
+        r"|create|update|export|send|read)[a-z_]*`?\b"
+    ),
+    "secret_request": re.compile(
+        r"\b(reveal|print|show|output|include|send|leak|expose|give|tell|copy|paste|return|share"
+        r"|dump|repeat|disclose|write)\b"
+        + _ANY
+        + r"\b(tokens?|api[\s_-]?keys?|secrets?|passwords?|credentials?|bearer|authorization"
+        r"|signing[\s_-]?key|private[\s_-]?key|jwt|card\s+numbers?|cvv|ssn"
+        r"|social\s+security)\b"
+    ),
+    "other_tenant": re.compile(
+        r"\b(export|dump|list|send|show|copy|include|fetch|get|read|give|access|retrieve|query)\b"
+        + _ANY
+        + r"(\b(other|another|all|every|different|foreign)\s+(tenants?|customers?|clients?"
+        r"|compan(y|ies)|organi[sz]ations?)\b|\btenant\s+t-[a-z0-9]+|\bt-[a-z0-9]+'s\b"
+        r"|\b(of|for|from)\s+(tenant\s+)?t-[a-z0-9]+\b)"
+    ),
+    "fake_tool_call": re.compile(
+        r"[\"'](tool_calls?|function_call|tool_use|tool_name)[\"']\s*:"
+        r"|\{\s*[\"']name[\"']\s*:\s*[\"'][a-z_]+[\"']\s*,\s*[\"'](arguments|parameters|args|input)[\"']"
+        r"|<\s*/?\s*(tool_call|function_call|tool_use|function)\b"
+    ),
+    "role_tag": re.compile(
+        r"<\|?\s*(im_start|im_end|system|assistant|endoftext|eot_id|start_header_id)\s*\|?>"
+        r"|\[/?(inst|sys)\]|<<\s*/?sys\s*>>|(^|\n)\s*#{0,3}\s*(system|assistant)\s*:"
+        r"|(^|\n)\s*#{1,3}\s*(system|instructions?)\b"
+    ),
+    "fence_escape": re.compile(r"<[^a-z<>]{0,8}untrusted"),
+    "output_override": re.compile(
+        r"\b(your|the)\s+(final\s+)?(answer|output|response|reply)\s+(must|should|shall|has\s+to)\b"
+        r"|\b(respond|reply|answer)\s+(only\s+)?with\s+(exactly|only)\b"
+        r"|\b(set|change|report|mark)\s+(the\s+)?(website|phone|name|answer|amount|total|mcc"
+        r"|category|verdict|confidence)\s+(to|as)\b"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Instruction-like content found at ``where`` (e.g. ``event:question``,
+    ``tool:searchDirectory#call_2 results[0].hours``), matching ``patterns``."""
+
+    where: str
+    patterns: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.where} ({', '.join(self.patterns)})"
+
+
+def fold(text: str) -> str:
+    """NFKC (full-width and look-alike forms folded) with invisible characters removed."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+
+
+def normalize(text: str) -> str:
+    """:func:`fold`, casefolded: the text a pattern sees, so full-width letters or a
+    zero-width space inside a word still match."""
+    return fold(text).casefold()
+
+
+def screen_text(text: str) -> tuple[str, ...]:
+    """The names of the patterns ``text`` matches (empty: nothing instruction-like)."""
+    plain = normalize(text)
+    return tuple(name for name, pattern in PATTERNS.items() if pattern.search(plain))
+
+
+def screen_value(value: Any, where: str) -> list[Flag]:
+    """Screen every string inside ``value`` (dicts and lists walked), each on its own, so the
+    flag names the field and JSON structure itself is never mistaken for a payload."""
+    flags = []
+    for path, text in _strings(value, ""):
+        found = screen_text(text)
+        if found:
+            flags.append(Flag(f"{where}{path}", found))
+    return flags
+
+
+def screen_event(event: Mapping[str, Any], fields: Sequence[str] | None = None) -> list[Flag]:
+    """Screen an input event's fields (``fields``: only these; default all but the ids)."""
+    names = fields if fields is not None else [k for k in event if k not in _ENVELOPE]
+    return [flag for name in names for flag in screen_value(event.get(name), f"event:{name}")]
+
+
+def record_flags(flags: Sequence[Flag]) -> None:
+    """Put each flag on the current span as a ``prompt_injection.flagged`` event."""
+    span = trace.get_current_span()
+    for flag in flags:
+        span.add_event(
+            "prompt_injection.flagged",
+            {"daemons.injection.where": flag.where, "daemons.injection.patterns": flag.patterns},
+        )
+
+
+def injection_check(flags: Sequence[str | Flag]) -> CheckResult:
+    """The ``prompt_injection`` check: fails when anything was flagged; the detail says where."""
+    if not flags:
+        return CheckResult(
+            CHECK_NAME, True, "nothing instruction-like in the inputs or tool results"
+        )
+    where = "; ".join(str(f) for f in flags)
+    return CheckResult(
+        CHECK_NAME, False, f"instruction-like content in {len(flags)} place(s): {where}"
+    )
+
+
+_ENVELOPE = frozenset({"event_id", "tenant_id", "principal_id", "occurred_at"})
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+            if isinstance(key, str) and len(key) > 24:  # a long key is text too
+                yield f"{path}.<key>", key
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}[{i}]")
