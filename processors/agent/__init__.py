@@ -11,7 +11,7 @@ result.record   # the RunRecord (the decision trace)
 """
 
 from processors.agent.limits import Budget, Limits
-from processors.agent.loop import Agent
+from processors.agent.loop import Agent, Gather
 from processors.agent.planning import DEFAULT_PLANNER_PROMPT, Planner
 from processors.agent.prompt import Prompt, untrusted
 from processors.agent.record import Plan, PlanStep, RunRecord
@@ -23,6 +23,7 @@ __all__ = [
     "Budget",
     "CallTools",
     "FinalResult",
+    "Gather",
     "Limits",
     "Plan",
     "PlanStep",

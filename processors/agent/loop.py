@@ -4,12 +4,18 @@ One run, top to bottom (:meth:`Agent.run`):
 
 1. build the objective: the daemon's instructions (system) and its task prompt filled with
    the event's fields, each fenced as untrusted data;
-2. optionally plan (:mod:`processors.agent.planning`) and show the plan to the executor;
+2. optionally run the daemon's *gathered* tool calls (reads every run needs, made by code,
+   recorded and traced like the model's own) and plan (:mod:`processors.agent.planning`);
 3. each turn calls the model with the tool catalogue and returns one small result —
    :class:`FinalResult` (valid output: done), :class:`CallTools` (run them, feed the results
    back) or :class:`Retry` (invalid final response: send a correction, bounded);
 4. the :class:`Budget` and the run's deadline stop a runaway loop with a ``BudgetExceeded``
    subclass; every step lands in the :class:`RunRecord`, which errors carry too.
+
+The run is one ``invoke_agent {daemon}`` span (OpenTelemetry GenAI conventions) naming the
+model, prompt version and parameters in effect; ``plan``, ``chat {model}`` and
+``execute_tool {name}`` spans nest under it, and the record carries their ids. At the end
+the run is counted (:func:`processors.runtime.metrics.record_run`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from pydantic import ValidationError
 
-from processors.agent.chat import Meter
+from processors import telemetry
+from processors.agent.chat import (
+    COST_ATTRIBUTE,
+    PROMPT_VERSION_ATTRIBUTE,
+    Meter,
+    record_error,
+    request_model,
+)
+from processors.agent.chat import settings_attributes as _settings_attributes
 from processors.agent.limits import Budget, Limits
 from processors.agent.planning import Planner, Planning, strip_fences
 from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, short_hash
@@ -42,16 +56,21 @@ from processors.agent.results import (
 from processors.agent.toolbox import ToolBox
 from processors.errors import AgentRunError, DaemonsError, InvalidAgentOutput, RunTimedOut
 from processors.llm.model import (
+    AssistantMessage,
     Message,
     Model,
     ModelRequest,
     ModelSettings,
     SystemMessage,
+    ToolCall,
     ToolResultMessage,
     UserMessage,
 )
+from processors.runtime.metrics import ModelUsage, record_run
 from processors.tools.base import CallContext, Tool
 
+Gather = Callable[[Mapping[str, Any]], Sequence[ToolCall]]
+"""event -> the tool calls the daemon makes before the model's first turn."""
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_SETTINGS = ModelSettings()
 
@@ -65,6 +84,7 @@ class _Run:
     tools: ToolBox
     messages: list[Message]
     planning: Planning | None = None
+    gathered: tuple[ToolCall, ...] = ()
 
     @property
     def has_tool_results(self) -> bool:
@@ -75,6 +95,8 @@ class Agent(Generic[OutputT]):
     """A daemon's agent: model, prompts, allowed tools, output model, limits, optional planner.
 
     ``tracer`` defaults to the global provider's tracer; ``clock`` only times calls.
+    ``capture_content`` (default: the ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+    opt-in) puts redacted prompt and completion text on the chat and tool spans.
     """
 
     def __init__(
@@ -92,6 +114,8 @@ class Agent(Generic[OutputT]):
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
         evidence_first: bool = False,
+        capture_content: bool | None = None,
+        gather: Gather | None = None,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
@@ -99,9 +123,16 @@ class Agent(Generic[OutputT]):
         # evidence_first: the model must call a tool before it may answer (tool_choice
         # "required" until the first tool result), so no answer rests on the model's memory.
         self.evidence_first = evidence_first
+        # gather: tool calls the daemon makes by code before the first turn (the reads every
+        # run needs), recorded and traced like the model's own; the model starts from them.
+        self.gather = gather
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
+        if capture_content is None:
+            capture_content = telemetry.capture_message_content()
+        self.capture_content = capture_content
+        self._parameters = settings.model_dump(exclude_none=True)
 
     async def run(self, event: Mapping[str, Any], ctx: CallContext) -> RunResult[OutputT]:
         """Run the agent on one event as ``ctx``'s principal. Errors carry the closed record."""
@@ -111,10 +142,18 @@ class Agent(Generic[OutputT]):
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": self.daemon,
             "gen_ai.provider.name": self.model.provider,
+            "gen_ai.request.model": request_model(self.model.name),
+            "gen_ai.conversation.id": run.ctx.run_id,
             "daemons.run_id": run.ctx.run_id,
+            "daemons.event_id": run.ctx.event_id,
+            "daemons.tenant_id": run.ctx.tenant_id,
+            PROMPT_VERSION_ATTRIBUTE: record.prompt_version,
+            **{f"daemons.prompt.{name}": version for name, version in record.prompts.items()},
+            **_settings_attributes(self.settings),
         }
+        # exceptions are recorded by us, redacted (the SDK would record the raw message)
         with self.tracer.start_as_current_span(
-            f"invoke_agent {self.daemon}", attributes=attributes
+            f"invoke_agent {self.daemon}", attributes=attributes, record_exception=False
         ) as span:
             if span.get_span_context().is_valid:
                 record.trace_id = f"{span.get_span_context().trace_id:032x}"
@@ -123,12 +162,39 @@ class Agent(Generic[OutputT]):
                 output = await self._run_with_deadline(run)
             except DaemonsError as exc:
                 record.close(budget=budget, wall_s=self.clock() - started, error=exc)
-                span.set_attribute("error.type", type(exc).__name__)
+                record_error(span, exc)
+                self._finish(span, record)
                 if isinstance(exc, AgentRunError):
                     exc.record = record
                 raise
             record.close(budget=budget, wall_s=self.clock() - started, error=None)
+            self._finish(span, record)
         return RunResult(output=output, record=record)
+
+    def _finish(self, span: trace.Span, record: RunRecord) -> None:
+        """Totals onto the agent span; the run into the decision metrics."""
+        totals = record.totals
+        span.set_attributes(
+            {
+                "gen_ai.usage.input_tokens": totals.input_tokens,
+                "gen_ai.usage.output_tokens": totals.output_tokens,
+                COST_ATTRIBUTE: totals.cost_usd,
+                "daemons.run.outcome": record.outcome,
+            }
+        )
+        record_run(
+            self.daemon,
+            model=self.model.name,
+            outcome=record.outcome,
+            seconds=totals.wall_s,
+            usage=[
+                ModelUsage(c.model, c.input_tokens, c.output_tokens, c.cost_usd)
+                for c in record.model_calls
+            ],
+            tool_errors=[
+                (c.name, c.refused or c.error_type) for c in record.tool_calls if c.error_type
+            ],
+        )
 
     def _start(self, event: Mapping[str, Any], ctx: CallContext) -> _Run:
         ctx = ctx.model_copy(update={"run_id": ctx.run_id or uuid.uuid4().hex})
@@ -137,12 +203,16 @@ class Agent(Generic[OutputT]):
         record = RunRecord.open(
             daemon=self.daemon, model=self.model.name, ctx=ctx, prompts=versions
         )
-        meter = Meter(Budget(self.limits, run_id=ctx.run_id), record, self.tracer, self.clock)
+        record.parameters = dict(self._parameters)
+        record.planner_model = self.planner.model.name if self.planner else None
+        budget = Budget(self.limits, run_id=ctx.run_id)
+        meter = Meter(budget, record, self.tracer, self.clock, self.capture_content)
         tools = ToolBox(self.tools, meter=meter, max_retries=self.limits.max_tool_retries)
         system = f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}"
         task = render_task(self.task, event)
         messages: list[Message] = [SystemMessage(content=system), UserMessage(content=task)]
-        run = _Run(ctx, meter, tools, messages)
+        gathered = tuple(self.gather(event)) if self.gather is not None else ()
+        run = _Run(ctx, meter, tools, messages, gathered=gathered)
         if self.planner is not None:
             objective = f"{system}\n\nTask:\n{task}"
             run.planning = Planning(self.planner, objective=objective, tools=tools, meter=meter)
@@ -160,6 +230,11 @@ class Agent(Generic[OutputT]):
 
     async def _loop(self, run: _Run) -> OutputT:
         record = run.meter.record
+        if run.gathered:
+            run.messages.append(AssistantMessage(content=None, tool_calls=run.gathered))
+            for call in run.gathered:
+                outcome = await run.tools.execute(call, run.ctx, turn=0)
+                run.messages.append(outcome.message)
         if run.planning is not None:
             run.messages.append(UserMessage(content=await run.planning.start()))
         while True:

@@ -4,7 +4,9 @@ A :class:`UseCase` is data (topics, prompt files, output model, tool allowlist, 
 :func:`build_daemon` turns it into a runtime :class:`~processors.runtime.Daemon` given an
 :class:`Environment` (the model, where tools come from, the tenant directory). Every run
 publishes its guardrail outcome to ``guardrails.outcomes`` and its run record to
-``daemons.runs``; the result goes to the use case's output topic only when the checks pass.
+``daemons.runs``; the result goes to the use case's output topic only when the checks and the
+judge (``Environment.judge``, a second model) pass it, to ``guardrails.review`` when it needs
+a person (:mod:`processors.guardrails.routing`), and nowhere when it fails.
 A failed run's record travels with its dead letter.
 """
 
@@ -23,11 +25,40 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
-from processors.agent import Agent, Limits, Planner, Prompt, RunRecord
+from processors.agent import Agent, Gather, Limits, Planner, Prompt, RunRecord
+from processors.daemons.write_back import WriteBack, tool_caller
 from processors.errors import AgentRunError
-from processors.guardrails.checks import CheckResult, ToolEvidence, no_secrets, output_schema
+from processors.guardrails import defenses as guard_defenses
+from processors.guardrails.checks import (
+    CheckResult,
+    ToolEvidence,
+    cross_tenant_refs,
+    no_pii,
+    no_secrets,
+    output_schema,
+    tool_call_policy,
+)
+from processors.guardrails.judge import Judge, load_policy
+from processors.guardrails.notices import dead_letter_notice
+from processors.guardrails.routing import (
+    REVIEW_TOPIC,
+    Decision,
+    after_checks,
+    from_judge,
+    held_result,
+)
+from processors.guardrails.screen import (
+    Flag,
+    injection_check,
+    record_flags,
+    screen_event,
+    screen_value,
+)
 from processors.llm.model import Model
+from processors.notify import Notice, NoticeKind, Notifier
 from processors.runtime.daemon import Daemon, EventContext, Output, RetryPolicy
+from processors.runtime.metrics import record_verdict
+from processors.serde.json_codec import to_json
 from processors.tools.base import CallContext, Tool, ToolError
 from processors.tools.catalog import ToolCatalog
 
@@ -56,6 +87,15 @@ class UseCase(Generic[OutputT]):
     limits: Limits = field(default_factory=Limits)
     planning: bool = False
     evidence_first: bool = True  # the first turn must call a tool: answers rest on evidence
+    # tools that change the system of record: refused once this run's tool results held
+    # instruction-like content (an injection must not steer a write, even an allowed one)
+    writes: tuple[str, ...] = ()
+    # reads every run needs, made by code before the model's first turn (fewer model turns:
+    # a small local model spends its time on judgement, not on fetching the obvious)
+    gather: Gather | None = None
+    # side effects made by code once the result passed the guardrails (never on a failed or
+    # held output), through the allowlisted tools as the event's principal
+    write_back: WriteBack | None = None
 
 
 @dataclass(frozen=True)
@@ -67,15 +107,19 @@ class Environment:
     tenants: TenantDirectory
     planner_model: Model | None = None
     tracer: Tracer | None = None
+    judge: Judge | None = None  # a second, different model; None: the checks alone decide
+    notifier: Notifier | None = None  # team notifications (guardrail fails, dead letters, ...)
 
 
 class _ScopedTool:
     """Delegates to a tool as the runtime's guard: the event's tenant is put into every call
     (a ``tenant_id`` argument is optional for the model and overwritten — the model can never
-    name another tenant), and what the tool really returned is kept for the checks."""
+    name another tenant), what the tool really returned is kept for the checks, screened for
+    instruction-like content (flags in the evidence and on the span), and a ``write`` tool is
+    refused once an earlier result of the run was flagged."""
 
-    def __init__(self, tool: Tool) -> None:
-        self._tool = tool
+    def __init__(self, tool: Tool, *, write: bool = False) -> None:
+        self._tool, self._write = tool, write
         schema = tool.input_schema
         self._scoped = "tenant_id" in schema.get("properties", {})
         if self._scoped:
@@ -101,19 +145,45 @@ class _ScopedTool:
 
     async def call(self, arguments: dict[str, Any], ctx: CallContext) -> Any:
         evidence = _EVIDENCE.get([])
+        defenses = guard_defenses.current()
         if self._scoped:
-            if arguments.get("tenant_id") not in (None, ctx.tenant_id):
+            asked = arguments.get("tenant_id")
+            if asked not in (None, ctx.tenant_id):
                 trace.get_current_span().add_event(
-                    "tenant_overridden", {"tool": self.name, "asked": str(arguments["tenant_id"])}
+                    "tenant_overridden", {"tool": self.name, "asked": str(asked)}
                 )
-            arguments = {**arguments, "tenant_id": ctx.tenant_id}
+            if defenses.scoping or asked is None:
+                arguments = {**arguments, "tenant_id": ctx.tenant_id}
+        where = f"tool:{self.name}"
+        tainted = [flag for item in evidence for flag in item.flags]
+        if self._write and tainted and defenses.screen:
+            message = (
+                "write refused: this run's tool results held instruction-like content "
+                f"({tainted[0]}); a person must review before anything is written"
+            )
+            evidence.append(ToolEvidence(self.name, arguments, None, message))
+            raise ToolError(message)
         try:
             result = await self._tool.call(arguments, ctx)
         except ToolError as exc:
-            evidence.append(ToolEvidence(self.name, arguments, None, str(exc)))
+            flags = _screen(str(exc), f"{where} error", defenses.screen)
+            evidence.append(ToolEvidence(self.name, arguments, None, str(exc), flags))
             raise
-        evidence.append(ToolEvidence(self.name, arguments, _plain(result)))
+        plain = _plain(result)
+        evidence.append(
+            ToolEvidence(self.name, arguments, plain, None, _screen(plain, where, defenses.screen))
+        )
         return result
+
+
+def _screen(value: Any, where: str, enabled: bool) -> tuple[str, ...]:
+    """Screen what a tool returned; flags go on the current (execute_tool) span and into the
+    evidence, from where ``run_checks`` reports them as the ``prompt_injection`` check."""
+    if not enabled:
+        return ()
+    flags = screen_value(value, where)
+    record_flags(flags)
+    return tuple(str(flag) for flag in flags)
 
 
 @contextlib.contextmanager
@@ -142,12 +212,23 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
         instructions=Prompt.load(use_case.prompts / "instructions.md"),
         task=Prompt.load(use_case.prompts / "task.md"),
         output_type=use_case.output_type,
-        tools=[_ScopedTool(catalog.get(name)) for name in use_case.tools],
+        tools=[
+            _ScopedTool(catalog.get(name), write=name in use_case.writes)
+            for name in use_case.tools
+            if use_case.write_back is None or name not in use_case.writes  # writes: by code
+        ],
         limits=use_case.limits,
         planner=planner,
         tracer=env.tracer,
         evidence_first=use_case.evidence_first,
+        gather=use_case.gather,
     )
+
+
+def write_tools(use_case: UseCase[OutputT], env: Environment) -> dict[str, Tool]:
+    """The use case's write tools for its :attr:`UseCase.write_back`, scoped like the agent's."""
+    catalog = ToolCatalog.build(env.tool_sources, use_case.writes)
+    return {name: _ScopedTool(catalog.get(name), write=True) for name in use_case.writes}
 
 
 def run_checks(
@@ -155,18 +236,43 @@ def run_checks(
     output: OutputT,
     evidence: Sequence[ToolEvidence],
     event: Mapping[str, Any],
+    record: RunRecord | None = None,
 ) -> list[CheckResult]:
-    """The deterministic checks of one run, in order: schema, the use case's own, secrets."""
+    """The deterministic checks of one run, in order: schema, the use case's own, secrets,
+    PII, other tenants' ids, the tool-call policy (``record``: the calls the model asked for,
+    refused ones included) and, last, ``prompt_injection`` — what the screen flagged in the
+    event's fields and in the tool results."""
+    data = output.model_dump(mode="json")
+    tenant = str(event.get("tenant_id", ""))
     return [
         output_schema(use_case.output_type.__name__),
         *use_case.checks(output, evidence, event),
-        no_secrets(output.model_dump(mode="json")),
+        no_secrets(data),
+        no_pii(data, evidence, event),
+        cross_tenant_refs(data, tenant),
+        tool_call_policy(
+            use_case.tools, tenant, evidence, record.tool_calls if record is not None else ()
+        ),
+        _injection(event, evidence),
     ]
+
+
+def _injection(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> CheckResult:
+    flags: list[str | Flag] = []
+    if guard_defenses.current().screen:
+        in_event = screen_event(event)
+        record_flags(in_event)
+        flags = [*in_event, *(flag for item in evidence for flag in item.flags)]
+    return injection_check(flags)
 
 
 def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
     agent = build_agent(use_case, env)
+    writable = write_tools(use_case, env) if use_case.write_back is not None else {}
     tracer = env.tracer or trace.get_tracer("processors.daemons")
+    judging = None
+    if env.judge is not None:  # both prompts versioned by content; a missing one: ConfigError
+        judging = (Prompt.load(use_case.prompts / "task.md"), load_policy(use_case.prompts))
 
     async def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
         call = CallContext(
@@ -181,26 +287,75 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
                 if exc.record is not None:  # the failed run's trace goes out with its letter
                     exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
                 raise
-        with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
-            checks = run_checks(use_case, result.output, evidence, event)
-            verdict = "pass" if all(c.passed for c in checks) else "fail"
-            span.set_attribute("daemons.guardrail.verdict", verdict)
         record = result.record
-        outputs: list[Output] = []
-        if verdict == "pass":
+        with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
+            checks = run_checks(use_case, result.output, evidence, event, result.record)
+            # after the checks: a use case's checks may prepare what to_output publishes
             value = {**_common(event, record), **use_case.to_output(event, result.output)}
+            decision = after_checks(checks)
+            if decision is None and env.judge is not None and judging is not None:
+                task, policy = judging
+                verdict = await env.judge.evaluate(
+                    task=task, event=event, output=to_json(value), evidence=evidence,
+                    policy=policy,
+                )  # fmt: skip
+                decision = from_judge(verdict)
+            decision = decision or Decision("pass", [])
+            span.set_attribute("daemons.guardrail.verdict", decision.verdict)
+            span.set_attribute(
+                "daemons.guardrail.judge_model", env.judge.name if env.judge else "none"
+            )
+        record_verdict(use_case.name, decision.verdict)
+        _notify(env.notifier, use_case.name, event, record, decision)
+        outputs: list[Output] = []
+        if decision.verdict == "pass":
+            if use_case.write_back is not None:
+                writes = tool_caller(writable, call, record, tracer)
+                output = await use_case.write_back(event, result.output, writes)
+                value = {**_common(event, record), **use_case.to_output(event, output)}
             outputs.append(Output(use_case.output_topic, value))
-        outputs.append(Output("guardrails.outcomes", _outcome(event, record, verdict, checks)))
+        elif decision.verdict == "needs_review":
+            held = held_result(
+                event=event, daemon=use_case.name, target_topic=use_case.output_topic,
+                value=value, decision=decision, run_id=record.run_id, trace_id=record.trace_id,
+            )  # fmt: skip
+            outputs.append(Output(REVIEW_TOPIC, held))
+        outputs.append(Output("guardrails.outcomes", _outcome(event, record, decision, checks)))
         outputs.append(Output("daemons.runs", record.to_avro()))
         return outputs
 
     return Daemon(
         name=use_case.name,
         inputs=(use_case.input_topic,),
-        outputs=(use_case.output_topic, "guardrails.outcomes", "daemons.runs"),
+        outputs=(use_case.output_topic, REVIEW_TOPIC, "guardrails.outcomes", "daemons.runs"),
         handler=handle,
         retry=RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0),
+        on_dead_letter=dead_letter_notice(env.notifier) if env.notifier else None,
     )
+
+
+def _notify(
+    notifier: Notifier | None,
+    daemon: str,
+    event: Mapping[str, Any],
+    record: RunRecord,
+    decision: Decision,
+) -> None:
+    if notifier is None or decision.verdict == "pass":
+        return
+    kind: NoticeKind
+    if decision.judge_error is not None:
+        kind = "judge_error"
+    elif decision.verdict == "fail":
+        kind = "guardrail_fail"
+    else:
+        return  # held for review: the review queue is the notification
+    notice = Notice(
+        kind=kind, daemon=daemon, tenant_id=str(event["tenant_id"]),
+        reason="; ".join(decision.reasons) or decision.verdict, run_id=record.run_id,
+        trace_id=record.trace_id, event_id=str(event["event_id"]),
+    )  # fmt: skip
+    notifier.notify(notice)
 
 
 def _common(event: Mapping[str, Any], record: RunRecord) -> dict[str, Any]:
@@ -216,7 +371,7 @@ def _common(event: Mapping[str, Any], record: RunRecord) -> dict[str, Any]:
 
 
 def _outcome(
-    event: Mapping[str, Any], record: RunRecord, verdict: str, checks: list[CheckResult]
+    event: Mapping[str, Any], record: RunRecord, decision: Decision, checks: list[CheckResult]
 ) -> dict[str, Any]:
     return {
         "event_id": event["event_id"],
@@ -225,10 +380,10 @@ def _outcome(
         "occurred_at": dt.datetime.now(dt.UTC),
         "run_id": record.run_id,
         "daemon": record.daemon,
-        "verdict": verdict,
+        "verdict": decision.verdict,
         "checks": [c.as_datum() for c in checks],
-        "scores": {},
-        "reasons": [f"{c.name}: {c.detail}" for c in checks if not c.passed],
-        "judge_model": None,
+        "scores": decision.scores,
+        "reasons": [r[:500] for r in decision.reasons],
+        "judge_model": decision.judge_model,
         "trace_id": record.trace_id,
     }

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+from opentelemetry import trace
 from pydantic import SecretStr
 
 from examples.ledger_api import sample_app, serve_in_thread
@@ -37,8 +38,10 @@ from processors.daemons.base import (
     build_agent,
     collecting_evidence,
     run_checks,
+    write_tools,
 )
 from processors.daemons.environment import ApiTenantDirectory
+from processors.daemons.write_back import tool_caller
 from processors.errors import AgentRunError, DaemonsError
 from processors.llm.model import Model
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
@@ -46,6 +49,7 @@ from processors.tools.base import CallContext
 from processors.tools.openapi import OpenAPISource, load_document
 
 Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
+_TRACER = trace.get_tracer("processors.daemons.evaluation")
 _NOT_PARTS = frozenset({"accuracy", "score", "produced", "fields", "invented", "missed",
                         "written_back"})  # fmt: skip
 
@@ -200,7 +204,14 @@ async def _run(
     latency = time.monotonic() - started
     checks = run_checks(use_case, result.output, evidence, event)
     passed = all(c.passed for c in checks)
-    datum = use_case.to_output(event, result.output) if passed else None
+    output = result.output
+    if passed and use_case.write_back is not None:  # as the daemon does, after the checks
+        writes = tool_caller(write_tools(use_case, env), call, result.record, _TRACER)
+        try:
+            output = await use_case.write_back(event, output, writes)
+        except DaemonsError as exc:
+            return _failed(case, scorer, exc, result.record, time.monotonic() - started)
+    datum = use_case.to_output(event, output) if passed else None
     scored = scorer(case, datum)
     totals = result.record.totals
     return CaseResult(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import httpx
@@ -43,7 +44,9 @@ def test_a_tool_call_naming_another_tenant_runs_for_the_events_tenant() -> None:
             model=FunctionModel(respond), tool_sources=[source],
             tenants=ApiTenantDirectory(source["getClient"]),
         )  # fmt: skip
-        agent = build_agent(registry.use_case("question-answering"), env)
+        # without the gathered reads, so the (obedient) model makes the call itself
+        use_case = dataclasses.replace(registry.use_case("question-answering"), gather=None)
+        agent = build_agent(use_case, env)
         ctx = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner", event_id="e1")
 
         async def run() -> list[Any]:

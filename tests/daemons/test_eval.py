@@ -27,8 +27,12 @@ def _case(name: str, case_id: str) -> dict[str, Any]:
 
 
 def _played(first: Any, final: dict[str, Any]) -> FunctionModel:
+    """Calls ``first`` (unless the daemon already gathered that tool's result), then answers."""
+
     def respond(request: ModelRequest) -> AssistantMessage:
-        if not any(isinstance(m, ToolResultMessage) for m in request.messages):
+        if not any(
+            isinstance(m, ToolResultMessage) and m.name == first.name for m in request.messages
+        ):
             return tool_calls(first)
         return reply(final)
 
@@ -112,7 +116,7 @@ def test_summarize_averages_each_part_over_the_cases_that_score_it() -> None:
 
 
 def _stub_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    if not any(m["role"] == "tool" for m in messages):
+    if not any(m["role"] == "tool" and m.get("tool_call_id") == "c1" for m in messages):
         return {"role": "assistant", "content": None, "tool_calls": [{
             "id": "c1", "type": "function",
             "function": {"name": "listAccounts", "arguments": '{"tenant_id": "t-quillstack"}'},

@@ -30,9 +30,10 @@ from processors.daemons.vendor_enrichment import TOOLS, USE_CASE, VendorProfile
 from processors.daemons.vendor_enrichment.checks import checks
 from processors.daemons.vendor_enrichment.evals import EVAL_SET, score
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
+from processors.daemons.vendor_enrichment.write import write_back
 from processors.errors import UnknownTenant
 from processors.guardrails.checks import CheckResult, ToolEvidence
-from processors.llm.fakes import ScriptedModel, Step, call, reply, tool_calls
+from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
 from processors.llm.model import ModelRequest, ToolResultMessage
 from processors.runtime.daemon import EventContext, Output
 from processors.serde import json_codec
@@ -118,10 +119,10 @@ def last_result(request: ModelRequest, tool: str) -> Any:
 
 
 def answer(**overrides: Any) -> Callable[[ModelRequest], Any]:
-    """The final answer for the Blue Bottle (Oakland) case, citing the written vendor id."""
+    """The final answer for the Blue Bottle (Oakland) case, from the gathered directory entry."""
 
     def respond(request: ModelRequest) -> Any:
-        written = last_result(request, "upsertVendor")
+        assert last_result(request, "searchDirectory")["results"][0]["business_id"] == "biz-001"
         profile = {
             "business_id": "biz-001", "existing_vendor_id": None,
             "name": "Blue Bottle Coffee", "name_confidence": 0.9,
@@ -131,23 +132,10 @@ def answer(**overrides: Any) -> Callable[[ModelRequest], Any]:
             "opening_hours": "Mon-Sun 7:00-17:00", "opening_hours_confidence": 0.9,
             "merchant_category_code": "5814", "merchant_category_code_confidence": 0.9,
             "account_category": "6600", "account_category_confidence": 0.6,
-            "vendor_id": written["vendor"]["vendor_id"],
         }  # fmt: skip
         return reply({**profile, **overrides})
 
     return respond
-
-
-def script(ev: dict[str, Any], write: dict[str, Any], final: Step) -> list[Step]:
-    tenant = ev["tenant_id"]
-    return [
-        tool_calls(call("searchDirectory", {"query": ev["raw_descriptor"]})),
-        tool_calls(call("listTransactions", {"tenant_id": tenant, "descriptor": "BLUE BOTTLE"})),
-        tool_calls(call("listVendors", {"tenant_id": tenant, "name": "Blue Bottle"})),
-        tool_calls(call("listAccounts", {"tenant_id": tenant})),
-        tool_calls(call("upsertVendor", {"tenant_id": tenant, "vendor": write})),
-        final,
-    ]
 
 
 async def agent_run(env: Environment, ev: dict[str, Any]) -> tuple[Any, list[ToolEvidence]]:
@@ -183,11 +171,45 @@ def test_allowlist_is_only_existing_operations_needed_for_enrichment(
     assert set(TOOLS) <= operations
     assert not {"getClient", "aggregateSpend"} & set(TOOLS)  # not needed: not exposed
     agent = run(with_env(api[0], ScriptedModel([]), lambda env: _build(env)))
-    assert [t.name for t in agent.tools] == list(TOOLS)
+    # the model sees the reads; the write is the daemon's, after the guardrails
+    assert [t.name for t in agent.tools] == [t for t in TOOLS if t not in USE_CASE.writes]
+    assert USE_CASE.writes == ("upsertVendor",) and USE_CASE.write_back is not None
 
 
 async def _build(env: Environment) -> Any:
     return build_agent(USE_CASE, env)
+
+
+def build_agent_tools(base_url: str) -> Any:
+    return run(with_env(base_url, ScriptedModel([]), _build)).tools
+
+
+def test_the_four_reads_are_gathered_as_the_principal_before_the_first_turn(
+    api: tuple[str, LedgerApp],
+) -> None:
+    ev = event("ve-01")
+    seen: list[list[str]] = []
+
+    def first_turn(request: ModelRequest) -> Any:
+        seen.append([m.name for m in request.messages if isinstance(m, ToolResultMessage)])
+        directory = last_result(request, "searchDirectory")
+        assert directory["results"][0]["name"] == "Blue Bottle Coffee"
+        transactions = last_result(request, "listTransactions")
+        assert {t["tenant_id"] for t in transactions["transactions"]} == {ev["tenant_id"]}
+        return tool_calls(
+            call("upsertVendor", {"tenant_id": ev["tenant_id"], "vendor": BLUE_BOTTLE})
+        )
+
+    model = ScriptedModel([first_turn, answer()])  # tries to write, then answers
+    result, evidence = run(with_env(api[0], model, lambda env: agent_run(env, ev)))
+    assert seen == [["searchDirectory", "listTransactions", "listVendors", "listAccounts"]]
+    record = result.record
+    assert [c.name for c in record.tool_calls][:4] == seen[0]
+    assert {c.turn for c in record.tool_calls[:4]} == {0}  # made by code, before turn 1
+    # the write is not the model's: its attempt is refused, nothing reaches the books
+    assert record.tool_calls[4].name == "upsertVendor" and record.tool_calls[4].refused
+    assert [e.tool for e in evidence] == seen[0] and api[1].ledger.writes == 0
+    assert "upsertVendor" not in {t.name for t in build_agent_tools(api[0])}
 
 
 def test_topics_and_prompt_placeholders_match_the_schemas() -> None:
@@ -214,39 +236,40 @@ def test_unknown_words_from_small_models_become_null() -> None:
 # --- a good run over real HTTP -------------------------------------------------------------
 
 
-def test_good_run_writes_the_vendor_and_yields_an_avro_valid_grounded_record(
+def test_good_run_is_grounded_and_the_handler_writes_it_back_after_the_checks(
     api: tuple[str, LedgerApp],
 ) -> None:
     base_url, app = api
     ev = event("ve-01")
-    with ScriptedModel(script(ev, BLUE_BOTTLE, answer())) as model:
+    with ScriptedModel([answer()]) as model:
         result, evidence = run(with_env(base_url, model, lambda env: agent_run(env, ev)))
-
     profile = result.output
-    assert isinstance(profile, VendorProfile) and profile.vendor_id is not None
-    vendor = app.ledger.vendors[profile.vendor_id]  # written back through the API
-    assert (vendor.tenant_id, vendor.name, vendor.mcc) == (
-        "t-ridgeline",
-        "Blue Bottle Coffee",
-        "5814",
-    )
-    assert app.ledger.writes == 1
-    assert all(c.passed for c in checks(profile, evidence, event("ve-01"))), checks(
-        profile, evidence, event("ve-01")
-    )
+    assert profile.vendor_id is None and app.ledger.writes == 0  # the agent never writes
+    assert all(c.passed for c in checks(profile, evidence, ev)), checks(profile, evidence, ev)
 
-    datum = USE_CASE.to_output(ev, profile)
+    with ScriptedModel([answer()]) as model:
+        outputs = run(
+            with_env(
+                base_url,
+                model,
+                lambda env: build_daemon(USE_CASE, env).handler(ev, event_context(ev)),
+            )
+        )
+    datum = outputs[0].value
+    vendor = app.ledger.vendors[datum["vendor_id"]]  # written back through the API
+    assert (vendor.tenant_id, vendor.name, vendor.mcc, vendor.default_category) == (
+        "t-ridgeline", "Blue Bottle Coffee", "5814", "6600",
+    )  # fmt: skip
+    assert app.ledger.writes == 1
     assert datum["website"] == {
         "value": "https://bluebottlecoffee.com", "status": "known", "confidence": 0.9,
         "sources": ["searchDirectory:biz-001"],
     }  # fmt: skip
     assert datum["account_category"]["sources"] == ["listAccounts:6600"]
-    assert f"upsertVendor:{profile.vendor_id}" in datum["sources"]
-    common = {
-        **{k: ev[k] for k in ("event_id", "tenant_id", "principal_id", "occurred_at")},
-        "output_id": "o-1", "run_id": "r-1", "trace_id": "",
-    }  # fmt: skip
-    encode(Output(USE_CASE.output_topic, {**common, **datum}))
+    assert f"upsertVendor:{datum['vendor_id']}" in datum["sources"]
+    run_record = outputs[-1].value
+    assert [c["name"] for c in run_record["tool_calls"]][-1] == "upsertVendor"
+    encode(outputs[0])
     assert score(CASES[0], datum)["accuracy"] == 1.0
 
 
@@ -274,7 +297,7 @@ def test_unknown_fields_are_published_as_unknown_with_no_value() -> None:
 @pytest.fixture
 def grounded(api: tuple[str, LedgerApp]) -> tuple[VendorProfile, list[ToolEvidence]]:
     ev = event("ve-01")
-    with ScriptedModel(script(ev, BLUE_BOTTLE, answer())) as model:
+    with ScriptedModel([answer()]) as model:
         result, evidence = run(with_env(api[0], model, lambda env: agent_run(env, ev)))
     return result.output, evidence
 
@@ -290,8 +313,6 @@ def grounded(api: tuple[str, LedgerApp]) -> tuple[VendorProfile, list[ToolEviden
         ({"account_category": "6450"}, "account_in_chart"),  # another tenant's account
         ({"business_id": "biz-099"}, "tenant_scoped_ids"),
         ({"existing_vendor_id": "v-q-01"}, "tenant_scoped_ids"),  # another tenant's vendor
-        ({"vendor_id": "v-r-01"}, "written_back"),  # exists, but not what was written
-        ({"vendor_id": None}, "written_back"),  # the write's id got lost
     ],
 )
 def test_checks_fail_on_invented_values_and_ids(
@@ -307,15 +328,14 @@ def test_checks_fail_on_invented_values_and_ids(
 def test_the_write_backs_echo_is_not_evidence(
     grounded: tuple[VendorProfile, list[ToolEvidence]],
 ) -> None:
-    """A value the model wrote is returned by upsertVendor; that must not ground it."""
+    """A value written by upsertVendor comes back in its result; that must not ground it."""
     profile, evidence = grounded
-    reads = [e for e in evidence if e.tool != "upsertVendor"]
     echo = ToolEvidence(
         "upsertVendor", {"vendor": {"name": "Blue Bottle Coffee", "phone": "510-555-0199"}},
         {"vendor": {"vendor_id": "v-r-05", "phone": "510-555-0199"}, "created": True},
     )  # fmt: skip
-    bad = profile.model_copy(update={"phone": "510-555-0199", "vendor_id": "v-r-05"})
-    results = by_name(checks(bad, [*reads, echo], event("ve-01")))
+    bad = profile.model_copy(update={"phone": "510-555-0199"})
+    results = by_name(checks(bad, [*evidence, echo], event("ve-01")))
     assert not results["fields_grounded"].passed
     assert "phone" in results["fields_grounded"].detail
 
@@ -339,25 +359,47 @@ def test_descriptors_ground_a_name_but_never_a_website() -> None:
     assert by_name(checks(honest, [], ev))["fields_grounded"].passed
 
 
-def test_a_write_of_values_the_output_does_not_report_fails(api: tuple[str, LedgerApp]) -> None:
+def test_the_write_back_stores_exactly_the_checked_values_and_nothing_unknown() -> None:
+    profile = VendorProfile.model_validate(
+        {"business_id": None, "existing_vendor_id": "v-r-02", "name": "High Desert Propane",
+         "name_confidence": 0.6, **{f: None for f in VALUE_FIELDS[1:-1]},
+         **{f"{f}_confidence": 0.0 for f in VALUE_FIELDS[1:]},
+         "account_category": "6200", "account_category_confidence": 0.6}
+    )  # fmt: skip
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
+        calls.append((name, arguments))
+        return {"vendor": {"vendor_id": "v-r-02"}, "created": False}
+
+    written = run(write_back(event("ve-02"), profile, call_tool))
+    assert calls == [("upsertVendor", {"vendor": {
+        "name": "High Desert Propane", "default_category": "6200", "vendor_id": "v-r-02",
+    }})]  # fmt: skip
+    assert written.vendor_id == "v-r-02"
+    nothing = profile.model_copy(update={"name": None, "account_category": None})
+    calls.clear()
+    assert run(write_back(event("ve-02"), nothing, call_tool)).vendor_id is None
+    assert calls == []  # nothing established: nothing written
+
+
+def test_a_failed_result_is_never_written_back(api: tuple[str, LedgerApp]) -> None:
+    base_url, app = api
     ev = event("ve-01")
-    write = {**BLUE_BOTTLE, "phone": "510-555-0142"}  # invented, sent to the ledger
-    with ScriptedModel(script(ev, write, answer())) as model:
-        result, evidence = run(with_env(api[0], model, lambda env: agent_run(env, ev)))
-    results = by_name(checks(result.output, evidence, ev))
-    assert not results["written_back"].passed
-    assert "phone" in results["written_back"].detail
-
-
-def test_no_write_back_fails_unless_the_api_refused(
-    grounded: tuple[VendorProfile, list[ToolEvidence]],
-) -> None:
-    profile, evidence = grounded
-    reads = [e for e in evidence if e.tool != "upsertVendor"]
-    unwritten = profile.model_copy(update={"vendor_id": None})
-    assert not by_name(checks(unwritten, reads, event("ve-01")))["written_back"].passed
-    refused = ToolEvidence("upsertVendor", {"vendor": BLUE_BOTTLE}, None, "HTTP 403: forbidden")
-    assert by_name(checks(unwritten, [*reads, refused], event("ve-01")))["written_back"].passed
+    with ScriptedModel([answer(phone="510-555-0199")]) as model:  # invented: fails the checks
+        outputs = run(
+            with_env(
+                base_url,
+                model,
+                lambda env: build_daemon(USE_CASE, env).handler(ev, event_context(ev)),
+            )
+        )
+    assert outputs[0].value["verdict"] == "fail"
+    assert app.ledger.writes == 0 and not [
+        v
+        for v in app.ledger.vendors.values()
+        if v.name == "Blue Bottle Coffee" and v.phone == "510-555-0199"
+    ]
 
 
 # --- the daemon's handler ------------------------------------------------------------------
@@ -365,7 +407,7 @@ def test_no_write_back_fails_unless_the_api_refused(
 
 def test_handler_publishes_result_outcome_and_run_on_pass(api: tuple[str, LedgerApp]) -> None:
     ev = event("ve-01")
-    with ScriptedModel(script(ev, BLUE_BOTTLE, answer())) as model:
+    with ScriptedModel([answer()]) as model:
         outputs = run(
             with_env(
                 api[0],
@@ -383,7 +425,7 @@ def test_handler_publishes_result_outcome_and_run_on_pass(api: tuple[str, Ledger
 def test_handler_withholds_the_result_when_a_check_fails(api: tuple[str, LedgerApp]) -> None:
     ev = event("ve-01")
     invented = answer(phone="510-555-0199")
-    with ScriptedModel(script(ev, BLUE_BOTTLE, invented)) as model:
+    with ScriptedModel([invented]) as model:
         outputs = run(
             with_env(
                 api[0],
@@ -402,7 +444,7 @@ def test_handler_withholds_the_result_when_a_check_fails(api: tuple[str, LedgerA
 def test_redelivered_event_writes_the_vendor_once(api: tuple[str, LedgerApp]) -> None:
     base_url, app = api
     ev = event("ve-01")
-    steps = script(ev, BLUE_BOTTLE, answer()) * 2  # the same run, twice (a redelivery)
+    steps = [answer()] * 2  # the same run, twice (a redelivery)
 
     async def twice(env: Environment) -> list[list[Output]]:
         daemon = build_daemon(USE_CASE, env)

@@ -14,7 +14,9 @@ is the signup's id for it, e.g. ``c-quillstack`` in tenant ``t-quillstack``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from processors.agent import Limits
 from processors.daemons.base import UseCase
@@ -22,6 +24,16 @@ from processors.daemons.client_onboarding.checks import checks
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers
 from processors.daemons.client_onboarding.output import to_output
 from processors.daemons.client_onboarding.questionnaire import KEYS, QUESTIONS, normalize
+from processors.llm.model import ToolCall
+
+
+def gather(event: Mapping[str, Any]) -> list[ToolCall]:
+    """The company profile and its bank transactions: every onboarding needs both."""
+    return [
+        ToolCall(id="gather-client", name="getClient", arguments={}),
+        ToolCall(id="gather-transactions", name="listTransactions", arguments={"limit": 100}),
+    ]
+
 
 USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     name="client-onboarding",
@@ -32,7 +44,8 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     tools=("getClient", "listTransactions", "searchDirectory"),
     to_output=to_output,
     checks=checks,
-    limits=Limits(max_turns=8, timeout_s=120.0, max_tokens=60_000),
+    limits=Limits(max_turns=6, timeout_s=120.0, max_tokens=60_000),
+    gather=gather,
 )
 
 __all__ = [

@@ -9,13 +9,25 @@ a question the data cannot answer gets ``can_answer = false`` and a reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
 from processors.daemons.question_answering.models import QuestionAnswer
 from processors.daemons.question_answering.output import to_output
+from processors.llm.model import ToolCall
+
+
+def gather(event: Mapping[str, Any]) -> list[ToolCall]:
+    """The chart of accounts and the vendor list: the names a question uses, as codes and ids."""
+    return [
+        ToolCall(id="gather-accounts", name="listAccounts", arguments={}),
+        ToolCall(id="gather-vendors", name="listVendors", arguments={}),
+    ]
+
 
 USE_CASE: UseCase[QuestionAnswer] = UseCase(
     name="question-answering",
@@ -27,6 +39,7 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     to_output=to_output,
     checks=checks,
     limits=Limits(max_turns=8, timeout_s=120.0, max_tokens=60_000, max_tool_retries=2),
+    gather=gather,
 )
 
 __all__ = ["USE_CASE", "QuestionAnswer", "checks", "to_output"]

@@ -1,9 +1,9 @@
 """The ``vendor-enrichment`` daemon: who is behind a new bank descriptor?
 
 ``vendors.discovered`` → agent (directory search, the tenant's transactions, vendor records and
-chart of accounts; writes the vendor back with upsertVendor, idempotent by event id) →
-deterministic checks → ``vendors.enriched``. Unknown attributes are published as ``unknown``,
-never guessed.
+chart of accounts, gathered up front) → deterministic checks and judge → write-back with
+upsertVendor (idempotent by event id, only for a passing result) → ``vendors.enriched``.
+Unknown attributes are published as ``unknown``, never guessed.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from pathlib import Path
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
+from processors.daemons.vendor_enrichment.gather import gather
 from processors.daemons.vendor_enrichment.models import VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
+from processors.daemons.vendor_enrichment.write import write_back
 
 TOOLS = ("searchDirectory", "listTransactions", "listVendors", "listAccounts", "upsertVendor")
-"""The allowlist: four reads and the one write, nothing else."""
+"""The allowlist: four reads (the model's, gathered up front) and the one write (the
+daemon's, after the guardrails), nothing else."""
 
 USE_CASE: UseCase[VendorProfile] = UseCase(
     name="vendor-enrichment",
@@ -28,9 +31,13 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     tools=TOOLS,
     to_output=to_output,
     checks=checks,
-    # six turns for the five calls and the answer, plus two to spare for a small model
-    limits=Limits(max_turns=8, max_tokens=60_000, timeout_s=120.0, max_corrections=2),
+    # the four reads are gathered by code: a turn for the answer, spares for a model that
+    # looks again (a search with other words) or needs a correction
+    limits=Limits(max_turns=6, max_tokens=40_000, timeout_s=120.0, max_corrections=2),
     planning=False,
+    writes=("upsertVendor",),
+    gather=gather,
+    write_back=write_back,
 )
 
 __all__ = ["TOOLS", "USE_CASE", "VendorProfile", "checks", "to_output"]

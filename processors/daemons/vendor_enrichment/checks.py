@@ -1,14 +1,15 @@
 """Deterministic checks of a :class:`VendorProfile` against what this run's tools returned.
 
-- ``tenant_scoped_ids``: the cited directory entry, vendor record and written vendor id were
-  all returned by this run's (tenant-scoped) tools;
+- ``tenant_scoped_ids``: the cited directory entry and vendor record were both returned by
+  this run's (tenant-scoped) tools;
 - ``fields_grounded``: every known value appears in a *read* tool's result — the write-back's
   echo does not count, it only repeats what the model sent; bank descriptors (the event's and
   those listTransactions returns) may ground the name only, never a website, phone or code,
   since whoever writes a descriptor could write "website: https://evil.example" into it;
-- ``account_in_chart``: the account category is a code of the chart listAccounts returned;
-- ``written_back``: the vendor id came from upsertVendor in this run, and what was written
-  matches what the output reports (the write carries nothing the output does not).
+- ``account_in_chart``: the account category is a code of the chart listAccounts returned.
+
+The write-back comes after these (:mod:`.write`), from the checked output itself, so what is
+written is exactly what passed.
 """
 
 from __future__ import annotations
@@ -23,15 +24,6 @@ from processors.guardrails.checks import CheckResult, ToolEvidence, ids_grounded
 WRITE_TOOLS = frozenset({"upsertVendor"})
 """Tools whose results echo the model's own input: never evidence for a value."""
 
-# output field -> field of the upsertVendor body that stores it
-WRITTEN_AS = {
-    "name": "name",
-    "website": "website",
-    "phone": "phone",
-    "address": "address",
-    "merchant_category_code": "mcc",
-    "account_category": "default_category",
-}
 _PHONE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
 _SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?")
 
@@ -131,56 +123,13 @@ def account_in_chart(output: VendorProfile, evidence: Sequence[ToolEvidence]) ->
     return CheckResult("account_in_chart", False, f"account {code!r} is not in the chart")
 
 
-def _same(field: str, written: Any, reported: str | None) -> bool:
-    if reported is None or not isinstance(written, str):
-        return False
-    if field == "website":
-        return _site(written) == _site(reported)
-    if field == "phone":
-        return _digits(written) == _digits(reported)
-    return _text(written) == _text(reported)
-
-
-def written_back(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> CheckResult:
-    """The output's vendor id is the one upsertVendor returned in this run, and every field
-    the write stored equals the output's (grounded) value for it."""
-    writes = [e for e in evidence if e.tool in WRITE_TOOLS]
-    done = [e for e in writes if e.error is None and isinstance(e.result, dict)]
-    if output.vendor_id is None:
-        if done:
-            return CheckResult("written_back", False, "a vendor was written but vendor_id is null")
-        if writes:
-            return CheckResult(
-                "written_back", True, f"the API refused the write: {writes[-1].error}"
-            )
-        if output.name is None:
-            return CheckResult("written_back", True, "vendor unknown: nothing to write")
-        return CheckResult("written_back", False, "the enriched vendor was not written back")
-    matching = [
-        e for e in done if (e.result.get("vendor") or {}).get("vendor_id") == output.vendor_id
-    ]
-    if not matching:
-        detail = f"vendor_id {output.vendor_id!r} was not returned by upsertVendor in this run"
-        return CheckResult("written_back", False, detail)
-    body = matching[-1].arguments.get("vendor") or {}
-    differ = [
-        f"{field} wrote {body[key]!r}"
-        for field, key in WRITTEN_AS.items()
-        if body.get(key) is not None and not _same(field, body[key], output.value(field))
-    ]
-    if differ:
-        return CheckResult("written_back", False, f"write differs from output: {', '.join(differ)}")
-    return CheckResult("written_back", True, f"written as {output.vendor_id}")
-
-
 def checks(
     output: VendorProfile, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> list[CheckResult]:
     """The use case's deterministic checks (base.py adds output_schema and no_secrets)."""
-    cited = [output.business_id, output.existing_vendor_id, output.vendor_id]
+    cited = [output.business_id, output.existing_vendor_id]
     return [
         ids_grounded([i for i in cited if i], evidence),
         fields_grounded(output, evidence, str(event.get("raw_descriptor", ""))),
         account_in_chart(output, evidence),
-        written_back(output, evidence),
     ]

@@ -1,9 +1,10 @@
 """What the vendor-enrichment agent returns: one flat, small object a 1.5B model can fill.
 
 Every attribute is a value (``null`` when unknown) plus its own confidence. The agent also
-names the records it relied on (the directory entry, an existing vendor record) and the id the
-write-back returned; :mod:`.output` turns those ids into the record's ``sources`` and the
-checks verify each of them against what the tools really returned.
+names the records it relied on (the directory entry, an existing vendor record);
+:mod:`.output` turns those ids into the record's ``sources`` and the checks verify each of
+them against what the tools really returned. The vendor id comes from the daemon's
+write-back (:mod:`.write`), made only once the result passed the guardrails.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 # What small models write instead of null; each means "not established".
 _UNKNOWN_WORDS = frozenset({"", "unknown", "null", "none", "n/a", "na", "not found", "-"})
@@ -60,9 +62,9 @@ class VendorProfile(BaseModel):
         description="Account code from listAccounts that fits this vendor, e.g. '6600'; or null."
     )
     account_category_confidence: float = _CONFIDENCE
-    vendor_id: str | None = Field(
-        description="vendor.vendor_id returned by upsertVendor; null if the write failed."
-    )
+    # Filled by the daemon's write-back (after the guardrails), never by the model: not in
+    # the schema the model is shown.
+    vendor_id: SkipJsonSchema[str | None] = None
 
     @field_validator(
         "business_id",

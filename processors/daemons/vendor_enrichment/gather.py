@@ -1,0 +1,50 @@
+"""The reads every vendor enrichment needs, made by code before the model's first turn.
+
+The directory search with the raw descriptor, the tenant's earlier transactions and vendor
+records with the descriptor's distinctive words, and the chart of accounts: four calls a model
+would make anyway, in the same order, through the same tool layer (as the event's principal,
+traced and recorded). The model starts from their results and spends its turns on judgement:
+which result is this vendor, which account fits, what to write back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from processors.llm.model import ToolCall
+
+# Payment processors prefix the merchant: "SQ *BLUE BOTTLE", "PADDLE.NET* ZVKRT LABS".
+_PROCESSOR = re.compile(r"^\s*[A-Z0-9.]{2,12}\s?\*\s*", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'&-]+")
+_PLAIN = re.compile(r"^[A-Za-z][A-Za-z'&-]+$")
+
+
+def distinctive_words(descriptor: str, count: int = 2) -> str:
+    """Up to ``count`` leading words of the merchant part of a bank descriptor, contiguous
+    (the API matches it as a substring): ``"SQ *BLUE BOTTLE COF 1234 OAKLAND CA"`` ->
+    ``"BLUE BOTTLE"``, ``"SLACK T02H8K1 SAN FRANCISCO CA"`` -> ``"SLACK"``."""
+    merchant = _PROCESSOR.sub("", descriptor).split()
+    words: list[str] = []
+    for token in merchant[:count]:
+        if not _PLAIN.match(token):
+            break
+        words.append(token)
+    if words:
+        return " ".join(words)
+    found = _WORD.findall(" ".join(merchant))  # "ZOOM.US 888-799-9666" -> "ZOOM"
+    return found[0] if found else descriptor.strip()
+
+
+def gather(event: Mapping[str, Any]) -> list[ToolCall]:
+    descriptor = str(event["raw_descriptor"])
+    words = distinctive_words(descriptor)
+    return [
+        ToolCall(id="gather-directory", name="searchDirectory", arguments={"query": descriptor}),
+        ToolCall(
+            id="gather-transactions", name="listTransactions", arguments={"descriptor": words}
+        ),
+        ToolCall(id="gather-vendors", name="listVendors", arguments={"name": words.split()[0]}),
+        ToolCall(id="gather-accounts", name="listAccounts", arguments={}),
+    ]
