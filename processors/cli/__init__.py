@@ -16,9 +16,9 @@ from processors.errors import DaemonsError
 
 
 def _command_modules() -> list[ModuleType]:
-    from processors.cli import broker, dlq, eval, io, llm, run, tools, topics
+    from processors.cli import broker, compare, dlq, eval, io, llm, review, run, runs, tools, topics
 
-    return [broker, topics, io, run, dlq, llm, tools, eval]
+    return [broker, topics, io, run, runs, dlq, review, llm, tools, eval, compare]
 
 
 def build_parser() -> argparse.ArgumentParser:
