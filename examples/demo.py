@@ -53,7 +53,7 @@ DAEMONS = {  # daemon -> (input topic, output topic); one process each
     "question-answering": ("questions.asked", "questions.answered"),
 }
 _COMMON = {"event_id", "tenant_id", "principal_id", "occurred_at", "output_id", "run_id"}
-_DONE = ("result", "failed", "dead letter")
+_DONE = ("result", "failed", "held", "dead letter")
 
 
 # ---- model choice -------------------------------------------------------------------------
@@ -146,7 +146,12 @@ class EventRow:
         if self.dead_letter is not None:
             self.state = "dead letter"
         elif self.outcome is not None and self.run is not None:
-            self.state = "result" if self.verdict == "pass" else "failed"
+            if self.verdict == "needs_review":
+                self.state = "held"
+            elif self.verdict != "pass":
+                self.state = "failed"
+            elif self.output is not None:  # a passing result is done once it is published
+                self.state = "result"
         if self.state in _DONE and self.done_at is None:
             self.done_at = now
 
@@ -233,7 +238,8 @@ def render_result(row: EventRow) -> str:
         body = {k: v for k, v in row.output.items() if k not in _COMMON | {"trace_id"}}
         return "result: " + _short(json.dumps(body, default=str), 400)
     if row.outcome is not None:
-        return "withheld by the guardrails: " + "; ".join(row.outcome.get("reasons", []))
+        what = "held for review" if row.verdict == "needs_review" else "withheld by the guardrails"
+        return f"{what}: " + "; ".join(row.outcome.get("reasons", []))
     return "pending"
 
 
@@ -256,7 +262,8 @@ def render_table(rows: Iterable[EventRow], now: float) -> list[str]:
 def render_summary(rows: list[EventRow], wall_s: float, model: str) -> list[str]:
     """Per daemon and in total: events, results, guardrail pass/fail, dead letters, tokens."""
     head = (
-        f"{'daemon':<19} {'events':>6} {'results':>7} {'pass':>5} {'fail':>5} {'dlq':>4} "
+        f"{'daemon':<19} {'events':>6} {'results':>7} {'pass':>5} {'fail':>5} {'review':>6} "
+        f"{'dlq':>4} "
         f"{'pending':>7} {'skipped':>7} {'tokens in':>10} {'tokens out':>10}"
     )
     lines = [head, "-" * len(head)]
@@ -265,7 +272,8 @@ def render_summary(rows: list[EventRow], wall_s: float, model: str) -> list[str]
         return (
             f"{name:<19} {len(group):>6} {sum(r.state == 'result' for r in group):>7} "
             f"{sum(r.verdict == 'pass' for r in group):>5} "
-            f"{sum(r.verdict not in ('', 'pass') for r in group):>5} "
+            f"{sum(r.verdict == 'fail' for r in group):>5} "
+            f"{sum(r.verdict == 'needs_review' for r in group):>6} "
             f"{sum(r.state == 'dead letter' for r in group):>4} "
             f"{sum(r.state not in (*_DONE, 'skipped') for r in group):>7} "
             f"{sum(r.state == 'skipped' for r in group):>7} "
@@ -376,6 +384,10 @@ def serving(base_url: str, model_id: str) -> bool:
 # ---- the run --------------------------------------------------------------------------------
 
 
+LOCAL_EVENTS = 4
+"""Events fed by default with a local model: what 2 CPU cores answer, judged, in 5 minutes."""
+
+
 def load_events(topic: str) -> list[dict[str, Any]]:
     path = EVENTS_DIR / f"{topic}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -439,7 +451,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="feed events one at a time or all at once (auto: one at a time for a local model)",
     )
     parser.add_argument(
-        "--events", type=int, default=None, help="feed only the first N sample events"
+        "--events",
+        type=int,
+        default=None,
+        help="feed only the first N sample events (default: all; 4 with a local model — a known"
+        " and an unknown vendor, a new client, a question the books cannot answer)",
     )
     parser.add_argument(
         "--event", action="append", metavar="ID", help="feed only this sample event (repeatable)"
@@ -520,26 +536,31 @@ def _start_services(
     port = free_port()
     env["DAEMONS_TOOLS_URL"] = f"http://127.0.0.1:{port}"
     stack.start("ledger-api", [PYTHON, "-m", "examples.ledger_api", "--port", str(port)])
-    if model.startswith("local:"):
-        name = model.removeprefix("local:")
-        configured = env.get("DAEMONS_LOCAL_LLM_URL", "http://127.0.0.1:8090/v1").rstrip("/")
+    servers = [("DAEMONS_LOCAL_LLM_URL", model, "http://127.0.0.1:8090/v1")]
+    judge = Settings.from_env(env).model_copy(update={"model": model}).judge_model_name()
+    if judge is not None:
+        display.say(f"== judge model {judge} (a different model checks every passing result)")
+        servers.append(("DAEMONS_JUDGE_LOCAL_LLM_URL", judge, "http://127.0.0.1:8091/v1"))
+    local = [(v, m.removeprefix("local:"), url) for v, m, url in servers if m.startswith("local:")]
+    for var, name, default in local:
+        configured = env.get(var, default).rstrip("/")
         if serving(configured, name):
-            env["DAEMONS_LOCAL_LLM_URL"] = configured
+            env[var] = configured
             display.say(f"== local model {name} already served at {configured}; using it")
         else:
             llm_port = free_port()
-            env["DAEMONS_LOCAL_LLM_URL"] = f"http://127.0.0.1:{llm_port}/v1"
+            env[var] = f"http://127.0.0.1:{llm_port}/v1"
             display.say(f"== starting the local model server for {name} on :{llm_port}")
-            stack.start(
-                "llm", [DAEMONS_BIN, "llm", "serve", "--model", name, "--port", str(llm_port)]
-            )
+            serve = [DAEMONS_BIN, "llm", "serve", "--model", name, "--port", str(llm_port)]
+            stack.start(f"llm-{name}", serve)
     wait_http(f"{env['DAEMONS_TOOLS_URL']}/openapi.json", 30, stack)
     display.say(f"== reference accounting API on {env['DAEMONS_TOOLS_URL']}")
-    if "DAEMONS_LOCAL_LLM_URL" in env and model.startswith("local:"):
-        base = env["DAEMONS_LOCAL_LLM_URL"].removesuffix("/v1")
+    for var, name, _default in local:
+        base = env[var].removesuffix("/v1")
         wait_http(f"{base}/health", max(5.0, deadline - time.monotonic()), stack)
         display.say(
-            f"== local model ready after {time.monotonic() - (deadline - args.deadline):.0f}s"
+            f"== local model {name} ready after "
+            f"{time.monotonic() - (deadline - args.deadline):.0f}s"
         )
     slow = ["--run-timeout", "400"] if model.startswith("local:") else []  # 2-core CPUs
     for daemon in daemons:
@@ -571,7 +592,8 @@ def _watch(
     consumer.subscribe(list(kinds))
     topic_of = {d: DAEMONS[d][0] for d in daemons}
     samples = interleave([load_events(topic_of[d]) for d in daemons])
-    samples = [e for e in samples if not args.event or e["event_id"] in args.event][: args.events]
+    count = args.events or (LOCAL_EVENTS if model.startswith("local:") and not args.event else None)
+    samples = [e for e in samples if not args.event or e["event_id"] in args.event][:count]
     owner = {raw["event_id"]: d for d in daemons for raw in load_events(topic_of[d])}
     rows = {
         raw["event_id"]: EventRow(

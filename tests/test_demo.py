@@ -75,7 +75,8 @@ def _outcome(verdict: str = "pass", reasons: list[str] | None = None) -> dict[st
 def _finished_row(verdict: str = "pass") -> EventRow:
     row = EventRow("question-answering", "evt-qa-0001", "t-quillstack", "How much…?")
     row.sent(100.0)
-    row.absorb("output", {"event_id": "evt-qa-0001", "answer": "42"}, 105.0)
+    if verdict == "pass":  # only a passing result is published
+        row.absorb("output", {"event_id": "evt-qa-0001", "answer": "42"}, 105.0)
     reasons = [] if verdict == "pass" else ["numeric_grounding: 7 not in tools"]
     row.absorb("outcome", _outcome(verdict, reasons), 110.0)
     assert row.state == "waiting"  # no run record yet
@@ -132,25 +133,41 @@ def test_guardrail_fail_is_withheld_and_reported() -> None:
     )
 
 
+def test_a_passing_event_is_done_only_once_its_result_is_read() -> None:
+    row = EventRow("vendor-enrichment", "evt-vd-0001", "t-ridgeline", "SQ *BLUE")
+    row.sent(0.0)
+    row.absorb("outcome", _outcome("pass", ["judge: grounded"]), 1.0)
+    row.absorb("run", _run_record(), 1.5)
+    assert row.state == "waiting" and row.done_at is None  # the result is still on its way
+    row.absorb("output", {"event_id": "evt-vd-0001", "name": "Blue Bottle"}, 2.0)
+    assert row.state == "result" and demo.render_result(row).startswith("result: ")
+
+
 def test_result_drops_envelope_fields() -> None:
     assert demo.render_result(_finished_row()) == 'result: {"answer": "42"}'
 
 
 def test_summary_table_counts_per_daemon_and_total() -> None:
-    passed, failed = _finished_row("pass"), _finished_row("fail")
+    passed, failed, held = (
+        _finished_row("pass"),
+        _finished_row("fail"),
+        _finished_row("needs_review"),
+    )
     dead = EventRow("vendor-enrichment", "evt-vd-0001", "t-ridgeline", "SQ *BLUE")
     dead.sent(0.0)
     dead.absorb("dlq", {"event_id": "evt-vd-0001"}, 1.0)
     queued = EventRow("client-onboarding", "evt-cc-0001", "t-quillstack", "Quillstack")
     skipped = EventRow("client-onboarding", "evt-cc-0002", "t-quillstack", "Other")
     skipped.state = "skipped"
-    lines = demo.render_summary([passed, failed, dead, queued, skipped], 123.4, "local:x")
+    rows = [passed, failed, held, dead, queued, skipped]
+    lines = demo.render_summary(rows, 123.4, "local:x")
     by_name = {line.split()[0]: line.split()[1:] for line in lines[2:] if line[:1].isalpha()}
-    # events results pass fail dlq pending skipped tokens-in tokens-out
-    assert by_name["question-answering"] == ["2", "1", "1", "1", "0", "0", "0", "4200", "240"]
-    assert by_name["vendor-enrichment"] == ["1", "0", "0", "0", "1", "0", "0", "0", "0"]
-    assert by_name["client-onboarding"] == ["2", "0", "0", "0", "0", "1", "1", "0", "0"]
-    assert by_name["total"] == ["5", "1", "1", "1", "1", "1", "1", "4200", "240"]
+    # events results pass fail review dlq pending skipped tokens-in tokens-out
+    assert by_name["question-answering"] == ["3", "1", "1", "1", "1", "0", "0", "0", "6300", "360"]
+    assert by_name["vendor-enrichment"] == ["1", "0", "0", "0", "0", "1", "0", "0", "0", "0"]
+    assert by_name["client-onboarding"] == ["2", "0", "0", "0", "0", "0", "1", "1", "0", "0"]
+    assert by_name["total"] == ["6", "1", "1", "1", "1", "1", "1", "1", "6300", "360"]
+    assert held.state == "held" and "held for review" in demo.render_result(held)
     assert lines[-1] == "model local:x; wall time 123.4s"
 
 

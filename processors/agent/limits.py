@@ -15,6 +15,9 @@ class Limits(BaseModel):
     ``max_turns`` counts executor model calls; planner calls count towards tokens, cost and
     time only. ``max_corrections`` bounds how often an invalid final response is sent back;
     ``max_tool_retries`` how often one tool may fail in a run before the run gives up.
+    ``max_tool_turns`` (None: no limit) bounds the model turns that may ask for tools; after
+    that the model is asked for its answer (``tool_choice="none"``) — for daemons whose reads
+    are gathered up front, so a small model answers instead of searching in circles.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -25,6 +28,7 @@ class Limits(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_corrections: int = Field(default=2, ge=0)
     max_tool_retries: int = Field(default=2, ge=0)
+    max_tool_turns: int | None = Field(default=None, ge=0)
 
 
 class Budget:

@@ -69,6 +69,7 @@ from processors.llm.model import (
 from processors.runtime.metrics import ModelUsage, record_run
 from processors.tools.base import CallContext, Tool
 
+NO_MORE_TOOLS = "No more tool calls in this run: give your final answer now, from the results."
 Gather = Callable[[Mapping[str, Any]], Sequence[ToolCall]]
 """event -> the tool calls the daemon makes before the model's first turn."""
 _DEFAULT_LIMITS = Limits()
@@ -85,6 +86,7 @@ class _Run:
     messages: list[Message]
     planning: Planning | None = None
     gathered: tuple[ToolCall, ...] = ()
+    tool_turns: int = 0  # model turns that asked for tools
 
     @property
     def has_tool_results(self) -> bool:
@@ -257,10 +259,12 @@ class Agent(Generic[OutputT]):
         # every message is already a validated model; re-validating the whole history each
         # turn would make the loop quadratic in the conversation length
         gathering = self.evidence_first and run.tools.specs and not run.has_tool_results
+        limit = self.limits.max_tool_turns
+        answering = limit is not None and run.tool_turns >= limit
         request = ModelRequest.model_construct(
             messages=tuple(run.messages),
             tools=run.tools.specs,
-            tool_choice="required" if gathering else "auto",
+            tool_choice="none" if answering else "required" if gathering else "auto",
             response_schema=self._schema,
             response_name=self.output_type.__name__,
             settings=self.settings,
@@ -271,6 +275,10 @@ class Agent(Generic[OutputT]):
         message = response.message
         run.messages.append(message)
         if message.tool_calls:
+            if answering:  # asked for the answer, sent calls anyway: not run, not kept
+                run.messages.pop()  # (a provider rejects tool calls left without results)
+                return Retry(NO_MORE_TOOLS)
+            run.tool_turns += 1
             return CallTools(calls=message.tool_calls, reason=message.content or "")
         try:
             text = strip_fences(message.content or "")

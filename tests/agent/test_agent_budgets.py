@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 import pytest
-from agent_support import EVENT, ctx, make_agent, search_tool
+from agent_support import EVENT, GOOD_ANSWER, ctx, make_agent, search_tool
 
 from processors.agent import Limits
+from processors.agent.loop import NO_MORE_TOOLS
 from processors.errors import (
     BudgetExceeded,
     CostLimitExceeded,
@@ -18,8 +19,8 @@ from processors.errors import (
     TokenLimitExceeded,
     TurnLimitExceeded,
 )
-from processors.llm.fakes import FunctionModel, call, tool_calls
-from processors.llm.model import AssistantMessage, ModelRequest, ModelResponse, Usage
+from processors.llm.fakes import FunctionModel, call, reply, tool_calls
+from processors.llm.model import AssistantMessage, ModelRequest, ModelResponse, Usage, UserMessage
 
 
 def runaway(request: ModelRequest) -> AssistantMessage:
@@ -113,3 +114,43 @@ def test_limits_reject_nonsense_values() -> None:
         Limits(max_turns=0)
     with pytest.raises(ValueError):
         Limits(timeout_s=-1)
+
+
+def test_after_max_tool_turns_the_model_is_asked_for_its_answer() -> None:
+    answer = dict(GOOD_ANSWER)
+    choices: list[str] = []
+
+    def stubborn(request: ModelRequest) -> AssistantMessage:
+        """Asks for the tool whenever it may; answers when told to."""
+        choices.append(request.tool_choice)
+        return reply(answer) if request.tool_choice == "none" else runaway(request)
+
+    model = FunctionModel(stubborn)
+    limits = Limits(max_turns=5, max_tool_turns=2)
+    result = asyncio.run(make_agent(model, limits=limits).run(EVENT, ctx()))
+    assert result.output.name == "Acme Corp"
+    assert choices == ["auto", "auto", "none"]
+    assert result.record.totals.tool_calls == 2
+
+
+def test_tool_calls_sent_after_the_limit_are_not_run_and_not_kept() -> None:
+    def deaf(request: ModelRequest) -> AssistantMessage:
+        """Ignores tool_choice="none" once, then answers."""
+        if (
+            request.tool_choice == "none"
+            and sum(1 for m in request.messages if isinstance(m, UserMessage)) < 2
+        ):
+            return runaway(request)
+        if request.tool_choice == "none":
+            return reply(dict(GOOD_ANSWER))
+        return runaway(request)
+
+    model = FunctionModel(deaf)
+    result = asyncio.run(
+        make_agent(model, limits=Limits(max_turns=5, max_tool_turns=0)).run(EVENT, ctx())
+    )
+    record = result.record
+    assert record.totals.tool_calls == 0  # the ignored "none" did not run the search
+    assert [c.error for c in record.corrections] == [NO_MORE_TOOLS]
+    last = model.requests[-1].messages
+    assert not any(isinstance(m, AssistantMessage) and m.tool_calls for m in last)

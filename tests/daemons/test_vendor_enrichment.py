@@ -23,6 +23,7 @@ from examples.ledger_api.data import PRINCIPALS
 from examples.ledger_api.handlers import search_directory
 from examples.ledger_api.security import Principal
 from examples.ledger_api.server import ROUTES
+from processors.agent.loop import NO_MORE_TOOLS
 from processors.agent.prompt import Prompt
 from processors.catalog import Catalog
 from processors.daemons.base import Environment, build_agent, build_daemon
@@ -206,8 +207,10 @@ def test_the_four_reads_are_gathered_as_the_principal_before_the_first_turn(
     record = result.record
     assert [c.name for c in record.tool_calls][:4] == seen[0]
     assert {c.turn for c in record.tool_calls[:4]} == {0}  # made by code, before turn 1
-    # the write is not the model's: its attempt is refused, nothing reaches the books
-    assert record.tool_calls[4].name == "upsertVendor" and record.tool_calls[4].refused
+    # the model is asked for its answer at once (its reads are gathered); a write it sends
+    # anyway is neither run nor kept, nothing reaches the books
+    assert [r.tool_choice for r in model.requests] == ["none", "none"]
+    assert len(record.tool_calls) == 4 and record.corrections[0].error == NO_MORE_TOOLS
     assert [e.tool for e in evidence] == seen[0] and api[1].ledger.writes == 0
     assert "upsertVendor" not in {t.name for t in build_agent_tools(api[0])}
 

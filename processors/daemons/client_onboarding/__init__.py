@@ -44,7 +44,9 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     tools=("getClient", "listTransactions", "searchDirectory"),
     to_output=to_output,
     checks=checks,
-    limits=Limits(max_turns=6, timeout_s=120.0, max_tokens=60_000),
+    # profile and transactions are gathered, so the model answers from them (no tool turns:
+    # a small model otherwise fetches them again); turns to spare for corrections
+    limits=Limits(max_turns=4, timeout_s=120.0, max_tokens=60_000, max_tool_turns=0),
     gather=gather,
 )
 

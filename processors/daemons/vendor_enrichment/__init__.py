@@ -31,9 +31,11 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     tools=TOOLS,
     to_output=to_output,
     checks=checks,
-    # the four reads are gathered by code: a turn for the answer, spares for a model that
-    # looks again (a search with other words) or needs a correction
-    limits=Limits(max_turns=6, max_tokens=40_000, timeout_s=120.0, max_corrections=2),
+    # the four reads are gathered by code, so the model answers from them (no tool turns; a
+    # small model otherwise searches in circles); turns to spare for corrections
+    limits=Limits(
+        max_turns=4, max_tokens=40_000, timeout_s=120.0, max_corrections=2, max_tool_turns=0
+    ),
     planning=False,
     writes=("upsertVendor",),
     gather=gather,
