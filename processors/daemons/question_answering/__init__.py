@@ -38,7 +38,12 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     tools=("listAccounts", "aggregateSpend", "listTransactions", "listVendors"),
     to_output=to_output,
     checks=checks,
-    limits=Limits(max_turns=8, timeout_s=120.0, max_tokens=60_000, max_tool_retries=2),
+    # accounts and vendors are gathered; a question needs one or two rounds of sums (one per
+    # period), so after three tool turns the model is asked for its answer — a question the
+    # books cannot answer otherwise sends a small model summing every account in turn
+    limits=Limits(
+        max_turns=6, timeout_s=120.0, max_tokens=60_000, max_tool_retries=2, max_tool_turns=3
+    ),
     gather=gather,
 )
 
