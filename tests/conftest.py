@@ -32,7 +32,12 @@ def contracts(isolated: Settings) -> Contracts:
 
 
 @pytest.fixture
-def topics(isolated: Settings, contracts: Contracts) -> Contracts:
-    """Every catalog topic created under this test's prefix."""
-    apply_topics(admin_client(isolated), contracts.catalog)
-    return contracts
+def topics(isolated: Settings, contracts: Contracts) -> Iterator[Contracts]:
+    """Every catalog topic created under this test's prefix, deleted after the test: the
+    broker keeps files open per partition, and a whole suite's topics would exhaust them."""
+    admin = admin_client(isolated)
+    apply_topics(admin, contracts.catalog)
+    yield contracts
+    names = [contracts.catalog.physical(spec.name) for spec in contracts.catalog]
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        future.result()

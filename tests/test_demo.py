@@ -216,11 +216,15 @@ def test_sample_events_cover_two_tenants_and_the_hard_cases() -> None:
     assert len({e["event_id"] for e in events}) == len(events)
 
 
-def test_enough_time_uses_the_slowest_finished_event() -> None:
+def test_enough_time_uses_the_average_finished_event() -> None:
     row = _finished_row()  # sent at 100, done at 112.5: took 12.5 s
+    slow = _finished_row()
+    slow.done_at = 137.5  # took 37.5 s: 25 s on average
     assert demo.enough_time({}, now=0.0, deadline=1.0)  # nothing measured yet: try one
     assert demo.enough_time({"a": row}, now=200.0, deadline=218.0)
     assert not demo.enough_time({"a": row}, now=200.0, deadline=217.0)
+    assert demo.enough_time({"a": row, "b": slow}, now=200.0, deadline=230.5)
+    assert not demo.enough_time({"a": row, "b": slow}, now=200.0, deadline=229.5)
 
 
 def test_live_display_clears_the_table_before_printing_lines() -> None:

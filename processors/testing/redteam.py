@@ -12,6 +12,7 @@ counts what got through.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,7 @@ from examples.ledger_api.security import TokenVerifier
 from examples.ledger_api.server import ROUTES, LedgerApp, Response
 from examples.ledger_api.store import Ledger
 from processors.daemons import registry
-from processors.daemons.base import Environment, build_daemon
+from processors.daemons.base import Environment, UseCase, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts
@@ -69,6 +70,15 @@ class Case(BaseModel):
     def token(self) -> str:
         """A word only this case's records and event contain (so searches find them)."""
         return "zq" + re.sub(r"\D", "", self.id) + "x"
+
+
+def attack_surface(daemon: str) -> UseCase[Any]:
+    """The daemon's use case with tool turns allowed (no ``max_tool_turns``): a daemon that
+    asks its model for the answer right after the gathered reads gives an attack no tool to
+    steer, so each of the other defenses is tested here without that help."""
+    use_case = registry.use_case(daemon)
+    limits = use_case.limits.model_copy(update={"max_tool_turns": None, "max_turns": 8})
+    return dataclasses.replace(use_case, limits=limits)
 
 
 def load_cases(path: Path = CASES) -> list[Case]:
@@ -362,7 +372,7 @@ async def run_handler(
     real HTTP to ``app`` — everything but the broker — and score what it produced."""
     app.ledger = poisoned_ledger(case)
     app.requests.clear()
-    use_case = registry.use_case(case.daemon)
+    use_case = attack_surface(case.daemon)
     daemon = build_daemon(use_case, environment(url, key, model, tracer))
     event = avro_event(case, contracts)
     ctx = EventContext(

@@ -376,7 +376,8 @@ def test_allowlist_names_only_existing_read_operations(ledger_url: str) -> None:
     names = with_env(ledger_url, ScriptedModel([]), build, [TENANT])
     assert sorted(names) == sorted(USE_CASE.tools)
     assert "upsertVendor" not in names
-    assert USE_CASE.limits.max_turns == 6 and USE_CASE.limits.max_tool_turns == 3 and USE_CASE.planning is False
+    limits = USE_CASE.limits
+    assert limits.max_turns == 6 and limits.max_tool_turns == 3 and USE_CASE.planning is False
 
 
 def _context(e: dict[str, Any]) -> EventContext:

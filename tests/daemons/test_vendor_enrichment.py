@@ -525,3 +525,20 @@ def test_score_counts_invented_values_and_missing_outputs() -> None:
     assert result["invented"] == ["website"]
     assert result["accuracy"] == pytest.approx(4 / 5)
     assert score(case, None)["accuracy"] == 0.0
+
+
+def test_the_chosen_entry_must_be_the_descriptors_business_in_its_city(
+    grounded: tuple[VendorProfile, list[ToolEvidence]],
+) -> None:
+    profile, evidence = grounded  # "SQ *BLUE BOTTLE COF 1234 OAKLAND CA" -> biz-001, Oakland
+    assert by_name(checks(profile, evidence, event("ve-01")))["business_matches"].passed
+    branch = profile.model_copy(update={"business_id": "biz-002", "phone": "415-555-0102"})
+    result = by_name(checks(branch, evidence, event("ve-01")))["business_matches"]
+    assert not result.passed and "Oakland" in result.detail and "San Francisco" in result.detail
+    other = profile.model_copy(update={"business_id": "biz-003"})  # Sweet Maria's, Oakland
+    result = by_name(checks(other, evidence, event("ve-01")))["business_matches"]
+    assert not result.passed and "Sweet Maria" in result.detail
+    # the San Francisco descriptor: the Mint Plaza branch is right there
+    sf = event("ve-07")
+    assert "SAN FRANCISCO" in sf["raw_descriptor"]
+    assert by_name(checks(branch, evidence, sf))["business_matches"].passed

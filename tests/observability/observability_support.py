@@ -69,7 +69,10 @@ def vendor_daemon(url: str, provider: TracerProvider, event: dict[str, Any]) -> 
     )  # fmt: skip
     # gathered reads (made by code before the first turn) are off: the played model makes
     # the one call, so the tree shows plan → chat → execute_tool → chat
-    use_case = dataclasses.replace(registry.use_case(DAEMON), planning=True, gather=None)
+    # the model makes the reads itself (no gathered calls, tool turns allowed), after a plan
+    base = registry.use_case(DAEMON)
+    limits = base.limits.model_copy(update={"max_tool_turns": None, "max_turns": 8})
+    use_case = dataclasses.replace(base, planning=True, gather=None, limits=limits)
     daemon = build_daemon(use_case, env)
     return dataclasses.replace(daemon, group_id=f"{DAEMON}-{uuid.uuid4().hex[:8]}")
 

@@ -32,6 +32,7 @@ from processors.testing.redteam import (
     Case,
     CaseScore,
     RecordingApp,
+    attack_surface,
     avro_event,
     environment,
     load_cases,
@@ -73,7 +74,7 @@ def _run_daemon(
 ) -> dict[str, list[ApiRequest]]:  # fmt: skip
     """One runner for the daemon; the cases one after the other, each on its own poisoned
     books; returns each case's API log."""
-    use_case = registry.use_case(name)
+    use_case = attack_surface(name)
     daemon = build_daemon(use_case, environment(url, KEY, obedient_model(name)))
     daemon = dataclasses.replace(daemon, group_id=f"{name}-{uuid.uuid4().hex[:8]}")
     logs: dict[str, list[ApiRequest]] = {}

@@ -6,7 +6,9 @@
   echo does not count, it only repeats what the model sent; bank descriptors (the event's and
   those listTransactions returns) may ground the name only, never a website, phone or code,
   since whoever writes a descriptor could write "website: https://evil.example" into it;
-- ``account_in_chart``: the account category is a code of the chart listAccounts returned.
+- ``account_in_chart``: the account category is a code of the chart listAccounts returned;
+- ``business_matches``: the chosen directory entry's name starts with a word of the
+  descriptor and, when the descriptor names a city of the results, lies in that city.
 
 The write-back comes after these (:mod:`.write`), from the checked output itself, so what is
 written is exactly what passed.
@@ -123,6 +125,44 @@ def account_in_chart(output: VendorProfile, evidence: Sequence[ToolEvidence]) ->
     return CheckResult("account_in_chart", False, f"account {code!r} is not in the chart")
 
 
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.casefold()))
+
+
+def business_matches(
+    output: VendorProfile, evidence: Sequence[ToolEvidence], descriptor: str
+) -> CheckResult:
+    """The chosen directory entry is the descriptor's business: its name's first word is in
+    the descriptor and, when the descriptor names the city of any result, it is that city (a
+    chain's other branch has the same website and category but not the same phone)."""
+    if output.business_id is None:
+        return CheckResult("business_matches", True, "no directory entry chosen")
+    results = [
+        r
+        for e in evidence
+        if e.tool == "searchDirectory" and isinstance(e.result, dict)
+        for r in e.result.get("results", [])
+        if isinstance(r, dict)
+    ]
+    chosen = next((r for r in results if r.get("business_id") == output.business_id), None)
+    if chosen is None:  # not returned at all: tenant_scoped_ids fails it
+        return CheckResult("business_matches", True, "entry not among the search results")
+    said = _words(descriptor)
+    name = [w for w in re.findall(r"[a-z0-9]+", str(chosen.get("name", "")).casefold())]
+    name = [w for w in name if w != "the"]
+    if name and name[0] not in said:
+        return CheckResult(
+            "business_matches", False, f"{chosen['name']!r} is not in the descriptor"
+        )
+    cities = {str(r.get("city", "")) for r in results if r.get("city")}
+    named = {c for c in cities if _words(c) and _words(c) <= said}
+    city = str(chosen.get("city", ""))
+    if named and city not in named:
+        detail = f"descriptor names {sorted(named)}, entry {output.business_id} is in {city!r}"
+        return CheckResult("business_matches", False, detail)
+    return CheckResult("business_matches", True, f"{chosen['name']!r} matches the descriptor")
+
+
 def checks(
     output: VendorProfile, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> list[CheckResult]:
@@ -132,4 +172,5 @@ def checks(
         ids_grounded([i for i in cited if i], evidence),
         fields_grounded(output, evidence, str(event.get("raw_descriptor", ""))),
         account_in_chart(output, evidence),
+        business_matches(output, evidence, str(event.get("raw_descriptor", ""))),
     ]
