@@ -34,7 +34,10 @@ from __future__ import annotations
 
 
 class DaemonsError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose. An error that ended an agent run
+    (a provider's refusal included) carries the run's closed decision ``record``."""
+
+    record: object | None = None
 
 
 class ConfigError(DaemonsError):

@@ -54,7 +54,7 @@ from processors.agent.results import (
     correction_for,
 )
 from processors.agent.toolbox import ToolBox
-from processors.errors import AgentRunError, DaemonsError, InvalidAgentOutput, RunTimedOut
+from processors.errors import DaemonsError, InvalidAgentOutput, RunTimedOut
 from processors.llm.model import (
     AssistantMessage,
     Message,
@@ -166,8 +166,7 @@ class Agent(Generic[OutputT]):
                 record.close(budget=budget, wall_s=self.clock() - started, error=exc)
                 record_error(span, exc)
                 self._finish(span, record)
-                if isinstance(exc, AgentRunError):
-                    exc.record = record
+                exc.record = record  # every failed run's record goes out with its dead letter
                 raise
             record.close(budget=budget, wall_s=self.clock() - started, error=None)
             self._finish(span, record)

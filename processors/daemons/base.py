@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from processors.agent import Agent, Gather, Limits, Planner, Prompt, RunRecord
 from processors.daemons.write_back import WriteBack, tool_caller
-from processors.errors import AgentRunError
+from processors.errors import DaemonsError
 from processors.guardrails import defenses as guard_defenses
 from processors.guardrails.checks import (
     CheckResult,
@@ -283,8 +283,8 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         with collecting_evidence() as evidence:
             try:
                 result = await agent.run(event, call)
-            except AgentRunError as exc:
-                if exc.record is not None:  # the failed run's trace goes out with its letter
+            except DaemonsError as exc:  # a limit, a model's or a provider's failure
+                if isinstance(exc.record, RunRecord):  # the run's trace goes out with its letter
                     exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
                 raise
         record = result.record

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from examples.ledger_api import sample_app, serve_in_thread
-from processors.agent import Limits
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
@@ -53,9 +52,9 @@ def test_one_event_per_daemon_with_the_real_local_model(
     name: str, local_llm: str, isolated: Settings, topics: Contracts
 ) -> None:
     # Tight limits: a smoke run on 2 CPU cores, not a quality measurement.
-    use_case = dataclasses.replace(
-        registry.use_case(name), limits=Limits(max_turns=3, timeout_s=150, max_corrections=1)
-    )
+    base = registry.use_case(name)
+    limits = base.limits.model_copy(update={"max_turns": 3, "timeout_s": 150, "max_corrections": 1})
+    use_case = dataclasses.replace(base, limits=limits)
     line = (ROOT / "examples" / "events" / f"{use_case.input_topic}.jsonl").read_text()
     raw = json.loads(line.splitlines()[0])
     spec = topics.catalog.get(use_case.input_topic)

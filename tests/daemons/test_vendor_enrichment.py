@@ -32,9 +32,9 @@ from processors.daemons.vendor_enrichment.checks import checks
 from processors.daemons.vendor_enrichment.evals import EVAL_SET, score
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 from processors.daemons.vendor_enrichment.write import write_back
-from processors.errors import UnknownTenant
+from processors.errors import ProviderError, UnknownTenant
 from processors.guardrails.checks import CheckResult, ToolEvidence
-from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
+from processors.llm.fakes import FunctionModel, ScriptedModel, call, reply, tool_calls
 from processors.llm.model import ModelRequest, ToolResultMessage
 from processors.runtime.daemon import EventContext, Output
 from processors.serde import json_codec
@@ -542,3 +542,21 @@ def test_the_chosen_entry_must_be_the_descriptors_business_in_its_city(
     sf = event("ve-07")
     assert "SAN FRANCISCO" in sf["raw_descriptor"]
     assert by_name(checks(branch, evidence, sf))["business_matches"].passed
+
+
+def test_a_provider_failure_dead_letters_with_the_runs_record(api: tuple[str, LedgerApp]) -> None:
+    ev = event("ve-01")
+
+    def refuses(request: ModelRequest) -> Any:
+        raise ProviderError("local returned HTTP 400: request exceeds the context size", status=400)
+
+    async def handled(env: Environment) -> list[Output]:
+        return await build_daemon(USE_CASE, env).handler(ev, event_context(ev))
+
+    with pytest.raises(ProviderError) as caught:
+        run(with_env(api[0], FunctionModel(refuses), handled))
+    (extra,) = caught.value.outputs  # type: ignore[attr-defined]
+    assert extra.topic == "daemons.runs"
+    assert extra.value["outcome"] == "failed" and extra.value["error_type"] == "ProviderError"
+    assert [c["name"] for c in extra.value["tool_calls"]][:1] == ["searchDirectory"]  # gathered
+    encode(extra)
