@@ -42,7 +42,7 @@ def local_llm() -> Iterator[str]:
     reason = missing_extra(MODEL)
     if reason:
         pytest.skip(reason)
-    with local_model_server(MODEL) as base_url:
+    with local_model_server(MODEL, ctx=8192) as base_url:  # a question grows past 4096
         yield base_url
 
 
