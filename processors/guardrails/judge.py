@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from processors.agent.planning import strip_fences
 from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, untrusted
+from processors.agent.tabular import for_model
 from processors.errors import ConfigError, DaemonsError
 from processors.guardrails.checks import ToolEvidence
 from processors.llm.model import (
@@ -213,11 +214,9 @@ def _evidence(evidence: Sequence[ToolEvidence]) -> str:
         return "(no tool calls)"
     parts, used = [], 0
     for i, e in enumerate(evidence, 1):
-        body = json.dumps(
-            {"tool": e.tool, "arguments": e.arguments, "result": e.result, "error": e.error},
-            sort_keys=True,
-            default=str,
-        )
+        arguments = json.dumps(e.arguments, sort_keys=True, default=str)
+        outcome = f"error: {e.error}" if e.error else f"result:\n{for_model(e.result)}"
+        body = f"{e.tool}({arguments})\n{outcome}"
         if used + len(body) > _MAX_EVIDENCE_CHARS:
             body = body[: max(0, _MAX_EVIDENCE_CHARS - used)] + " …(truncated)"
         parts.append(untrusted(body, source=f"tool:{e.tool}", id=str(i)))

@@ -121,6 +121,39 @@ def test_results_translate_to_standard_messages() -> None:
     assert toolschema.translate('{"tool": "get_inv', None)[1] == "length"
 
 
+def test_compact_schema_drops_noise_but_keeps_meaning() -> None:
+    from pydantic import BaseModel, Field
+
+    class Filter(BaseModel, extra="forbid"):
+        vendor_id: str | None = Field(default=None, description="Only this vendor.")
+        limit: int = Field(default=50, ge=1)
+
+    full = Filter.model_json_schema()
+    small = toolschema.compact(full)
+    assert small == {
+        "properties": {
+            "vendor_id": {"type": ["string", "null"], "description": "Only this vendor."},
+            "limit": {"default": 50, "minimum": 1, "type": "integer"},
+        },
+        "type": "object",
+    }
+    # what the compact form says is still a schema that agrees with the original
+    for value in ({"vendor_id": None}, {"vendor_id": "v1", "limit": 3}, {"limit": 0}):
+        assert accepts(small, value) == accepts(full, value)
+
+
+def test_the_guide_is_the_same_every_turn_and_the_turn_note_closes_the_tools() -> None:
+    guide = toolschema.instructions([INVOICE, CATEGORIZE], "auto", ANSWER)
+    assert "get_invoice" in guide and "categorize" in guide and '"final"' in guide
+    assert toolschema.instructions([INVOICE, CATEGORIZE], "none", ANSWER) == guide
+    assert toolschema.turn_note([INVOICE], "auto") is None
+    assert toolschema.turn_note([], "none") is None
+    assert "final answer now" in (toolschema.turn_note([INVOICE], "none") or "")
+    named = {"type": "function", "function": {"name": "categorize"}}
+    forced = toolschema.instructions([INVOICE, CATEGORIZE], named, ANSWER)
+    assert "categorize" in forced and "get_invoice" not in forced and '"final"' not in forced
+
+
 class ScriptedEngine:
     """Plays llama.cpp: returns scripted contents, records requests, fails on surprises."""
 
@@ -182,6 +215,27 @@ def test_complete_constrains_the_engine_and_replays_history() -> None:
     assert sent["messages"][3]["content"] == 'Result of tool get_invoice: {"paid": true}'
     assert answer["choices"][0]["message"]["content"] == '{"ok": true}'
     assert answer["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48}
+
+
+def test_closing_the_tools_keeps_the_prompt_prefix_and_adds_a_note_at_the_end() -> None:
+    engine = ScriptedEngine(
+        '{"tool": "get_invoice", "arguments": {"id": "7"}}', '{"final": {"ok": true}}'
+    )
+    history: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a bookkeeper."},
+        {"role": "user", "content": "check 7"},
+    ]
+    schema = {"type": "json_schema", "json_schema": {"name": "a", "schema": ANSWER}}
+    complete(engine, {"messages": history, "tools": [INVOICE], "response_format": schema})
+    complete(
+        engine,
+        {"messages": history, "tools": [INVOICE], "response_format": schema, "tool_choice": "none"},
+    )
+    first, last = engine.requests
+    assert last["messages"][: len(first["messages"])] == first["messages"]
+    assert last["messages"][-1]["role"] == "user"
+    assert "final answer now" in last["messages"][-1]["content"]
+    assert "get_invoice" not in json.dumps(last["response_format"]["json_schema"]["schema"])
 
 
 @pytest.fixture
@@ -247,3 +301,28 @@ def test_history_with_our_own_messages_round_trips() -> None:
         engine.requests[0]["messages"][-1]["content"]
         == "Result of tool get_invoice: [tool error] err"
     )
+
+
+def test_local_servers_take_turns_on_the_machine_lock(tmp_path: Any) -> None:
+    import threading
+    import time
+
+    from processors.llm.local.engine import machine_turn
+
+    lock = tmp_path / "cpu.lock"
+    order: list[str] = []
+    held = threading.Event()
+
+    def other_server() -> None:
+        held.wait(5)
+        with machine_turn(lock):
+            order.append("other")
+
+    thread = threading.Thread(target=other_server)
+    thread.start()
+    with machine_turn(lock):
+        held.set()
+        time.sleep(0.3)  # the other server is blocked on the lock all this time
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "other"]

@@ -7,9 +7,12 @@ an engine is built, so the rest of the package works without the ``local`` extra
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,9 +38,29 @@ class ChatEngine(Protocol):
     def chat(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
+@contextlib.contextmanager
+def machine_turn(path: Path | None) -> Iterator[None]:
+    """Hold the machine-wide generation lock (an ``flock`` on ``path``) while generating.
+
+    Every local server sizes its threads to all the cores; two generating at once (the agent's
+    model and the judge's, say) would oversubscribe them, and llama.cpp's threads spin at each
+    layer's barrier, so both would crawl. Taking turns is faster for both."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class XllamacppEngine:
     """One GGUF model loaded in-process; requests run one at a time (a lock), which on a
-    small CPU box is also the fastest way to serve them."""
+    small CPU box is also the fastest way to serve them. With ``machine_lock`` set, servers
+    of other models on the same machine take turns with this one too (:func:`machine_turn`)."""
 
     def __init__(
         self,
@@ -46,6 +69,7 @@ class XllamacppEngine:
         model_id: str,
         n_ctx: int = 8192,
         threads: int | None = None,
+        machine_lock: Path | None = None,
     ) -> None:
         try:
             import xllamacpp
@@ -65,6 +89,7 @@ class XllamacppEngine:
         params.warmup = True
         self._model_id = model_id
         self._lock = threading.Lock()
+        self._machine_lock = machine_lock
         _log.info("loading %s from %s (n_ctx=%d, threads=%d)", model_id, model_path, n_ctx, threads)
         self._server = xllamacpp.Server(params)
 
@@ -73,7 +98,7 @@ class XllamacppEngine:
         return self._model_id
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self._lock, machine_turn(self._machine_lock):
             result = self._server.handle_chat_completions(body)
         if not isinstance(result, dict):
             raise EngineError(f"llama.cpp returned {type(result).__name__}, not an object")

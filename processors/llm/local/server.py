@@ -43,9 +43,12 @@ def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _engine_messages(body: dict[str, Any], guide: str) -> list[dict[str, Any]]:
+def _engine_messages(
+    body: dict[str, Any], guide: str, note: str | None = None
+) -> list[dict[str, Any]]:
     """Chat messages for the engine: our format guide joins the system prompt, earlier tool
-    calls are replayed in the constrained JSON format, and tool results become user turns."""
+    calls are replayed in the constrained JSON format, tool results become user turns, and
+    the turn's note (if any) comes last, so every earlier token stays a cacheable prefix."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty list", status=400)
@@ -78,6 +81,8 @@ def _engine_messages(body: dict[str, Any], guide: str) -> list[dict[str, Any]]:
             out.append({"role": "user", "content": f"Result of tool {name}: {content}"})
         else:
             raise BadRequest(f"unsupported message role {role!r}", status=400)
+    if note:
+        out.append({"role": "user", "content": note})
     return [{"role": "system", "content": "\n\n".join([*system, guide])}, *out]
 
 
@@ -93,7 +98,7 @@ def complete(engine: ChatEngine, body: dict[str, Any]) -> dict[str, Any]:
     union = toolschema.build_union(tools, tool_choice, schema)
     guide = toolschema.instructions(tools, tool_choice, schema)
     request: dict[str, Any] = {
-        "messages": _engine_messages(body, guide),
+        "messages": _engine_messages(body, guide, toolschema.turn_note(tools, tool_choice)),
         "max_tokens": body.get("max_tokens")
         or body.get("max_completion_tokens")
         or DEFAULT_MAX_TOKENS,
@@ -112,6 +117,7 @@ def complete(engine: ChatEngine, body: dict[str, Any]) -> dict[str, Any]:
     if choice.get("finish_reason") == "length":
         finish = "length"
     usage = result.get("usage") or {}
+    _log_timings(result.get("timings"))
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -124,6 +130,20 @@ def complete(engine: ChatEngine, body: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": int(usage.get("total_tokens") or 0),
         },
     }
+
+
+def _log_timings(timings: Any) -> None:
+    """One line per completion: where the time went (prompt vs generation, cache reuse)."""
+    if not isinstance(timings, dict):
+        return
+    _log.info(
+        "completion: prompt %s tokens (%s cached) in %.0f ms, generated %s tokens in %.0f ms",
+        timings.get("prompt_n"),
+        timings.get("cache_n"),
+        float(timings.get("prompt_ms") or 0.0),
+        timings.get("predicted_n"),
+        float(timings.get("predicted_ms") or 0.0),
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):

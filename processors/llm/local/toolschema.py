@@ -106,31 +106,74 @@ def build_union(
     return union
 
 
+def compact(schema: Any) -> Any:
+    """A JSON Schema as the model reads it in the guide: the same shape with less noise.
+
+    Titles, ``default: null`` and ``additionalProperties: false`` go (the grammar enforces the
+    shape anyway) and ``anyOf: [X, {"type": "null"}]`` becomes X with ``"type": [..., "null"]``,
+    which roughly halves a pydantic schema's tokens — and on a CPU every prompt token counts."""
+    if isinstance(schema, list):
+        return [compact(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if (key == "default" and value is None) or (key == "additionalProperties" and not value):
+            continue
+        out[key] = value if key in ("enum", "const", "required") else compact(value)
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        (other,) = [option for option in options if option != {"type": "null"}]
+        if isinstance(other, dict) and isinstance(other.get("type"), str):
+            del out["anyOf"]
+            out = {**other, "type": [other["type"], "null"], **out}
+    return out
+
+
+def _dumps(schema: Any) -> str:
+    return json.dumps(compact(schema), separators=(",", ":"))
+
+
 def instructions(
     tools: list[dict[str, Any]], tool_choice: Any, response_schema: dict[str, Any] | None
 ) -> str:
-    """A system-prompt section telling the model how to answer in the union's format."""
-    offered = allowed_tools(tools, tool_choice)
+    """A system-prompt section telling the model how to answer in the union's format.
+
+    For ``"auto"`` and ``"none"`` it is the same (all tools, the final-answer format), so a
+    conversation that closes its tools on the last turn keeps llama.cpp's prompt cache for the
+    whole prefix and says so at the end instead (:func:`turn_note`). A forced tool call (the
+    judge's verdict, a plan) is a single shot: its guide names only what it may do."""
+    open_ended = tool_choice in ("auto", "none") or not tools
+    offered = tools if open_ended else allowed_tools(tools, tool_choice)
     lines = ["Answer with exactly one JSON object and nothing else."]
     if offered:
         lines.append('To call a tool, answer {"tool": "<tool name>", "arguments": {...}}.')
         lines.append("Available tools:")
         for tool in offered:
             fn = tool["function"]
-            params = json.dumps(fn.get("parameters") or {}, separators=(",", ":"))
+            params = _dumps(fn.get("parameters") or {})
             lines.append(f"- {fn['name']}: {fn.get('description', '')} Arguments schema: {params}")
-    if tool_choice in ("auto", "none") or not tools:
+    if open_ended:
         if response_schema is not None:
-            schema = json.dumps(response_schema, separators=(",", ":"))
             lines.append(
-                f'To give the final answer, answer {{"final": <answer>}} where <answer> '
-                f"matches this JSON Schema: {schema}"
+                'To give the final answer, answer {"final": <answer>} where <answer> '
+                f"matches this JSON Schema: {_dumps(response_schema)}"
             )
         else:
             lines.append('To give the final answer, answer {"final": "<your answer as text>"}.')
         if offered:
             lines.append("Call a tool when you need information or an action; otherwise answer.")
     return "\n".join(lines)
+
+
+def turn_note(tools: list[dict[str, Any]], tool_choice: Any) -> str | None:
+    """The note that closes the tools for this turn (the grammar enforces it; the note tells
+    the model, so it does not fight the grammar), else ``None``."""
+    if tools and tool_choice == "none":
+        return 'No more tool calls: give the final answer now, as {"final": ...}.'
+    return None
 
 
 def translate(content: str, response_schema: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
