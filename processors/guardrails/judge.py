@@ -44,7 +44,8 @@ VERDICT_TOOL = "submit_verdict"
 JUDGE_PROMPT = Path(__file__).parent / "prompts" / "judge.md"
 POLICY_FILE = "judge_policy.md"
 _JUDGE_SETTINGS = ModelSettings(temperature=0.0, max_tokens=600, seed=7)
-_MAX_EVIDENCE_CHARS = 6000  # keeps the judge's prompt inside a small model's context
+_MAX_EVIDENCE_CHARS = 3500  # the judge reads the tools as tables; this keeps a small
+# model on a CPU to ~1,000 evidence tokens (about 10 s for the 0.5B judge on 2 cores)
 
 
 class Scores(BaseModel):
