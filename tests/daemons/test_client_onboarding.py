@@ -107,6 +107,11 @@ def _failed(results: Sequence[CheckResult]) -> dict[str, str]:
     return {r.name: r.detail for r in results if not r.passed}
 
 
+def _problems(results: Sequence[CheckResult]) -> dict[str, str]:
+    """Checks that failed the output or demoted one of its answers to a human."""
+    return {r.name: r.detail for r in results if not r.passed or r.detail.startswith("to a human")}
+
+
 def _with(answers: dict[str, Any], **replace: dict[str, Any]) -> OnboardingAnswers:
     rows = [replace.get(a["question"], a) for a in answers["answers"]]
     return OnboardingAnswers.model_validate({"answers": rows})
@@ -182,9 +187,10 @@ def test_invented_or_foreign_record_ids_fail_the_checks(ledger_url: str) -> None
     foreign = _with(GOOD_QUILL, payment_processors={
         "question": "payment_processors", "value": "shopify", "confidence": 0.9,
         "evidence": ["tx-r-004"]})  # ridgeline's Shopify payout  # fmt: skip
-    failed = _failed(checks(foreign, evidence, QUILL))
+    failed = _problems(checks(foreign, evidence, QUILL))
     assert "tx-r-004" in failed["tenant_scoped_ids"]
     assert "SHOPIFY" in failed["sources_support_values"]
+    assert list(foreign.demoted or {}) == ["payment_processors"]
 
 
 def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
@@ -194,16 +200,25 @@ def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
         "evidence": ["getClient:entity_type"]})  # fmt: skip
     assert (
         "contradicts getClient entity_type"
-        in _failed(checks(wrong_type, evidence))["sources_support_values"]
+        in _problems(checks(wrong_type, evidence))["sources_support_values"]
     )
+    assert _failed(checks(wrong_type, evidence)) == {}  # the other answers still stand
+    assert list(wrong_type.demoted or {}) == ["entity_type"]
+    assert to_output(QUILL, wrong_type)["answers"][0] == {
+        "question": "entity_type",
+        "value": None,
+        "confidence": 0.0,
+        "evidence": [],
+    }
+    assert "entity_type" in to_output(QUILL, wrong_type)["needs_human"]
     wrong_month = _with(GOOD_QUILL, fiscal_year_end={
         "question": "fiscal_year_end", "value": "january", "confidence": 0.9,
         "evidence": ["getClient:fiscal_year_start_month"]})  # starts Jan: ends Dec  # fmt: skip
-    assert "sources_support_values" in _failed(checks(wrong_month, evidence))
+    assert "sources_support_values" in _problems(checks(wrong_month, evidence))
     no_field = _with(GOOD_QUILL, bank={
         "question": "bank", "value": "Mercury", "confidence": 0.9,
         "evidence": ["getClient:bank"]})  # fmt: skip
-    failed = _failed(checks(no_field, evidence))
+    failed = _problems(checks(no_field, evidence))
     assert "getClient returned no 'bank'" in failed["citations_traceable"]
     assert "only a signup answer" in failed["sources_support_values"]
 
@@ -213,27 +228,30 @@ def test_brightsmile_fiscal_year_starting_in_july_ends_in_june(ledger_url: str) 
     evidence = asyncio.run(_evidence(ledger_url, event))
     answer = {"question": "fiscal_year_end", "value": "June", "confidence": 0.9,
               "evidence": ["getClient:fiscal_year_start_month"]}  # fmt: skip
-    assert _failed(checks(OnboardingAnswers.model_validate({"answers": [answer]}), evidence)) == {}
+    good = OnboardingAnswers.model_validate({"answers": [answer]})
+    assert _problems(checks(good, evidence)) == {} and good.demoted == {}
     answer["value"] = "july"
     bad = OnboardingAnswers.model_validate({"answers": [answer]})
-    assert "sources_support_values" in _failed(checks(bad, evidence))
+    assert "sources_support_values" in _problems(checks(bad, evidence))
 
 
 def test_square_purchases_are_not_the_clients_payment_processor(ledger_url: str) -> None:
     evidence = asyncio.run(_evidence(ledger_url, RIDGE))
     square = {"question": "payment_processors", "value": "square", "confidence": 0.8,
               "evidence": ["tx-r-005"]}  # "SQ *BLUE BOTTLE COF": a debit  # fmt: skip
-    failed = _failed(checks(OnboardingAnswers.model_validate({"answers": [square]}), evidence))
+    failed = _problems(checks(OnboardingAnswers.model_validate({"answers": [square]}), evidence))
     assert "no cited credit mentions SQUARE" in failed["sources_support_values"]
     shopify = {**square, "value": "shopify", "evidence": ["tx-r-004", "tx-r-019"]}
     ok = OnboardingAnswers.model_validate({"answers": [shopify]})
-    assert _failed(checks(ok, evidence)) == {}
+    assert _problems(checks(ok, evidence)) == {}
     none = {**square, "question": "payroll_provider", "value": "none", "evidence": ["tx-r-001"]}
-    failed = _failed(checks(OnboardingAnswers.model_validate({"answers": [none]}), evidence))
+    failed = _problems(checks(OnboardingAnswers.model_validate({"answers": [none]}), evidence))
     assert "needs a signup answer" in failed["sources_support_values"]
 
 
-def test_bare_unknown_duplicate_and_signup_only_answers_fail(ledger_url: str) -> None:
+def test_bare_unknown_and_signup_only_answers_go_to_a_human_duplicates_fail(
+    ledger_url: str,
+) -> None:
     evidence = asyncio.run(_evidence(ledger_url, RIDGE))
     output = OnboardingAnswers.model_validate({"answers": [
         {"question": "entity_type", "value": "llc", "confidence": 0.9, "evidence": []},
@@ -243,8 +261,10 @@ def test_bare_unknown_duplicate_and_signup_only_answers_fail(ledger_url: str) ->
         {"question": "size_band", "value": "2-10", "confidence": 0.9, "evidence": ["signup:team"]},
         {"question": "bank", "value": "Chase", "confidence": 0.9, "evidence": ["signup:banking"]},
     ]})  # fmt: skip
-    failed = _failed(checks(output, evidence, RIDGE))
+    failed = _problems(checks(output, evidence, RIDGE))
     assert "entity_type" in failed["evidence_present"]
+    assert set(_failed(checks(output, evidence, RIDGE))) == {"unique_questions"}
+    assert set(output.demoted or {}) == {"entity_type", "size_band", "bank"}
     # a value outside its allowed set goes to a human (to_output), it does not fail the run
     assert "allowed_values" not in failed
     allowed = next(c for c in checks(output, evidence, RIDGE) if c.name == "allowed_values")
@@ -254,7 +274,7 @@ def test_bare_unknown_duplicate_and_signup_only_answers_fail(ledger_url: str) ->
     assert "size_band: only a signup answer" in failed["sources_support_values"]
     assert "no signup answer 'banking'" in failed["citations_traceable"]
     # without the event a signup key cannot be verified here; to_output drops it instead
-    assert "citations_traceable" not in _failed(checks(output, evidence))
+    assert "citations_traceable" not in _problems(checks(output, evidence))
 
 
 def test_to_output_hands_unsure_unknown_and_untraceable_questions_to_a_human() -> None:
@@ -323,7 +343,7 @@ def _event_ctx(event: dict[str, Any]) -> EventContext:
 
 
 @pytest.mark.parametrize("grounded", [True, False])
-def test_daemon_handler_publishes_result_only_when_checks_pass(
+def test_daemon_handler_hands_an_unsupported_answer_to_a_human(
     ledger_url: str, grounded: bool
 ) -> None:
     answers = GOOD_QUILL if grounded else _with(GOOD_QUILL, payroll_provider={
@@ -341,15 +361,18 @@ def test_daemon_handler_publishes_result_only_when_checks_pass(
     outputs = asyncio.run(go())
     topics = [o.topic for o in outputs]
     outcome = next(o.value for o in outputs if o.topic == "guardrails.outcomes")
+    assert topics == ["clients.onboarded", "guardrails.outcomes", "daemons.runs"]
+    assert outcome["verdict"] == "pass"
+    assert outputs[0].value["client_id"] == "c-quillstack"
+    payroll = next(a for a in outputs[0].value["answers"] if a["question"] == "payroll_provider")
     if grounded:
-        assert topics == ["clients.onboarded", "guardrails.outcomes", "daemons.runs"]
-        assert outcome["verdict"] == "pass"
         assert outputs[0].value["needs_human"] == ["accounting_basis"]
-        assert outputs[0].value["client_id"] == "c-quillstack"
-    else:
-        assert topics == ["guardrails.outcomes", "daemons.runs"]
-        assert outcome["verdict"] == "fail"
-        assert any("ADP" in r for r in outcome["reasons"])
+        assert payroll["value"] == "gusto"
+    else:  # published without the unsupported answer, and the outcome says why
+        assert outputs[0].value["needs_human"] == ["payroll_provider", "accounting_basis"]
+        assert payroll["value"] is None
+        support = next(c for c in outcome["checks"] if c["name"] == "sources_support_values")
+        assert "ADP" in support["detail"]
 
 
 def test_handler_refuses_an_unknown_tenant(ledger_url: str) -> None:

@@ -81,20 +81,51 @@ def checks(
     evidence: Sequence[ToolEvidence],
     event: Mapping[str, Any] | None = None,
 ) -> list[CheckResult]:
-    """The onboarding checks; ``event`` (optional) lets signup citations be verified too."""
+    """The onboarding checks; ``event`` (optional) lets signup citations be verified too.
+
+    An answer whose evidence is missing, cannot be traced or does not support its value is
+    not a reason to throw the other answers away: it is *demoted* — recorded on ``output``
+    for :func:`~.output.to_output`, which hands that question to a human — and the check says
+    so in its detail. What fails the whole output: a question answered twice, and a cited id
+    no tool of this tenant returned (possibly another tenant's, so a security matter)."""
     facts = Facts.of(evidence)
     answered = [a for a in output.answers if a.value is not None]
     tool_ids = [
         item for a in answered for item in a.evidence if not item.startswith((SIGNUP, PROFILE))
     ]
-    return [
+    demoted: dict[str, str] = {}
+    results = [
         _unique_questions(output),
         _allowed_values(answered),
-        _evidence_present(answered),
-        _citations_traceable(answered, facts, event),
+        _demote("evidence_present", _bare(answered), demoted, "every answer cites evidence"),
+        _demote(
+            "citations_traceable",
+            _untraceable(answered, facts, event),
+            demoted,
+            "cited signup keys and profile fields exist"
+            if event is not None
+            else "cited profile fields exist",
+        ),
         ids_grounded(tool_ids, evidence),
-        _sources_support_values(answered, facts),
+        _demote(
+            "sources_support_values",
+            {a.question: p for a in answered if (p := _support_problem(a, facts))},
+            demoted,
+            "every value agrees with its sources",
+        ),
     ]
+    output.demoted = demoted
+    return results
+
+
+def _demote(
+    name: str, problems: Mapping[str, str], demoted: dict[str, str], ok: str
+) -> CheckResult:
+    for question, problem in problems.items():
+        demoted.setdefault(question, problem)
+    if problems:
+        return CheckResult(name, True, f"to a human: {'; '.join(problems.values())}")
+    return CheckResult(name, True, ok)
 
 
 def _unique_questions(output: OnboardingAnswers) -> CheckResult:
@@ -116,39 +147,33 @@ def _allowed_values(answered: Sequence[Answer]) -> CheckResult:
     return CheckResult("allowed_values", True, "every value is in its question's allowed set")
 
 
-def _evidence_present(answered: Sequence[Answer]) -> CheckResult:
-    bare = [a.question for a in answered if not [e for e in a.evidence if e.strip()]]
-    if bare:
-        return CheckResult("evidence_present", False, f"answers without evidence: {bare}")
-    return CheckResult("evidence_present", True, "every answer cites evidence")
+def _bare(answered: Sequence[Answer]) -> dict[str, str]:
+    return {
+        a.question: f"{a.question}: no evidence cited"
+        for a in answered
+        if not [e for e in a.evidence if e.strip()]
+    }
 
 
-def _citations_traceable(
+def _untraceable(
     answered: Sequence[Answer], facts: Facts, event: Mapping[str, Any] | None
-) -> CheckResult:
+) -> dict[str, str]:
     signup_keys = None if event is None else set(event.get("signup_answers") or {})
-    problems = []
+    problems: dict[str, str] = {}
     for a in answered:
         for item in a.evidence:
+            problem = None
             if item.startswith(SIGNUP):
                 key = item.removeprefix(SIGNUP).strip()
                 if not key or (signup_keys is not None and key not in signup_keys):
-                    problems.append(f"{a.question}: no signup answer {key!r}")
+                    problem = f"{a.question}: no signup answer {key!r}"
             elif item.startswith(PROFILE):
                 name = item.removeprefix(PROFILE).strip()
                 if facts.profile is None or facts.profile.get(name) is None:
-                    problems.append(f"{a.question}: getClient returned no {name!r}")
-    if problems:
-        return CheckResult("citations_traceable", False, "; ".join(problems))
-    scope = "signup keys and profile fields" if event is not None else "profile fields"
-    return CheckResult("citations_traceable", True, f"cited {scope} exist")
-
-
-def _sources_support_values(answered: Sequence[Answer], facts: Facts) -> CheckResult:
-    problems = [p for a in answered if (p := _support_problem(a, facts))]
-    if problems:
-        return CheckResult("sources_support_values", False, "; ".join(problems))
-    return CheckResult("sources_support_values", True, "every value agrees with its sources")
+                    problem = f"{a.question}: getClient returned no {name!r}"
+            if problem:
+                problems.setdefault(a.question, problem)
+    return problems
 
 
 def _support_problem(answer: Answer, facts: Facts) -> str | None:

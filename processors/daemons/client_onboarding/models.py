@@ -7,8 +7,6 @@ descriptions are part of the response schema the model sees, so they are written
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from processors.daemons.client_onboarding.questionnaire import QuestionKey
@@ -50,5 +48,14 @@ class OnboardingAnswers(BaseModel):
         description="One entry per question you found evidence for. Leave the rest out.",
     )
 
-    # Set by the checks (which see the tool evidence) for ``to_output``; never serialized.
-    _verified: Any = PrivateAttr(default=None)
+    # Set by the checks (which see the tool evidence) for ``to_output``: the questions whose
+    # evidence did not check out, with why; ``None`` until checked. Never serialized.
+    _demoted: dict[str, str] | None = PrivateAttr(default=None)
+
+    @property
+    def demoted(self) -> dict[str, str] | None:
+        return self._demoted
+
+    @demoted.setter
+    def demoted(self, value: dict[str, str]) -> None:
+        self._demoted = dict(value)

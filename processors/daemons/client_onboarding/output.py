@@ -2,8 +2,9 @@
 handed to a human.
 
 Code, not the model, decides what goes to ``needs_human``: a question left out, answered with
-null, answered below :data:`~.checks.MIN_CONFIDENCE`, with a value outside its allowed set, or
-whose only evidence is a signup key the event does not have. Such questions keep their place
+null, answered below :data:`~.checks.MIN_CONFIDENCE`, with a value outside its allowed set,
+whose only evidence is a signup key the event does not have, or that the checks demoted
+(evidence missing, untraceable or not supporting the value). Such questions keep their place
 in ``answers`` with ``value`` null, so nothing reads as a fact that is not one.
 """
 
@@ -23,9 +24,12 @@ def to_output(event: Mapping[str, Any], output: OnboardingAnswers) -> dict[str, 
     given: dict[str, Answer] = {a.question: a for a in output.answers}
     answers: list[dict[str, Any]] = []
     needs_human: list[str] = []
+    demoted = output.demoted or {}
     for key in KEYS:
         answer = given.get(key)
         datum = _datum(key, answer, signup_keys) if answer is not None else None
+        if datum is not None and key in demoted:
+            datum = {"question": key, "value": None, "confidence": 0.0, "evidence": []}
         if datum is None or datum["value"] is None:
             needs_human.append(key)
             datum = datum or {"question": key, "value": None, "confidence": 0.0, "evidence": []}
