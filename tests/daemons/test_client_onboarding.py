@@ -112,6 +112,13 @@ def _problems(results: Sequence[CheckResult]) -> dict[str, str]:
     return {r.name: r.detail for r in results if not r.passed or r.detail.startswith("to a human")}
 
 
+def _nulled(output: OnboardingAnswers) -> list[str]:
+    """The questions the checks demoted: no value, no confidence, no evidence left."""
+    return [
+        a.question for a in output.answers if (a.value, a.confidence, a.evidence) == (None, 0.0, [])
+    ]
+
+
 def _with(answers: dict[str, Any], **replace: dict[str, Any]) -> OnboardingAnswers:
     rows = [replace.get(a["question"], a) for a in answers["answers"]]
     return OnboardingAnswers.model_validate({"answers": rows})
@@ -190,7 +197,7 @@ def test_invented_or_foreign_record_ids_fail_the_checks(ledger_url: str) -> None
     failed = _problems(checks(foreign, evidence, QUILL))
     assert "tx-r-004" in failed["tenant_scoped_ids"]
     assert "SHOPIFY" in failed["sources_support_values"]
-    assert list(foreign.demoted or {}) == ["payment_processors"]
+    assert _nulled(foreign) == ["payment_processors"]
 
 
 def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
@@ -203,7 +210,7 @@ def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
         in _problems(checks(wrong_type, evidence))["sources_support_values"]
     )
     assert _failed(checks(wrong_type, evidence)) == {}  # the other answers still stand
-    assert list(wrong_type.demoted or {}) == ["entity_type"]
+    assert _nulled(wrong_type) == ["entity_type"]
     assert to_output(QUILL, wrong_type)["answers"][0] == {
         "question": "entity_type",
         "value": None,
@@ -229,7 +236,7 @@ def test_brightsmile_fiscal_year_starting_in_july_ends_in_june(ledger_url: str) 
     answer = {"question": "fiscal_year_end", "value": "June", "confidence": 0.9,
               "evidence": ["getClient:fiscal_year_start_month"]}  # fmt: skip
     good = OnboardingAnswers.model_validate({"answers": [answer]})
-    assert _problems(checks(good, evidence)) == {} and good.demoted == {}
+    assert _problems(checks(good, evidence)) == {} and _nulled(good) == []
     answer["value"] = "july"
     bad = OnboardingAnswers.model_validate({"answers": [answer]})
     assert "sources_support_values" in _problems(checks(bad, evidence))
@@ -264,7 +271,7 @@ def test_bare_unknown_and_signup_only_answers_go_to_a_human_duplicates_fail(
     failed = _problems(checks(output, evidence, RIDGE))
     assert "entity_type" in failed["evidence_present"]
     assert set(_failed(checks(output, evidence, RIDGE))) == {"unique_questions"}
-    assert set(output.demoted or {}) == {"entity_type", "size_band", "bank"}
+    assert set(_nulled(output)) == {"entity_type", "size_band", "bank"}
     # a value outside its allowed set goes to a human (to_output), it does not fail the run
     assert "allowed_values" not in failed
     allowed = next(c for c in checks(output, evidence, RIDGE) if c.name == "allowed_values")

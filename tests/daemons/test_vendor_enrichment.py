@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,20 +111,20 @@ def event_context(ev: dict[str, Any]) -> EventContext:
     )  # fmt: skip
 
 
-def last_result(request: ModelRequest, tool: str) -> Any:
-    """The JSON a tool returned, from the (fenced) tool message the model was shown."""
+def last_result(request: ModelRequest, tool: str) -> str:
+    """What a tool returned, as the (fenced) tool message the model was shown says it."""
     message = next(
         m for m in reversed(request.messages) if isinstance(m, ToolResultMessage) and m.name == tool
     )
-    body = message.content.split("\n", 1)[1].rsplit("\n</untrusted>", 1)[0]
-    return json.loads(body)
+    return str(message.content).split("\n", 1)[1].rsplit("\n</untrusted>", 1)[0]
 
 
 def answer(**overrides: Any) -> Callable[[ModelRequest], Any]:
     """The final answer for the Blue Bottle (Oakland) case, from the gathered directory entry."""
 
     def respond(request: ModelRequest) -> Any:
-        assert last_result(request, "searchDirectory")["results"][0]["business_id"] == "biz-001"
+        found = re.findall(r"\bbiz-\d+", last_result(request, "searchDirectory"))
+        assert found[0] == "biz-001", found  # the first result the model was shown
         profile = {
             "business_id": "biz-001", "existing_vendor_id": None,
             "name": "Blue Bottle Coffee", "name_confidence": 0.9,
@@ -193,10 +194,10 @@ def test_the_four_reads_are_gathered_as_the_principal_before_the_first_turn(
 
     def first_turn(request: ModelRequest) -> Any:
         seen.append([m.name for m in request.messages if isinstance(m, ToolResultMessage)])
-        directory = last_result(request, "searchDirectory")
-        assert directory["results"][0]["name"] == "Blue Bottle Coffee"
+        directory = last_result(request, "searchDirectory").splitlines()  # a table, 1st row:
+        assert directory[2].startswith("biz-001 | Blue Bottle Coffee | https://bluebottle")
         transactions = last_result(request, "listTransactions")
-        assert {t["tenant_id"] for t in transactions["transactions"]} == {ev["tenant_id"]}
+        assert set(re.findall(r"\bt-[a-z]+", transactions)) == {ev["tenant_id"]}
         return tool_calls(
             call("upsertVendor", {"tenant_id": ev["tenant_id"], "vendor": BLUE_BOTTLE})
         )
@@ -306,7 +307,7 @@ def grounded(api: tuple[str, LedgerApp]) -> tuple[VendorProfile, list[ToolEviden
 
 
 @pytest.mark.parametrize(
-    ("change", "failing"),
+    ("change", "check"),
     [
         ({"phone": "510-555-0199"}, "fields_grounded"),
         ({"website": "https://bluebottle.example"}, "fields_grounded"),
@@ -314,18 +315,33 @@ def grounded(api: tuple[str, LedgerApp]) -> tuple[VendorProfile, list[ToolEviden
         ({"address": "300 Webster St, Oakland, CA 94607"}, "fields_grounded"),  # invented ZIP
         ({"opening_hours": "24/7"}, "fields_grounded"),
         ({"account_category": "6450"}, "account_in_chart"),  # another tenant's account
-        ({"business_id": "biz-099"}, "tenant_scoped_ids"),
-        ({"existing_vendor_id": "v-q-01"}, "tenant_scoped_ids"),  # another tenant's vendor
     ],
 )
-def test_checks_fail_on_invented_values_and_ids(
-    grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any], failing: str
+def test_an_invented_value_becomes_unknown_and_the_rest_stands(
+    grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any], check: str
 ) -> None:
     profile, evidence = grounded
     assert all(c.passed for c in checks(profile, evidence, event("ve-01")))
     bad = profile.model_copy(update=change)
     results = by_name(checks(bad, evidence, event("ve-01")))
-    assert not results[failing].passed, results[failing]
+    assert all(c.passed for c in results.values())
+    ((field, value),) = change.items()
+    assert results[check].detail.startswith("to unknown:") and value in results[check].detail
+    assert bad.value(field) is None and bad.confidence(field) == 0.0
+    kept = [f for f in VALUE_FIELDS if f != field and profile.value(f) is not None]
+    assert kept and all(bad.value(f) == profile.value(f) for f in kept)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"business_id": "biz-099"}, {"existing_vendor_id": "v-q-01"}],  # unknown; another tenant's
+)
+def test_ids_no_tool_returned_fail_the_whole_profile(
+    grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any]
+) -> None:
+    profile, evidence = grounded
+    results = by_name(checks(profile.model_copy(update=change), evidence, event("ve-01")))
+    assert not results["tenant_scoped_ids"].passed, results["tenant_scoped_ids"]
 
 
 def test_the_write_backs_echo_is_not_evidence(
@@ -339,8 +355,7 @@ def test_the_write_backs_echo_is_not_evidence(
     )  # fmt: skip
     bad = profile.model_copy(update={"phone": "510-555-0199"})
     results = by_name(checks(bad, [*evidence, echo], event("ve-01")))
-    assert not results["fields_grounded"].passed
-    assert "phone" in results["fields_grounded"].detail
+    assert "phone" in results["fields_grounded"].detail and bad.phone is None
 
 
 def test_descriptors_ground_a_name_but_never_a_website() -> None:
@@ -356,10 +371,12 @@ def test_descriptors_ground_a_name_but_never_a_website() -> None:
          **{f: None for f in VALUE_FIELDS[2:]}, **{f"{f}_confidence": 0.6 for f in VALUE_FIELDS}}
     )  # fmt: skip
     for evidence in ([], [listed]):
-        result = by_name(checks(profile, evidence, ev))["fields_grounded"]
-        assert not result.passed and "website" in result.detail and "name" not in result.detail
+        checked = profile.model_copy()
+        result = by_name(checks(checked, evidence, ev))["fields_grounded"]
+        assert "website" in result.detail and "name" not in result.detail
+        assert checked.website is None and checked.name == "Hilltop Hardware"
     honest = profile.model_copy(update={"website": None})
-    assert by_name(checks(honest, [], ev))["fields_grounded"].passed
+    assert by_name(checks(honest, [], ev))["fields_grounded"].detail.startswith("every")
 
 
 def test_the_write_back_stores_exactly_the_checked_values_and_nothing_unknown() -> None:
@@ -386,10 +403,15 @@ def test_the_write_back_stores_exactly_the_checked_values_and_nothing_unknown() 
     assert calls == []  # nothing established: nothing written
 
 
-def test_a_failed_result_is_never_written_back(api: tuple[str, LedgerApp]) -> None:
+@pytest.mark.parametrize("invented", [{"phone": "510-555-0199"}, {"business_id": "biz-003"}])
+def test_nothing_unchecked_is_ever_written_back(
+    api: tuple[str, LedgerApp], invented: dict[str, str]
+) -> None:
+    """An invented phone is dropped (the vendor is written without it); another business's
+    entry (Sweet Maria's for a Blue Bottle descriptor) fails the profile: nothing is written."""
     base_url, app = api
     ev = event("ve-01")
-    with ScriptedModel([answer(phone="510-555-0199")]) as model:  # invented: fails the checks
+    with ScriptedModel([answer(**invented)]) as model:
         outputs = run(
             with_env(
                 base_url,
@@ -397,12 +419,14 @@ def test_a_failed_result_is_never_written_back(api: tuple[str, LedgerApp]) -> No
                 lambda env: build_daemon(USE_CASE, env).handler(ev, event_context(ev)),
             )
         )
-    assert outputs[0].value["verdict"] == "fail"
-    assert app.ledger.writes == 0 and not [
-        v
-        for v in app.ledger.vendors.values()
-        if v.name == "Blue Bottle Coffee" and v.phone == "510-555-0199"
-    ]
+    outcome = next(o.value for o in outputs if o.topic == "guardrails.outcomes")
+    assert not [v for v in app.ledger.vendors.values() if v.phone == "510-555-0199"]
+    if "phone" in invented:
+        assert outcome["verdict"] == "pass" and app.ledger.writes == 1
+        written = [v for v in app.ledger.vendors.values() if v.name == "Blue Bottle Coffee"]
+        assert [v.phone for v in written] == [None]
+    else:
+        assert outcome["verdict"] == "fail" and app.ledger.writes == 0
 
 
 # --- the daemon's handler ------------------------------------------------------------------
@@ -427,7 +451,7 @@ def test_handler_publishes_result_outcome_and_run_on_pass(api: tuple[str, Ledger
 
 def test_handler_withholds_the_result_when_a_check_fails(api: tuple[str, LedgerApp]) -> None:
     ev = event("ve-01")
-    invented = answer(phone="510-555-0199")
+    invented = answer(business_id="biz-003")  # Sweet Maria's, for a Blue Bottle descriptor
     with ScriptedModel([invented]) as model:
         outputs = run(
             with_env(
@@ -439,7 +463,7 @@ def test_handler_withholds_the_result_when_a_check_fails(api: tuple[str, LedgerA
     assert [o.topic for o in outputs] == ["guardrails.outcomes", "daemons.runs"]
     outcome = outputs[0].value
     assert outcome["verdict"] == "fail"
-    assert any(r.startswith("fields_grounded") and "phone" in r for r in outcome["reasons"])
+    assert any(r.startswith("business_matches") and "Sweet" in r for r in outcome["reasons"])
     for output in outputs:
         encode(output)
 

@@ -84,10 +84,10 @@ def checks(
     """The onboarding checks; ``event`` (optional) lets signup citations be verified too.
 
     An answer whose evidence is missing, cannot be traced or does not support its value is
-    not a reason to throw the other answers away: it is *demoted* — recorded on ``output``
-    for :func:`~.output.to_output`, which hands that question to a human — and the check says
-    so in its detail. What fails the whole output: a question answered twice, and a cited id
-    no tool of this tenant returned (possibly another tenant's, so a security matter)."""
+    not a reason to throw the other answers away: it is *demoted* in place (value null,
+    confidence 0, no evidence), so :func:`~.output.to_output` hands that question to a human,
+    and the check says so in its detail. What fails the whole output: a question answered
+    twice, and a cited id no tool of this tenant returned (possibly another tenant's)."""
     facts = Facts.of(evidence)
     answered = [a for a in output.answers if a.value is not None]
     tool_ids = [
@@ -114,7 +114,9 @@ def checks(
             "every value agrees with its sources",
         ),
     ]
-    output.demoted = demoted
+    for answer in output.answers:
+        if answer.question in demoted:
+            answer.value, answer.confidence, answer.evidence = None, 0.0, []
     return results
 
 

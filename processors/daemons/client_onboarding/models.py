@@ -7,7 +7,7 @@ descriptions are part of the response schema the model sees, so they are written
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from processors.daemons.client_onboarding.questionnaire import QuestionKey
 
@@ -47,15 +47,3 @@ class OnboardingAnswers(BaseModel):
         max_length=20,
         description="One entry per question you found evidence for. Leave the rest out.",
     )
-
-    # Set by the checks (which see the tool evidence) for ``to_output``: the questions whose
-    # evidence did not check out, with why; ``None`` until checked. Never serialized.
-    _demoted: dict[str, str] | None = PrivateAttr(default=None)
-
-    @property
-    def demoted(self) -> dict[str, str] | None:
-        return self._demoted
-
-    @demoted.setter
-    def demoted(self, value: dict[str, str]) -> None:
-        self._demoted = dict(value)

@@ -3,9 +3,10 @@ handed to a human.
 
 Code, not the model, decides what goes to ``needs_human``: a question left out, answered with
 null, answered below :data:`~.checks.MIN_CONFIDENCE`, with a value outside its allowed set,
-whose only evidence is a signup key the event does not have, or that the checks demoted
-(evidence missing, untraceable or not supporting the value). Such questions keep their place
-in ``answers`` with ``value`` null, so nothing reads as a fact that is not one.
+or whose only evidence is a signup key the event does not have; the checks have already
+demoted (nulled) answers whose evidence is missing, untraceable or does not support them.
+Such questions keep their place in ``answers`` with ``value`` null, so nothing reads as a fact
+that is not one.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ def to_output(event: Mapping[str, Any], output: OnboardingAnswers) -> dict[str, 
     given: dict[str, Answer] = {a.question: a for a in output.answers}
     answers: list[dict[str, Any]] = []
     needs_human: list[str] = []
-    demoted = output.demoted or {}
     for key in KEYS:
         answer = given.get(key)
         datum = _datum(key, answer, signup_keys) if answer is not None else None
-        if datum is not None and key in demoted:
-            datum = {"question": key, "value": None, "confidence": 0.0, "evidence": []}
         if datum is None or datum["value"] is None:
             needs_human.append(key)
             datum = datum or {"question": key, "value": None, "confidence": 0.0, "evidence": []}

@@ -91,38 +91,46 @@ _GROUNDED: dict[str, Callable[[str, list[Leaf]], bool]] = {
 }
 
 
-def fields_grounded(
+def invented_fields(
     output: VendorProfile, evidence: Sequence[ToolEvidence], descriptor: str = ""
-) -> CheckResult:
-    """Every known name, website, phone, address, opening hours and MCC appears in what a
-    read tool returned (MCCs only under an ``mcc`` key): no invented values. Descriptors
-    (``descriptor``, the event's own) ground the name only."""
+) -> dict[str, str]:
+    """The known name, website, phone, address, opening hours and MCC that no read tool
+    returned (MCCs only under an ``mcc`` key), with why. Descriptors (``descriptor``, the
+    event's own) ground the name only."""
     leaves = read_leaves(evidence)
     records = [(key, text) for key, text in leaves if key != "descriptor"]
     for_name = [*leaves, ("descriptor", descriptor)]
-    invented = [
-        f"{field}={value!r}"
+    return {
+        field: f"{field}={value!r} not in tool results"
         for field, grounded in _GROUNDED.items()
         if (value := output.value(field)) is not None
         and not grounded(value, for_name if field == "name" else records)
-    ]
-    if invented:
-        return CheckResult("fields_grounded", False, f"not in tool results: {', '.join(invented)}")
-    return CheckResult("fields_grounded", True, "every known value appears in a tool result")
+    }
 
 
-def account_in_chart(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> CheckResult:
-    """A known account category is a code of the chart of accounts listAccounts returned."""
+def account_problem(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> str | None:
+    """Why a known account category is not a code of the chart listAccounts returned."""
     code = output.account_category
     if code is None:
-        return CheckResult("account_in_chart", True, "account category unknown")
+        return None
     charts = [e for e in evidence if e.tool == "listAccounts" and e.error is None]
     codes = {text for e in charts for key, text in _leaves(e.result) if key == "code"}
     if code in codes:
-        return CheckResult("account_in_chart", True, f"account {code} is in the chart")
+        return None
     if not charts:
-        return CheckResult("account_in_chart", False, f"account {code!r} but no listAccounts call")
-    return CheckResult("account_in_chart", False, f"account {code!r} is not in the chart")
+        return f"account {code!r} but no listAccounts call"
+    return f"account {code!r} is not in the chart"
+
+
+def demote(output: VendorProfile, name: str, problems: Mapping[str, str], ok: str) -> CheckResult:
+    """Make every field in ``problems`` unknown (value null, confidence 0) — it is not
+    published or written back — and say so; the rest of the profile still stands."""
+    for field in problems:
+        setattr(output, field, None)
+        setattr(output, f"{field}_confidence", 0.0)
+    if problems:
+        return CheckResult(name, True, f"to unknown: {'; '.join(problems.values())}")
+    return CheckResult(name, True, ok)
 
 
 def _words(text: str) -> set[str]:
@@ -166,11 +174,27 @@ def business_matches(
 def checks(
     output: VendorProfile, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> list[CheckResult]:
-    """The use case's deterministic checks (base.py adds output_schema and no_secrets)."""
+    """The use case's deterministic checks (base.py adds output_schema and no_secrets).
+
+    A field no tool returned, or an account code not in the chart, becomes ``unknown``
+    (:func:`demote`): never published as a value, never written to the books. What fails the
+    whole profile: an id no tool of this tenant returned, and a directory entry that is not
+    the descriptor's business (every field read from it would be another business's)."""
+    descriptor = str(event.get("raw_descriptor", ""))
     cited = [output.business_id, output.existing_vendor_id]
-    return [
+    results = [
         ids_grounded([i for i in cited if i], evidence),
-        fields_grounded(output, evidence, str(event.get("raw_descriptor", ""))),
-        account_in_chart(output, evidence),
-        business_matches(output, evidence, str(event.get("raw_descriptor", ""))),
+        business_matches(output, evidence, descriptor),
+    ]
+    invented = invented_fields(output, evidence, descriptor)
+    account = account_problem(output, evidence)
+    return [
+        *results,
+        demote(output, "fields_grounded", invented, "every known value appears in a tool result"),
+        demote(
+            output,
+            "account_in_chart",
+            {"account_category": account} if account else {},
+            "the account category is unknown or in the chart",
+        ),
     ]
