@@ -262,7 +262,8 @@ class Agent(Generic[OutputT]):
         answering = limit is not None and run.tool_turns >= limit
         request = ModelRequest.model_construct(
             messages=tuple(run.messages),
-            tools=run.tools.specs,
+            # tools the model may never call are not offered (their schemas cost prompt tokens)
+            tools=() if limit == 0 else run.tools.specs,
             tool_choice="none" if answering else "required" if gathering else "auto",
             response_schema=self._schema,
             response_name=self.output_type.__name__,

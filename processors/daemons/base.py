@@ -241,7 +241,12 @@ def run_checks(
     """The deterministic checks of one run, in order: schema, the use case's own, secrets,
     PII, other tenants' ids, the tool-call policy (``record``: the calls the model asked for,
     refused ones included) and, last, ``prompt_injection`` — what the screen flagged in the
-    event's fields and in the tool results."""
+    event's fields and in the tool results.
+
+    A use case's own checks may *demote* parts of ``output`` they cannot stand behind, in
+    place (a vendor field to unknown, an onboarding answer to a human), and say so in their
+    detail; secrets, PII and other tenants' ids are looked for in the output as the model
+    gave it, before any demotion."""
     data = output.model_dump(mode="json")
     tenant = str(event.get("tenant_id", ""))
     return [
@@ -290,7 +295,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         record = result.record
         with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
             checks = run_checks(use_case, result.output, evidence, event, result.record)
-            # after the checks: a use case's checks may prepare what to_output publishes
+            # after the checks: they may have demoted parts of the output (see run_checks)
             value = {**_common(event, record), **use_case.to_output(event, result.output)}
             decision = after_checks(checks)
             if decision is None and env.judge is not None and judging is not None:

@@ -131,6 +131,16 @@ def test_after_max_tool_turns_the_model_is_asked_for_its_answer() -> None:
     assert result.output.name == "Acme Corp"
     assert choices == ["auto", "auto", "none"]
     assert result.record.totals.tool_calls == 2
+    # the tools stay offered on the closing turn (a stable prompt prefix)...
+    assert all(r.tools for r in model.requests)
+
+
+def test_with_no_tool_turns_at_all_no_tools_are_offered() -> None:
+    model = FunctionModel(lambda request: reply(dict(GOOD_ANSWER)))
+    limits = Limits(max_turns=5, max_tool_turns=0)
+    asyncio.run(make_agent(model, limits=limits).run(EVENT, ctx()))
+    # ...but a run that may never call one is not shown their schemas
+    assert [(r.tools, r.tool_choice) for r in model.requests] == [((), "none")]
 
 
 def test_tool_calls_sent_after_the_limit_are_not_run_and_not_kept() -> None:
