@@ -104,13 +104,22 @@ def read_topic(
 def drain_topic(
     settings: Settings, contracts: Contracts, topic: str, idle: float = 3.0
 ) -> list[dict[str, Any]]:
-    """Everything currently in ``topic`` (stops after ``idle`` seconds without a record)."""
+    """Everything currently in ``topic`` (stops ``idle`` seconds after the last record, counted
+    from when the partitions are assigned: joining the group can take longer than ``idle`` on
+    a busy machine, and reading nothing before then proves nothing)."""
     consumer = Consumer(consumer_config(settings, ephemeral_group("test-drain")))
-    consumer.subscribe([contracts.catalog.physical(topic)])
+    assigned: list[float] = []
+    consumer.subscribe(
+        [contracts.catalog.physical(topic)],
+        on_assign=lambda _consumer, _partitions: assigned.append(time.monotonic()),
+    )
     out: list[dict[str, Any]] = []
-    last = time.monotonic()
+    started = time.monotonic()
+    last = 0.0
     try:
-        while time.monotonic() - last < idle:
+        while not assigned or time.monotonic() - max(last, assigned[0]) < idle:
+            if not assigned and time.monotonic() - started > 60:
+                raise TimeoutError(f"no partition of {topic} assigned within 60 s")
             msg = consumer.poll(0.2)
             if msg is None or msg.error() is not None:
                 continue
