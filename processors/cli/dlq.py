@@ -15,23 +15,20 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
-    Consumer,
     KafkaError,
-    KafkaException,
     Message,
     Producer,
-    TopicPartition,
 )
 
 from processors.catalog import Catalog
 from processors.errors import CatalogError, DaemonsError, SerdeError
-from processors.kafka.clients import Contracts, consumer_config, ephemeral_group, producer_config
+from processors.kafka.clients import Contracts, producer_config
+from processors.kafka.snapshot import read_to_end
 from processors.serde.json_codec import to_json
 from processors.settings import Settings
 
@@ -122,94 +119,17 @@ def read_dead_letters(
     timeout: float = 60.0,
 ) -> tuple[list[DeadLetter], list[str]]:
     """Letters from the start of ``topic`` to its current end, and a note per undecodable one."""
-    consumer = Consumer(
-        consumer_config(settings, ephemeral_group("daemons-dlq"), **{"enable.partition.eof": True})
-    )
     letters: list[DeadLetter] = []
     problems: list[str] = []
-    try:
-        ends = _assign_to_end(consumer, topic)
-        deadline = time.monotonic() + timeout
-        while ends and (limit is None or len(letters) < limit):
-            if time.monotonic() > deadline:
-                raise DaemonsError(f"{topic}: not at the end after {timeout:.0f}s of reading")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    _at_end(consumer, topic, msg.partition() or 0, ends)
-                    continue
-                raise DaemonsError(f"reading {topic}: {error}")
-            partition, offset = msg.partition() or 0, msg.offset() or 0
-            end = ends.get(partition)
-            if end is None or offset >= end:
-                ends.pop(partition, None)
-                continue
-            if offset >= end - 1:
-                ends.pop(partition)
-            try:
-                envelope = contracts.codec.decode(msg.value(), DEAD_LETTER_SCHEMA)
-            except SerdeError as exc:
-                problems.append(f"{topic}/{partition}/{offset}: cannot decode: {exc}")
-                continue
-            letters.append(DeadLetter(topic, partition, offset, envelope))
-    finally:
-        consumer.close()
-    letters.sort(key=lambda letter: (letter.partition, letter.offset))
-    return letters, problems
-
-
-def _at_end(consumer: Consumer, topic: str, partition: int, ends: dict[int, int]) -> None:
-    """End of partition: done unless read_committed stopped short of the end we saw at the
-    start (a transaction's markers not yet applied): then keep reading until they are. At most
-    one trailing offset (a commit marker) may stay unread."""
-    end = ends.get(partition)
-    if end is None:
-        return
-    (position,) = consumer.position([TopicPartition(topic, partition)])
-    if position.offset >= end - 1:
-        ends.pop(partition, None)
-
-
-def _assign_to_end(consumer: Consumer, topic: str) -> dict[int, int]:
-    """Assign every non-empty partition from its low watermark; partition → high watermark."""
-    metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise DaemonsError(f"topic {topic} does not exist on the cluster (daemons topics apply)")
-    starts: list[TopicPartition] = []
-    ends: dict[int, int] = {}
-    for partition in sorted(metadata.partitions):
-        low, high = _watermarks(consumer, TopicPartition(topic, partition))
-        if high > low:
-            starts.append(TopicPartition(topic, partition, low))
-            ends[partition] = high
-    if starts:
-        consumer.assign(starts)
-    return ends
-
-
-# Right after a topic is created its partitions may have no leader yet.
-_SETTLING = (
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-)
-
-
-def _watermarks(consumer: Consumer, tp: TopicPartition, timeout: float = 15.0) -> tuple[int, int]:
-    deadline = time.monotonic() + timeout
-    while True:
+    for msg in read_to_end(settings, [topic], purpose="dlq", timeout=timeout, limit=limit):
+        partition, offset = msg.partition() or 0, msg.offset() or 0
         try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-            return low, high
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            settling = error is not None and (error.code() in _SETTLING or error.retriable())
-            if not settling or time.monotonic() > deadline:
-                raise DaemonsError(f"{tp.topic}/{tp.partition}: watermarks: {exc}") from exc
-            time.sleep(0.2)
+            envelope = contracts.codec.decode(msg.value(), DEAD_LETTER_SCHEMA)
+        except SerdeError as exc:
+            problems.append(f"{topic}/{partition}/{offset}: cannot decode: {exc}")
+            continue
+        letters.append(DeadLetter(topic, partition, offset, envelope))
+    return letters, problems
 
 
 def replay(

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-
 from processors.errors import ConfigError, DaemonsError
-from processors.kafka.clients import Contracts, consumer_config, ephemeral_group
+from processors.kafka.clients import Contracts
+from processors.kafka.snapshot import read_to_end
 from processors.serde.json_codec import to_json
 from processors.settings import Settings
 
@@ -105,69 +103,24 @@ def scan(
 ) -> list[dict[str, Any]]:
     """Decoded records (``topic``, ``partition``, ``offset``, ``headers``, JSON ``value``) of
     the logical ``topics`` whose value ``match``es, from the start to the current end."""
-    consumer = Consumer(
-        consumer_config(settings, ephemeral_group("daemons-runs"), **{"enable.partition.eof": True})
-    )
     logical = {contracts.catalog.physical(t): t for t in topics}
     found: list[dict[str, Any]] = []
-    try:
-        ends = _assign(consumer, list(logical))
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise DaemonsError(f"not at the end of {sorted(logical)} after {timeout:.0f}s")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            tp = (msg.topic() or "", msg.partition() or 0)
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise DaemonsError(f"reading {tp[0]}: {error}")
-                ends.pop(tp, None)
-                continue
-            offset = msg.offset() or 0
-            if offset >= ends.get(tp, 0) - 1:
-                ends.pop(tp, None)
-            value = to_json(contracts.codec.decode(msg.value()))
-            if isinstance(value, dict) and match(value):
-                found.append({
-                    "topic": logical[tp[0]], "partition": tp[1], "offset": offset,
-                    "headers": _headers(msg.headers()),
-                    "value": value,
-                })  # fmt: skip
-    finally:
-        consumer.close()
+    messages = read_to_end(
+        settings, list(logical), purpose="runs", timeout=timeout, missing_ok=True
+    )
+    for msg in messages:
+        value = to_json(contracts.codec.decode(msg.value()))
+        if isinstance(value, dict) and match(value):
+            found.append({
+                "topic": logical[msg.topic() or ""], "partition": msg.partition() or 0,
+                "offset": msg.offset() or 0, "headers": _headers(msg.headers()), "value": value,
+            })  # fmt: skip
     return found
 
 
 def _headers(headers: Any) -> dict[str, str]:
     pairs = headers.items() if isinstance(headers, dict) else headers or []
     return {k: v.decode(errors="replace") if isinstance(v, bytes) else (v or "") for k, v in pairs}
-
-
-def _assign(consumer: Consumer, topics: list[str]) -> dict[tuple[str, int], int]:
-    """Assign every non-empty partition of the existing ``topics`` from its start."""
-    metadata = consumer.list_topics(timeout=15).topics
-    starts: list[TopicPartition] = []
-    ends: dict[tuple[str, int], int] = {}
-    for topic in topics:
-        meta = metadata.get(topic)
-        if meta is None or meta.error is not None:
-            continue  # not created on this cluster: nothing to read there
-        for partition in sorted(meta.partitions):
-            try:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=15
-                )
-            except KafkaException as exc:
-                raise DaemonsError(f"{topic}/{partition}: watermarks: {exc}") from exc
-            if high > low:
-                starts.append(TopicPartition(topic, partition, low))
-                ends[(topic, partition)] = high
-    if starts:
-        consumer.assign(starts)
-    return ends
 
 
 def _either(ident: str) -> Match:

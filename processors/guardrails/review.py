@@ -19,15 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 
 from processors.errors import DaemonsError
 from processors.guardrails.routing import REVIEW_TOPIC
-from processors.kafka.clients import Contracts, consumer_config, ephemeral_group, producer_config
+from processors.kafka.clients import Contracts, producer_config
+from processors.kafka.snapshot import read_to_end
 from processors.serde.json_codec import from_json
 from processors.settings import Settings
 
@@ -192,45 +192,5 @@ def read_all(
     """Every committed record of logical ``topic`` up to its end when called, decoded, in
     (partition, offset) order."""
     physical = contracts.catalog.physical(topic)
-    group = ephemeral_group("daemons-review")
-    consumer = Consumer(consumer_config(settings, group, **{"enable.partition.eof": True}))
-    found: list[tuple[int, int, dict[str, Any]]] = []
-    try:
-        ends = _assign(consumer, physical)
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise DaemonsError(f"{physical}: not at the end after {timeout:.0f}s of reading")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            partition, error = msg.partition() or 0, msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise DaemonsError(f"reading {physical}: {error}")
-                (position,) = consumer.position([TopicPartition(physical, partition)])
-                if position.offset >= ends.get(partition, 0) - 1:  # a commit marker may remain
-                    ends.pop(partition, None)
-                continue
-            offset = msg.offset() or 0
-            found.append((partition, offset, contracts.codec.decode(msg.value())))
-            if offset >= ends.get(partition, 0) - 1:
-                ends.pop(partition, None)
-    finally:
-        consumer.close()
-    return [record for _, _, record in sorted(found, key=lambda f: (f[0], f[1]))]
-
-
-def _assign(consumer: Consumer, topic: str) -> dict[int, int]:
-    metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise DaemonsError(f"topic {topic} does not exist on the cluster (daemons topics apply)")
-    starts, ends = [], {}
-    for partition in sorted(metadata.partitions):
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
-        if high > low:
-            starts.append(TopicPartition(topic, partition, low))
-            ends[partition] = high
-    if starts:
-        consumer.assign(starts)
-    return ends
+    messages = read_to_end(settings, [physical], purpose="review", timeout=timeout)
+    return [contracts.codec.decode(msg.value()) for msg in messages]
