@@ -2,8 +2,8 @@
 
 A list of 22 transactions as JSON repeats every key 22 times (and the tenant id and currency
 with them); as a table each key is written once and a column that is the same on every row is
-written once above it. That is about half the tokens, and on a CPU-served model prompt tokens
-are most of an agent run's time. The data is unchanged — the run record keeps the exact JSON;
+written once above it. That is far fewer tokens, and on a CPU-served model prompt tokens are
+most of an agent run's time. The data is unchanged — the run record keeps the exact JSON;
 this is only the text the model (and the judge) reads.
 
     total_matching: 22
@@ -27,12 +27,13 @@ def for_model(value: Any) -> str:
     if _is_table(value):
         return _table(value)
     if isinstance(value, dict) and any(_is_table(item) for item in value.values()):
-        lines = []
-        for key in sorted(value):
-            item = value[key]
-            lines.append(f"{key}: {_table(item) if _is_table(item) else canonical_json(item)}")
-        return "\n".join(lines)
+        return "\n".join(f"{key}: {_one_level(value[key])}" for key in sorted(value))
     return canonical_json(value)
+
+
+def _one_level(value: Any) -> str:
+    """A top-level field: a table, or JSON (nested tables stay JSON, so nothing is ambiguous)."""
+    return _table(value) if _is_table(value) else canonical_json(value)
 
 
 def _is_table(value: Any) -> bool:
@@ -53,9 +54,11 @@ def _is_scalar(value: Any) -> bool:
 def _table(rows: list[dict[str, Any]]) -> str:
     keys = list(rows[0])
     constant = [k for k in keys if all(row[k] == rows[0][k] for row in rows)]
-    columns = [k for k in keys if k not in constant] or keys
+    if len(constant) == len(keys):  # every row alike: keep them all as columns
+        constant = []
+    columns = [k for k in keys if k not in constant]
     head = f"{len(rows)} rows"
-    if constant and columns is not keys:
+    if constant:
         head += "; on every row: " + ", ".join(f"{k}={_cell(rows[0][k])}" for k in constant)
     lines = [head, " | ".join(columns)]
     lines.extend(" | ".join(_cell(row[k]) for k in columns) for row in rows)

@@ -37,6 +37,15 @@ class CheckResult:
         return {"name": self.name, "passed": self.passed, "detail": self.detail[:500]}
 
 
+def demotion(name: str, problems: Mapping[str, str], *, to: str, ok: str) -> CheckResult:
+    """The result of a check that *demotes* what it cannot stand behind (the caller nulls
+    those parts of the output) instead of failing the run: it passes, and its detail says
+    what went ``to`` where and why (``to a human: …``, ``to unknown: …``)."""
+    if problems:
+        return CheckResult(name, True, f"to {to}: {'; '.join(problems.values())}")
+    return CheckResult(name, True, ok)
+
+
 @dataclass(frozen=True)
 class ToolEvidence:
     """One tool call of the run as the runtime saw it (not as the model described it)."""

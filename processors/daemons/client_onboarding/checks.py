@@ -28,7 +28,7 @@ from processors.daemons.client_onboarding.questionnaire import (
     normalize,
     year_end_month,
 )
-from processors.guardrails.checks import CheckResult, ToolEvidence, ids_grounded
+from processors.guardrails.checks import CheckResult, ToolEvidence, demotion, ids_grounded
 
 SIGNUP = "signup:"
 PROFILE = "getClient:"
@@ -125,9 +125,7 @@ def _demote(
 ) -> CheckResult:
     for question, problem in problems.items():
         demoted.setdefault(question, problem)
-    if problems:
-        return CheckResult(name, True, f"to a human: {'; '.join(problems.values())}")
-    return CheckResult(name, True, ok)
+    return demotion(name, problems, to="a human", ok=ok)
 
 
 def _unique_questions(output: OnboardingAnswers) -> CheckResult:

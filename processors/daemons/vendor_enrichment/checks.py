@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.models import VendorProfile
-from processors.guardrails.checks import CheckResult, ToolEvidence, ids_grounded
+from processors.guardrails.checks import CheckResult, ToolEvidence, demotion, ids_grounded
 
 WRITE_TOOLS = frozenset({"upsertVendor"})
 """Tools whose results echo the model's own input: never evidence for a value."""
@@ -128,9 +128,7 @@ def demote(output: VendorProfile, name: str, problems: Mapping[str, str], ok: st
     for field in problems:
         setattr(output, field, None)
         setattr(output, f"{field}_confidence", 0.0)
-    if problems:
-        return CheckResult(name, True, f"to unknown: {'; '.join(problems.values())}")
-    return CheckResult(name, True, ok)
+    return demotion(name, problems, to="unknown", ok=ok)
 
 
 def _words(text: str) -> set[str]:
@@ -182,15 +180,16 @@ def checks(
     the descriptor's business (every field read from it would be another business's)."""
     descriptor = str(event.get("raw_descriptor", ""))
     cited = [output.business_id, output.existing_vendor_id]
-    results = [
+    account = account_problem(output, evidence)
+    return [  # in order: the demotions null fields only after the whole-profile checks read them
         ids_grounded([i for i in cited if i], evidence),
         business_matches(output, evidence, descriptor),
-    ]
-    invented = invented_fields(output, evidence, descriptor)
-    account = account_problem(output, evidence)
-    return [
-        *results,
-        demote(output, "fields_grounded", invented, "every known value appears in a tool result"),
+        demote(
+            output,
+            "fields_grounded",
+            invented_fields(output, evidence, descriptor),
+            "every known value appears in a tool result",
+        ),
         demote(
             output,
             "account_in_chart",

@@ -43,8 +43,8 @@ def machine_turn(path: Path | None) -> Iterator[None]:
     """Hold the machine-wide generation lock (an ``flock`` on ``path``) while generating.
 
     Every local server sizes its threads to all the cores; two generating at once (the agent's
-    model and the judge's, say) would oversubscribe them, and llama.cpp's threads spin at each
-    layer's barrier, so both would crawl. Taking turns is faster for both."""
+    model and the judge's, say) would oversubscribe them, with llama.cpp's threads waiting on
+    each other at every layer. So they take turns."""
     if path is None:
         yield
         return

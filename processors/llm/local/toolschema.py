@@ -110,8 +110,8 @@ def compact(schema: Any) -> Any:
     """A JSON Schema as the model reads it in the guide: the same shape with less noise.
 
     Titles, ``default: null`` and ``additionalProperties: false`` go (the grammar enforces the
-    shape anyway) and ``anyOf: [X, {"type": "null"}]`` becomes X with ``"type": [..., "null"]``,
-    which roughly halves a pydantic schema's tokens — and on a CPU every prompt token counts."""
+    shape anyway) and ``anyOf: [X, {"type": "null"}]`` becomes X with ``"type": [..., "null"]``:
+    fewer tokens for the same meaning, and on a CPU every prompt token counts."""
     if isinstance(schema, list):
         return [compact(item) for item in schema]
     if not isinstance(schema, dict):
