@@ -200,6 +200,18 @@ def test_invented_or_foreign_record_ids_fail_the_checks(ledger_url: str) -> None
     assert _nulled(foreign) == ["payment_processors"]
 
 
+def test_a_copied_placeholder_demotes_its_answer_only(ledger_url: str) -> None:
+    evidence = asyncio.run(_evidence(ledger_url, QUILL))
+    copied = _with(GOOD_QUILL, payroll_provider={
+        "question": "payroll_provider", "value": "gusto", "confidence": 0.8,
+        "evidence": ["<transaction_id>", " <transaction_id> "]})  # fmt: skip
+    results = checks(copied, evidence, QUILL)
+    assert _failed(results) == {}  # not an id of anyone: the other answers stand
+    assert "placeholder '<transaction_id>'" in _problems(results)["citations_traceable"]
+    assert _nulled(copied) == ["payroll_provider"]
+    assert "payroll_provider" in to_output(QUILL, copied)["needs_human"]
+
+
 def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
     evidence = asyncio.run(_evidence(ledger_url, QUILL))
     wrong_type = _with(GOOD_QUILL, entity_type={
@@ -299,7 +311,9 @@ def test_to_output_hands_unsure_unknown_and_untraceable_questions_to_a_human() -
     assert list(by_key) == list(KEYS)
     assert by_key["entity_type"]["value"] == "llc" and by_key["currency"]["value"] == "USD"
     assert by_key["size_band"]["value"] is None  # below 0.5
-    assert by_key["bank"] == {"question": "bank", "value": None, "confidence": 0.9, "evidence": []}
+    assert by_key["bank"] == {"question": "bank", "value": None, "confidence": 0.0, "evidence": []}
+    # a question for a human publishes none of the model's (unchecked) citations
+    assert by_key["size_band"]["evidence"] == [] and by_key["size_band"]["confidence"] == 0.0
     answered = {k for k, a in by_key.items() if a["value"] is not None}
     assert answered == {"entity_type", "currency"}
     assert set(datum["needs_human"]) == set(KEYS) - answered

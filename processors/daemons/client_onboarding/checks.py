@@ -87,11 +87,15 @@ def checks(
     not a reason to throw the other answers away: it is *demoted* in place (value null,
     confidence 0, no evidence), so :func:`~.output.to_output` hands that question to a human,
     and the check says so in its detail. What fails the whole output: a question answered
-    twice, and a cited id no tool of this tenant returned (possibly another tenant's)."""
+    twice, and a cited id no tool of this tenant returned (possibly another tenant's); a
+    copied template slot such as ``<transaction_id>`` is not an id, it only demotes its answer."""
     facts = Facts.of(evidence)
     answered = [a for a in output.answers if a.value is not None]
     tool_ids = [
-        item for a in answered for item in a.evidence if not item.startswith((SIGNUP, PROFILE))
+        item
+        for a in answered
+        for item in a.evidence
+        if not item.startswith((SIGNUP, PROFILE)) and not _placeholder(item)
     ]
     demoted: dict[str, str] = {}
     results = [
@@ -171,9 +175,18 @@ def _untraceable(
                 name = item.removeprefix(PROFILE).strip()
                 if facts.profile is None or facts.profile.get(name) is None:
                     problem = f"{a.question}: getClient returned no {name!r}"
+            elif _placeholder(item):
+                problem = f"{a.question}: cites the prompt's placeholder {item!r}, not a record"
             if problem:
                 problems.setdefault(a.question, problem)
     return problems
+
+
+def _placeholder(item: str) -> bool:
+    """A template slot copied from the prompt's example (``<transaction_id>``): no record has
+    such an id, so the answer it backs is untraceable — not a sign of another tenant's data."""
+    item = item.strip()
+    return item.startswith("<") and item.endswith(">")
 
 
 def _support_problem(answer: Answer, facts: Facts) -> str | None:

@@ -5,8 +5,9 @@ Code, not the model, decides what goes to ``needs_human``: a question left out, 
 null, answered below :data:`~.checks.MIN_CONFIDENCE`, with a value outside its allowed set,
 or whose only evidence is a signup key the event does not have; the checks have already
 demoted (nulled) answers whose evidence is missing, untraceable or does not support them.
-Such questions keep their place in ``answers`` with ``value`` null, so nothing reads as a fact
-that is not one.
+Such questions keep their place in ``answers`` with ``value`` null, confidence 0 and no
+evidence (the checks only verify the citations of answered questions), so nothing reads as a
+fact that is not one.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _datum(key: str, answer: Answer, signup_keys: set[str]) -> dict[str, Any]:
     value = None if answer.value is None else normalize(key, answer.value)
     if not evidence or answer.confidence < MIN_CONFIDENCE:
         value = None
+    if value is None:  # a question for a human carries no unchecked citations
+        return {"question": key, "value": None, "confidence": 0.0, "evidence": []}
     return {
         "question": key,
         "value": value,
