@@ -118,10 +118,13 @@ def read_dead_letters(
     limit: int | None = None,
     timeout: float = 60.0,
 ) -> tuple[list[DeadLetter], list[str]]:
-    """Letters from the start of ``topic`` to its current end, and a note per undecodable one."""
+    """Letters from the start of ``topic`` to its current end (the first ``limit`` decodable
+    ones, in partition and offset order), and a note per undecodable one."""
     letters: list[DeadLetter] = []
     problems: list[str] = []
-    for msg in read_to_end(settings, [topic], purpose="dlq", timeout=timeout, limit=limit):
+    for msg in read_to_end(settings, [topic], purpose="dlq", timeout=timeout):
+        if limit is not None and len(letters) >= limit:
+            break
         partition, offset = msg.partition() or 0, msg.offset() or 0
         try:
             envelope = contracts.codec.decode(msg.value(), DEAD_LETTER_SCHEMA)

@@ -271,61 +271,94 @@ def _injection(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> Ch
     return injection_check(flags)
 
 
-def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
-    agent = build_agent(use_case, env)
-    writable = write_tools(use_case, env) if use_case.write_back is not None else {}
-    tracer = env.tracer or trace.get_tracer("processors.daemons")
-    judging = None
-    if env.judge is not None:  # both prompts versioned by content; a missing one: ConfigError
-        judging = (Prompt.load(use_case.prompts / "task.md"), load_policy(use_case.prompts))
+@dataclass(frozen=True)
+class Processed(Generic[OutputT]):
+    """One event's way through a use case, up to what would be published."""
 
-    async def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
-        call = CallContext(
-            tenant_id=ctx.tenant_id, principal_id=ctx.principal_id,
-            event_id=ctx.event_id, run_id=uuid.uuid4().hex,
-        )  # fmt: skip
-        await env.tenants.require(call)
+    output: OutputT  # the checked output (parts demoted; after the write-back when it passed)
+    record: RunRecord
+    checks: list[CheckResult]
+    decision: Decision
+    value: dict[str, Any]  # the output topic's datum, common fields included
+
+
+class Pipeline(Generic[OutputT]):
+    """One event through a use case, without Kafka: tenant check, agent run (collecting what
+    the tools return), the deterministic checks, the judge, and — only once the result
+    passed — the write-back. The daemon's handler and ``daemons eval`` both run this, so an
+    eval judges a run exactly as the daemon does. Raises what the run raised (the closed run
+    record on the error's ``record``)."""
+
+    def __init__(self, use_case: UseCase[OutputT], env: Environment) -> None:
+        self.use_case, self.env = use_case, env
+        self.agent = build_agent(use_case, env)
+        self.writable = write_tools(use_case, env) if use_case.write_back is not None else {}
+        self.tracer = env.tracer or trace.get_tracer("processors.daemons")
+        self.judging = None
+        if env.judge is not None:  # both prompts versioned by content; a missing one: ConfigError
+            self.judging = (
+                Prompt.load(use_case.prompts / "task.md"),
+                load_policy(use_case.prompts),
+            )
+
+    async def run(self, event: Mapping[str, Any], call: CallContext) -> Processed[OutputT]:
+        use_case = self.use_case
+        await self.env.tenants.require(call)
         with collecting_evidence() as evidence:
-            try:
-                result = await agent.run(event, call)
-            except DaemonsError as exc:  # a limit, a model's or a provider's failure
-                if isinstance(exc.record, RunRecord):  # the run's trace goes out with its letter
-                    exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
-                raise
-        record = result.record
-        with tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
-            checks = run_checks(use_case, result.output, evidence, event, result.record)
+            result = await self.agent.run(event, call)
+        record, output = result.record, result.output
+        with self.tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
+            checks = run_checks(use_case, output, evidence, event, record)
             # after the checks: they may have demoted parts of the output (see run_checks)
-            value = {**_common(event, record), **use_case.to_output(event, result.output)}
+            value = {**_common(event, record), **use_case.to_output(event, output)}
             decision = after_checks(checks)
-            if decision is None and env.judge is not None and judging is not None:
-                task, policy = judging
-                verdict = await env.judge.evaluate(
+            if decision is None and self.env.judge is not None and self.judging is not None:
+                task, policy = self.judging
+                verdict = await self.env.judge.evaluate(
                     task=task, event=event, output=to_json(value), evidence=evidence,
                     policy=policy,
                 )  # fmt: skip
                 decision = from_judge(verdict)
             decision = decision or Decision("pass", [])
             span.set_attribute("daemons.guardrail.verdict", decision.verdict)
-            span.set_attribute(
-                "daemons.guardrail.judge_model", env.judge.name if env.judge else "none"
-            )
+            judge = self.env.judge.name if self.env.judge else "none"
+            span.set_attribute("daemons.guardrail.judge_model", judge)
+        if decision.verdict == "pass" and use_case.write_back is not None:
+            writes = tool_caller(self.writable, call, record, self.tracer)
+            output = await use_case.write_back(event, output, writes)
+            value = {**_common(event, record), **use_case.to_output(event, output)}
+        return Processed(output, record, checks, decision, value)
+
+
+def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
+    pipeline = Pipeline(use_case, env)
+
+    async def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
+        call = CallContext(
+            tenant_id=ctx.tenant_id, principal_id=ctx.principal_id,
+            event_id=ctx.event_id, run_id=uuid.uuid4().hex,
+        )  # fmt: skip
+        try:
+            done = await pipeline.run(event, call)
+        except DaemonsError as exc:  # a limit, a model's or a provider's failure
+            if isinstance(exc.record, RunRecord):  # the run's trace goes out with its letter
+                exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
+            raise
+        record, decision = done.record, done.decision
         record_verdict(use_case.name, decision.verdict)
         _notify(env.notifier, use_case.name, event, record, decision)
         outputs: list[Output] = []
         if decision.verdict == "pass":
-            if use_case.write_back is not None:
-                writes = tool_caller(writable, call, record, tracer)
-                output = await use_case.write_back(event, result.output, writes)
-                value = {**_common(event, record), **use_case.to_output(event, output)}
-            outputs.append(Output(use_case.output_topic, value))
+            outputs.append(Output(use_case.output_topic, done.value))
         elif decision.verdict == "needs_review":
             held = held_result(
                 event=event, daemon=use_case.name, target_topic=use_case.output_topic,
-                value=value, decision=decision, run_id=record.run_id, trace_id=record.trace_id,
+                value=done.value, decision=decision, run_id=record.run_id,
+                trace_id=record.trace_id,
             )  # fmt: skip
             outputs.append(Output(REVIEW_TOPIC, held))
-        outputs.append(Output("guardrails.outcomes", _outcome(event, record, decision, checks)))
+        outcome = _outcome(event, record, decision, done.checks)
+        outputs.append(Output("guardrails.outcomes", outcome))
         outputs.append(Output("daemons.runs", record.to_avro()))
         return outputs
 

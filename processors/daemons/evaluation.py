@@ -1,16 +1,15 @@
 """Offline evaluation of a daemon against its labeled cases (``examples/evals/<daemon>.jsonl``).
 
-Each case runs exactly as :func:`processors.daemons.base.build_daemon` would handle its event —
-tenant check, agent run with OpenAPI tools over real HTTP against a fresh reference ledger API,
-deterministic checks, ``to_output`` — but without Kafka: the published datum (``None`` when a
-check blocked it or the run failed) goes to the use case's ``score``. A failed run counts as
-wrong and keeps its error type.
+Each case runs through the daemon's own :class:`~processors.daemons.base.Pipeline` — tenant
+check, agent run with OpenAPI tools over real HTTP against a fresh reference ledger API,
+deterministic checks, the judge when the environment has one, the write-back — but without
+Kafka: the datum the daemon would publish (``None`` when it was withheld or held for review, or
+the run failed) goes to the use case's ``score``. A failed run counts as wrong and keeps its
+error type.
 
     run_eval(name, model, cases=...) -> EvalReport      (one run per case, sequential)
     summarize(daemon, model, results) -> EvalReport     (pure aggregation)
 
-``build_agent``, ``collecting_evidence`` and ``run_checks`` come from
-:mod:`processors.daemons.base`, so an eval judges a run exactly as the daemon does.
 """
 
 from __future__ import annotations
@@ -26,30 +25,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
-from opentelemetry import trace
 from pydantic import SecretStr
 
 from examples.ledger_api import sample_app, serve_in_thread
 from processors.agent import RunRecord
 from processors.daemons import registry
-from processors.daemons.base import (
-    Environment,
-    UseCase,
-    build_agent,
-    collecting_evidence,
-    run_checks,
-    write_tools,
-)
+from processors.daemons.base import Environment, Pipeline, UseCase
 from processors.daemons.environment import ApiTenantDirectory
-from processors.daemons.write_back import tool_caller
-from processors.errors import AgentRunError, DaemonsError
+from processors.errors import DaemonsError
 from processors.llm.model import Model
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
 from processors.tools.openapi import OpenAPISource, load_document
 
 Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
-_TRACER = trace.get_tracer("processors.daemons.evaluation")
 _NOT_PARTS = frozenset({"accuracy", "score", "produced", "fields", "invented", "missed",
                         "written_back"})  # fmt: skip
 
@@ -192,28 +181,15 @@ async def _run(
         tenant_id=event["tenant_id"], principal_id=event["principal_id"],
         event_id=event["event_id"], run_id=uuid.uuid4().hex,
     )  # fmt: skip
-    agent = build_agent(use_case, env)
+    pipeline = Pipeline(use_case, env)
     started = time.monotonic()
-    with collecting_evidence() as evidence:
-        try:
-            await env.tenants.require(call)
-            result = await agent.run(event, call)
-        except DaemonsError as exc:
-            record = exc.record if isinstance(exc, AgentRunError) else None
-            return _failed(case, scorer, exc, record, time.monotonic() - started)
-    latency = time.monotonic() - started
-    checks = run_checks(use_case, result.output, evidence, event)
-    passed = all(c.passed for c in checks)
-    output = result.output
-    if passed and use_case.write_back is not None:  # as the daemon does, after the checks
-        writes = tool_caller(write_tools(use_case, env), call, result.record, _TRACER)
-        try:
-            output = await use_case.write_back(event, output, writes)
-        except DaemonsError as exc:
-            return _failed(case, scorer, exc, result.record, time.monotonic() - started)
-    datum = use_case.to_output(event, output) if passed else None
-    scored = scorer(case, datum)
-    totals = result.record.totals
+    try:
+        done = await pipeline.run(event, call)
+    except DaemonsError as exc:
+        return _failed(case, scorer, exc, exc.record, time.monotonic() - started)
+    passed = done.decision.verdict == "pass"
+    scored = scorer(case, done.value if passed else None)
+    totals = done.record.totals
     return CaseResult(
         case_id=str(case["id"]),
         verdict="pass" if passed else "fail",
@@ -221,8 +197,8 @@ async def _run(
         parts=case_parts(scored),
         input_tokens=totals.input_tokens,
         output_tokens=totals.output_tokens,
-        latency_s=latency,
-        failed_checks=[f"{c.name}: {c.detail}" for c in checks if not c.passed],
+        latency_s=time.monotonic() - started,
+        failed_checks=[f"{c.name}: {c.detail}" for c in done.checks if not c.passed],
         detail=scored,
     )
 

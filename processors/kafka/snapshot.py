@@ -34,18 +34,17 @@ def read_to_end(
     purpose: str,
     timeout: float = 60.0,
     missing_ok: bool = False,
-    limit: int | None = None,
 ) -> list[Message]:
-    """Every committed record of the physical ``topics`` up to their current end (at most
-    ``limit``). A topic missing on the cluster is an error unless ``missing_ok``; ``purpose``
-    names the ephemeral consumer group (``daemons-<purpose>-…``)."""
+    """Every committed record of the physical ``topics`` up to their current end. A topic
+    missing on the cluster is an error unless ``missing_ok``; ``purpose`` names the ephemeral
+    consumer group (``daemons-<purpose>-…``)."""
     group = ephemeral_group(f"daemons-{purpose}")
     consumer = Consumer(consumer_config(settings, group, **{"enable.partition.eof": True}))
     found: list[Message] = []
     try:
         ends = _assign(consumer, topics, missing_ok=missing_ok)
         deadline = time.monotonic() + timeout
-        while ends and (limit is None or len(found) < limit):
+        while ends:
             if time.monotonic() > deadline:
                 raise DaemonsError(f"{', '.join(topics)}: not at the end after {timeout:.0f}s")
             msg = consumer.poll(0.5)
