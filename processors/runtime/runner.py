@@ -1,8 +1,10 @@
 """The consume → handle → produce → commit loop of one daemon process.
 
 One asyncio loop owns the consumer and producer. Each tick it polls without blocking, hands
-new events to per-key queues, launches up to ``concurrency`` handlers, serves delivery reports
-and commits watermarks. Rebalance callbacks run inside ``consume()`` on this same thread.
+new events to per-key queues, launches up to ``concurrency`` handlers (each event's way through
+the handler and the error policy is :mod:`processors.runtime.handling`), serves delivery
+reports and commits watermarks. Rebalance callbacks run inside ``consume()`` on this same
+thread.
 
 At-least-once (``alo``): outputs are produced as soon as a handler finishes; an event is
 finished when the broker acknowledged all of them; commits carry the watermark.
@@ -14,53 +16,30 @@ produced with the offsets in one short transaction (never open across an LLM cal
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import hashlib
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import SpanKind, Tracer
 
 from processors import telemetry
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
-from processors.runtime.daemon import Daemon, EventContext, Output
-from processors.runtime.deadletter import Failure, envelope, error_headers
+from processors.runtime.daemon import Daemon
+from processors.runtime.handling import TP, Handling, InFlight
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.offsets import PartitionOffsets
-from processors.runtime.policy import DeadLetter, Retry, decide
 from processors.settings import Settings
 from processors.tracing import extract_context, inject_headers
 
 log = logging.getLogger("processors.runtime")
 Mode = Literal["alo", "eos"]
-TP = tuple[str, int]
-
-
-@dataclass
-class _Event:
-    """One consumed message on its way through the daemon."""
-
-    tp: TP
-    epoch: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]]
-    span: Span
-    started: float
-    records: list[tuple[str, bytes | None, bytes, list[tuple[str, Any]]]] = field(
-        default_factory=list
-    )
-    unacked: int = 0
 
 
 def fetching(paused: bool, pending: int, runnable: int, buffer: int, concurrency: int) -> bool:
@@ -108,7 +87,9 @@ class Runner:
         self._last_lag = 0.0
         catalog = contracts.catalog
         self._logical = {catalog.physical(t): t for t in daemon.inputs}
-        self._dlq = catalog.physical(daemon.dead_letter_topic)
+        self._handling = Handling(
+            daemon, contracts, self.metrics, catalog.physical(daemon.dead_letter_topic)
+        )
         extra: dict[str, str | int | float | bool] = {}
         if mode == "eos":
             extra["transactional.id"] = f"{daemon.group_id}-{uuid.uuid4().hex[:12]}"
@@ -126,10 +107,10 @@ class Runner:
         )
         self._offsets: dict[TP, PartitionOffsets] = {}
         self._epochs: dict[TP, int] = {}
-        self._keyed: KeyedQueues[_Event] = KeyedQueues()
-        self._ready: deque[_Event] = deque()
-        self._tasks: dict[asyncio.Task[None], _Event] = {}
-        self._held: dict[TP, dict[int, _Event]] = {}  # eos: finished, awaiting the watermark
+        self._keyed: KeyedQueues[InFlight] = KeyedQueues()
+        self._ready: deque[InFlight] = deque()
+        self._tasks: dict[asyncio.Task[None], InFlight] = {}
+        self._held: dict[TP, dict[int, InFlight]] = {}  # eos: finished, awaiting the watermark
         self._pending = 0  # consumed and not yet finished
         self._paused = False
         self._fatal: BaseException | None = None
@@ -200,7 +181,7 @@ class Runner:
                 "messaging.kafka.message.key": (msg.key() or b"").decode(errors="replace"),
             },
         )
-        event = _Event(tp, self._epochs[tp], offset, msg.key(), msg.value(), headers, span, 0.0)
+        event = InFlight(tp, self._epochs[tp], offset, msg.key(), msg.value(), headers, span, 0.0)
         offsets.started(offset)
         self._pending += 1
         self.metrics.consumed(tp[0], tp[1])
@@ -261,11 +242,11 @@ class Runner:
 
     # ---- one event --------------------------------------------------------------------------
 
-    async def _process(self, event: _Event) -> None:
+    async def _process(self, event: InFlight) -> None:
         event.started = time.monotonic()
         logical = self._logical[event.tp[0]]
         with trace.use_span(event.span, end_on_exit=False):
-            records = await self._handle(event, logical)
+            records = await self._handling.records(event, logical)
         if event.epoch != self._epochs.get(event.tp):
             return  # abandoned: the partition was revoked meanwhile
         event.records = records
@@ -279,99 +260,9 @@ class Runner:
         for topic, key, value, headers in records:
             self._produce(event, topic, key, value, headers)
 
-    async def _handle(
-        self, event: _Event, logical: str
-    ) -> list[tuple[str, bytes | None, bytes, list[tuple[str, Any]]]]:
-        """Decode, call the handler under the error policy, encode. Always returns records:
-        the outputs, or the dead letter."""
-        first_failure: dt.datetime | None = None
-        decoded: dict[str, Any] | None = None
-        attempt = 1
-        while True:
-            try:
-                if decoded is None:
-                    spec = self.contracts.catalog.get(logical)
-                    decoded = self.contracts.codec.decode(event.value, spec.value_schema)
-                ctx = EventContext(
-                    daemon=self.daemon.name, tenant_id=str(decoded.get("tenant_id", "")),
-                    principal_id=str(decoded.get("principal_id", "")),
-                    event_id=str(decoded.get("event_id", "")), topic=logical,
-                    partition=event.tp[1], offset=event.offset, key=event.key, attempt=attempt,
-                    span=event.span,
-                )  # fmt: skip
-                outputs = await self.daemon.handler(decoded, ctx)
-                return [self._encode(event, ctx.event_id, i, o) for i, o in enumerate(outputs)]
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the one error policy decides, below
-                now = dt.datetime.now(dt.UTC)
-                first_failure = first_failure or now
-                decision = decide(exc, attempt, self.daemon.retry)
-                event.span.add_event(
-                    "failure", {"error.type": type(exc).__name__, "attempt": attempt}
-                )
-                if isinstance(decision, Retry):
-                    self.metrics.retried(event.tp[0], type(exc).__name__)
-                    log.info(
-                        "retrying %s@%s in %.2fs: %s", event.tp, event.offset, decision.delay, exc
-                    )
-                    await asyncio.sleep(decision.delay)
-                    attempt += 1
-                    continue
-                assert isinstance(decision, DeadLetter)
-                failure = Failure(exc, attempt, first_failure, now)
-                letter = self._dead_letter(event, decoded, failure, decision.reason)
-                # An error may carry records to publish with its dead letter (a run record).
-                extra: list[Output] = list(getattr(exc, "outputs", None) or ())
-                event_id = str((decoded or {}).get("event_id", ""))
-                return [letter, *(self._encode(event, event_id, i, o) for i, o in enumerate(extra))]
-
-    def _encode(
-        self, event: _Event, event_id: str, index: int, output: Output
-    ) -> tuple[str, bytes | None, bytes, list[tuple[str, Any]]]:
-        spec = self.contracts.catalog.get(output.topic)
-        physical = self.contracts.catalog.physical(output.topic)
-        output_id = hashlib.sha256(f"{event_id}\x00{output.topic}\x00{index}".encode()).hexdigest()[
-            :32
-        ]
-        value = dict(output.value)
-        if value.get("output_id") == "":
-            value["output_id"] = output_id
-        key = output.key if output.key is not None else spec.key_for(value)
-        data = self.contracts.codec.encode(spec.value_schema, value, topic=physical)
-        headers: list[tuple[str, Any]] = [
-            *output.headers, ("event_id", event_id.encode()), ("output_id", output_id.encode()),
-            ("daemon", self.daemon.name.encode()),
-        ]  # fmt: skip
-        return physical, key, data, headers
-
-    def _dead_letter(
-        self, event: _Event, decoded: dict[str, Any] | None, failure: Failure, reason: str
-    ) -> tuple[str, bytes | None, bytes, list[tuple[str, Any]]]:
-        log.warning(
-            "dead-lettering %s[%s]@%s after %d attempt(s): %s: %s", event.tp[0], event.tp[1],
-            event.offset, failure.attempts, failure.error_type, failure.message,
-        )  # fmt: skip
-        event.span.set_attribute("error.type", failure.error_type)
-        datum = envelope(
-            daemon=self.daemon.name, topic=event.tp[0], partition=event.tp[1],
-            offset=event.offset, key=event.key, value=event.value, headers=event.headers,
-            decoded=decoded, failure=failure,
-        )  # fmt: skip
-        data = self.contracts.codec.encode(
-            "processdaemons.system.DeadLetter", datum, topic=self._dlq
-        )
-        headers: list[tuple[str, Any]] = [*event.headers]
-        headers += error_headers(self.daemon.name, event.tp[0], event.tp[1], event.offset, failure)
-        headers.append(("dlq.reason", reason.encode()))
-        self.metrics.dead_lettered(event.tp[0], failure.error_type)
-        if self.daemon.on_dead_letter is not None:
-            self.daemon.on_dead_letter(datum, failure.error)
-        return self._dlq, event.key, data, headers
-
     def _produce(
         self,
-        event: _Event,
+        event: InFlight,
         topic: str,
         key: bytes | None,
         value: bytes,
@@ -397,7 +288,7 @@ class Runner:
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: serve delivery reports
 
-    def _finish(self, event: _Event, *, produced: bool) -> None:
+    def _finish(self, event: InFlight, *, produced: bool) -> None:
         if event.epoch != self._epochs.get(event.tp):
             return
         self._offsets[event.tp].finished(event.offset)
@@ -452,7 +343,7 @@ class Runner:
         offsets = self._committable()
         if not offsets:
             return
-        batch: list[_Event] = []
+        batch: list[InFlight] = []
         for tp in offsets:
             held = self._held.get((tp.topic, tp.partition), {})
             for offset in sorted(o for o in held if o < tp.offset):
@@ -483,7 +374,7 @@ class Runner:
                 self.metrics.produced(topic)
 
     def _send_span(
-        self, event: _Event, topic: str, headers: list[tuple[str, Any]]
+        self, event: InFlight, topic: str, headers: list[tuple[str, Any]]
     ) -> list[tuple[str, Any]]:
         """A PRODUCER span under the event's consumer span; its context goes into the headers."""
         with self.tracer.start_as_current_span(

@@ -1,0 +1,147 @@
+"""One consumed event through the daemon's handler under the one error policy.
+
+Decode the value, call the handler, encode its outputs — or, when
+:func:`~processors.runtime.policy.decide` says so (at once for permanent errors, after the
+attempt limit for transient ones), the dead letter with its error headers. Retries wait with
+the policy's backoff inside the event's own task, so other keys keep flowing. Kafka-free: the
+:class:`~processors.runtime.runner.Runner` hands in what it consumed and produces the records
+that come back (in order, with the event's span as their parent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from processors.kafka.clients import Contracts
+from processors.runtime.daemon import Daemon, EventContext, Output
+from processors.runtime.deadletter import Failure, envelope, error_headers
+from processors.runtime.metrics import RuntimeMetrics
+from processors.runtime.policy import DeadLetter, Retry, decide
+
+log = logging.getLogger("processors.runtime")
+TP = tuple[str, int]
+Record = tuple[str, bytes | None, bytes, list[tuple[str, Any]]]
+"""(physical topic, key, value bytes, headers): one record to produce."""
+
+
+@dataclass
+class InFlight:
+    """One consumed message on its way through the daemon."""
+
+    tp: TP  # physical topic, partition
+    epoch: int  # the partition's ownership epoch when it was consumed
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+    span: Span  # the CONSUMER span: the handler's work and the outputs' context nest under it
+    started: float
+    records: list[Record] = field(default_factory=list)
+    unacked: int = 0
+
+
+class Handling:
+    """Turns an :class:`InFlight` event into the records to produce: outputs or dead letter."""
+
+    def __init__(
+        self, daemon: Daemon, contracts: Contracts, metrics: RuntimeMetrics, dlq: str
+    ) -> None:
+        self.daemon, self.contracts, self.metrics, self._dlq = daemon, contracts, metrics, dlq
+
+    async def records(self, event: InFlight, logical: str) -> list[Record]:
+        """Decode, call the handler under the error policy, encode. Always returns records:
+        the outputs, or the dead letter (with any records the error carries, e.g. the run
+        record of a failed agent run)."""
+        first_failure: dt.datetime | None = None
+        decoded: dict[str, Any] | None = None
+        attempt = 1
+        while True:
+            try:
+                if decoded is None:
+                    spec = self.contracts.catalog.get(logical)
+                    decoded = self.contracts.codec.decode(event.value, spec.value_schema)
+                ctx = EventContext(
+                    daemon=self.daemon.name, tenant_id=str(decoded.get("tenant_id", "")),
+                    principal_id=str(decoded.get("principal_id", "")),
+                    event_id=str(decoded.get("event_id", "")), topic=logical,
+                    partition=event.tp[1], offset=event.offset, key=event.key, attempt=attempt,
+                    span=event.span,
+                )  # fmt: skip
+                outputs = await self.daemon.handler(decoded, ctx)
+                return [self.encode(ctx.event_id, i, o) for i, o in enumerate(outputs)]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one error policy decides, below
+                now = dt.datetime.now(dt.UTC)
+                first_failure = first_failure or now
+                decision = decide(exc, attempt, self.daemon.retry)
+                event.span.add_event(
+                    "failure", {"error.type": type(exc).__name__, "attempt": attempt}
+                )
+                if isinstance(decision, Retry):
+                    self.metrics.retried(event.tp[0], type(exc).__name__)
+                    log.info(
+                        "retrying %s@%s in %.2fs: %s", event.tp, event.offset, decision.delay, exc
+                    )
+                    await asyncio.sleep(decision.delay)
+                    attempt += 1
+                    continue
+                assert isinstance(decision, DeadLetter)
+                failure = Failure(exc, attempt, first_failure, now)
+                letter = self.dead_letter(event, decoded, failure, decision.reason)
+                # An error may carry records to publish with its dead letter (a run record).
+                extra: list[Output] = list(getattr(exc, "outputs", None) or ())
+                event_id = str((decoded or {}).get("event_id", ""))
+                return [letter, *(self.encode(event_id, i, o) for i, o in enumerate(extra))]
+
+    def encode(self, event_id: str, index: int, output: Output) -> Record:
+        """An output as a record: its deterministic output id (per event, topic and index)
+        in the value when the handler left it empty, and the ``event_id``, ``output_id`` and
+        ``daemon`` headers downstream deduplicates by."""
+        spec = self.contracts.catalog.get(output.topic)
+        physical = self.contracts.catalog.physical(output.topic)
+        output_id = hashlib.sha256(f"{event_id}\x00{output.topic}\x00{index}".encode()).hexdigest()[
+            :32
+        ]
+        value = dict(output.value)
+        if value.get("output_id") == "":
+            value["output_id"] = output_id
+        key = output.key if output.key is not None else spec.key_for(value)
+        data = self.contracts.codec.encode(spec.value_schema, value, topic=physical)
+        headers: list[tuple[str, Any]] = [
+            *output.headers, ("event_id", event_id.encode()), ("output_id", output_id.encode()),
+            ("daemon", self.daemon.name.encode()),
+        ]  # fmt: skip
+        return physical, key, data, headers
+
+    def dead_letter(
+        self, event: InFlight, decoded: dict[str, Any] | None, failure: Failure, reason: str
+    ) -> Record:
+        """The dead letter: the original key, value and headers plus the error headers."""
+        log.warning(
+            "dead-lettering %s[%s]@%s after %d attempt(s): %s: %s", event.tp[0], event.tp[1],
+            event.offset, failure.attempts, failure.error_type, failure.message,
+        )  # fmt: skip
+        event.span.set_attribute("error.type", failure.error_type)
+        datum = envelope(
+            daemon=self.daemon.name, topic=event.tp[0], partition=event.tp[1],
+            offset=event.offset, key=event.key, value=event.value, headers=event.headers,
+            decoded=decoded, failure=failure,
+        )  # fmt: skip
+        data = self.contracts.codec.encode(
+            "processdaemons.system.DeadLetter", datum, topic=self._dlq
+        )
+        headers: list[tuple[str, Any]] = [*event.headers]
+        headers += error_headers(self.daemon.name, event.tp[0], event.tp[1], event.offset, failure)
+        headers.append(("dlq.reason", reason.encode()))
+        self.metrics.dead_lettered(event.tp[0], failure.error_type)
+        if self.daemon.on_dead_letter is not None:
+            self.daemon.on_dead_letter(datum, failure.error)
+        return self._dlq, event.key, data, headers
