@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from examples.ledger_api import sample_app, serve_in_thread
 from examples.ledger_api.as_tools import openapi_tools
-from processors.daemons.base import Environment, build_agent, build_daemon
+from processors.daemons.base import Environment, build_agent, build_daemon, run_checks
 from processors.daemons.client_onboarding import KEYS, USE_CASE, OnboardingAnswers, normalize
 from processors.daemons.client_onboarding.checks import checks
 from processors.daemons.client_onboarding.evals import load_cases, score
@@ -184,13 +184,21 @@ def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
     assert score(CASES["oc-01"], datum)["accuracy"] == 1.0
 
 
-def test_invented_or_foreign_record_ids_fail_the_checks(ledger_url: str) -> None:
+def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_all(
+    ledger_url: str,
+) -> None:
     evidence = asyncio.run(_evidence(ledger_url, QUILL))
-    invented = _with(GOOD_QUILL, payroll_provider={
-        "question": "payroll_provider", "value": "gusto", "confidence": 0.9,
-        "evidence": ["tx-q-999"]})  # fmt: skip
-    failed = _failed(checks(invented, evidence, QUILL))
-    assert "tx-q-999" in failed["tenant_scoped_ids"]
+    for cited in (["tx-q-999"], ["<transaction_id>", "tx-q-005"], ["gather-client"]):
+        invented = _with(GOOD_QUILL, payroll_provider={
+            "question": "payroll_provider", "value": "gusto", "confidence": 0.9,
+            "evidence": cited})  # fmt: skip
+        results = checks(invented, evidence, QUILL)
+        assert _failed(results) == {}, cited  # the other answers stand
+        assert f"no tool returned {cited[0]!r}" in _problems(results)["tenant_scoped_ids"]
+        assert _nulled(invented) == ["payroll_provider"]
+        datum = to_output(QUILL, invented)
+        assert "payroll_provider" in datum["needs_human"]
+        assert cited[0] not in str(datum)  # never published
     foreign = _with(GOOD_QUILL, payment_processors={
         "question": "payment_processors", "value": "shopify", "confidence": 0.9,
         "evidence": ["tx-r-004"]})  # ridgeline's Shopify payout  # fmt: skip
@@ -198,18 +206,13 @@ def test_invented_or_foreign_record_ids_fail_the_checks(ledger_url: str) -> None
     assert "tx-r-004" in failed["tenant_scoped_ids"]
     assert "SHOPIFY" in failed["sources_support_values"]
     assert _nulled(foreign) == ["payment_processors"]
-
-
-def test_a_copied_placeholder_demotes_its_answer_only(ledger_url: str) -> None:
-    evidence = asyncio.run(_evidence(ledger_url, QUILL))
-    copied = _with(GOOD_QUILL, payroll_provider={
-        "question": "payroll_provider", "value": "gusto", "confidence": 0.8,
-        "evidence": ["<transaction_id>", " <transaction_id> "]})  # fmt: skip
-    results = checks(copied, evidence, QUILL)
-    assert _failed(results) == {}  # not an id of anyone: the other answers stand
-    assert "placeholder '<transaction_id>'" in _problems(results)["citations_traceable"]
-    assert _nulled(copied) == ["payroll_provider"]
-    assert "payroll_provider" in to_output(QUILL, copied)["needs_human"]
+    # another tenant's id fails the whole output (looked for as the model gave it)
+    foreign = _with(GOOD_QUILL, payment_processors={
+        "question": "payment_processors", "value": "shopify", "confidence": 0.9,
+        "evidence": ["tx-r-004"]})  # fmt: skip
+    every = {r.name: r for r in run_checks(USE_CASE, foreign, evidence, QUILL)}
+    assert not every["cross_tenant_refs"].passed
+    assert {n for n, r in every.items() if not r.passed} == {"cross_tenant_refs"}
 
 
 def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:

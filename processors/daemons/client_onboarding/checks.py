@@ -28,7 +28,7 @@ from processors.daemons.client_onboarding.questionnaire import (
     normalize,
     year_end_month,
 )
-from processors.guardrails.checks import CheckResult, ToolEvidence, demotion, ids_grounded
+from processors.guardrails.checks import CheckResult, ToolEvidence, demotion, evidence_text
 
 SIGNUP = "signup:"
 PROFILE = "getClient:"
@@ -86,17 +86,12 @@ def checks(
     An answer whose evidence is missing, cannot be traced or does not support its value is
     not a reason to throw the other answers away: it is *demoted* in place (value null,
     confidence 0, no evidence), so :func:`~.output.to_output` hands that question to a human,
-    and the check says so in its detail. What fails the whole output: a question answered
-    twice, and a cited id no tool of this tenant returned (possibly another tenant's); a
-    copied template slot such as ``<transaction_id>`` is not an id, it only demotes its answer."""
+    and the check says so in its detail — a cited id no tool of this tenant returned too (an
+    invented one, a copied placeholder). What fails the whole output here: a question
+    answered twice; an id of *another* tenant anywhere in the output fails it in
+    ``run_checks`` (``cross_tenant_refs``, on the output as the model gave it)."""
     facts = Facts.of(evidence)
     answered = [a for a in output.answers if a.value is not None]
-    tool_ids = [
-        item
-        for a in answered
-        for item in a.evidence
-        if not item.startswith((SIGNUP, PROFILE)) and not _placeholder(item)
-    ]
     demoted: dict[str, str] = {}
     results = [
         _unique_questions(output),
@@ -110,7 +105,12 @@ def checks(
             if event is not None
             else "cited profile fields exist",
         ),
-        ids_grounded(tool_ids, evidence),
+        _demote(
+            "tenant_scoped_ids",
+            _ungrounded(answered, evidence_text(evidence)),
+            demoted,
+            "every cited id came from this tenant's data",
+        ),
         _demote(
             "sources_support_values",
             {a.question: p for a in answered if (p := _support_problem(a, facts))},
@@ -175,18 +175,20 @@ def _untraceable(
                 name = item.removeprefix(PROFILE).strip()
                 if facts.profile is None or facts.profile.get(name) is None:
                     problem = f"{a.question}: getClient returned no {name!r}"
-            elif _placeholder(item):
-                problem = f"{a.question}: cites the prompt's placeholder {item!r}, not a record"
             if problem:
                 problems.setdefault(a.question, problem)
     return problems
 
 
-def _placeholder(item: str) -> bool:
-    """A template slot copied from the prompt's example (``<transaction_id>``): no record has
-    such an id, so the answer it backs is untraceable — not a sign of another tenant's data."""
-    item = item.strip()
-    return item.startswith("<") and item.endswith(">")
+def _ungrounded(answered: Sequence[Answer], returned: str) -> dict[str, str]:
+    """Answers citing a record id (or text) no tool of this run returned: an invented id, the
+    prompt's ``<transaction_id>`` placeholder, a tool call's own id."""
+    problems: dict[str, str] = {}
+    for a in answered:
+        for item in a.evidence:
+            if item.strip() and not item.startswith((SIGNUP, PROFILE)) and item not in returned:
+                problems.setdefault(a.question, f"{a.question}: no tool returned {item!r}")
+    return problems
 
 
 def _support_problem(answer: Answer, facts: Facts) -> str | None:
