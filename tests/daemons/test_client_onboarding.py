@@ -17,7 +17,7 @@ from examples.ledger_api import sample_app, serve_in_thread
 from examples.ledger_api.as_tools import openapi_tools
 from processors.daemons.base import Environment, build_agent, build_daemon, run_checks
 from processors.daemons.client_onboarding import KEYS, USE_CASE, OnboardingAnswers, normalize
-from processors.daemons.client_onboarding.checks import checks
+from processors.daemons.client_onboarding.checks import Facts, checks
 from processors.daemons.client_onboarding.evals import load_cases, score
 from processors.daemons.client_onboarding.output import to_output
 from processors.errors import UnknownTenant
@@ -189,15 +189,15 @@ def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_a
 ) -> None:
     evidence = asyncio.run(_evidence(ledger_url, QUILL))
     for cited in (["tx-q-999"], ["<transaction_id>", "tx-q-005"], ["gather-client"]):
-        invented = _with(GOOD_QUILL, payroll_provider={
-            "question": "payroll_provider", "value": "gusto", "confidence": 0.9,
+        invented = _with(GOOD_QUILL, industry={
+            "question": "industry", "value": "SaaS", "confidence": 0.9,
             "evidence": cited})  # fmt: skip
         results = checks(invented, evidence, QUILL)
         assert _failed(results) == {}, cited  # the other answers stand
         assert f"no tool returned {cited[0]!r}" in _problems(results)["tenant_scoped_ids"]
-        assert _nulled(invented) == ["payroll_provider"]
+        assert _nulled(invented) == ["industry"]
         datum = to_output(QUILL, invented)
-        assert "payroll_provider" in datum["needs_human"]
+        assert "industry" in datum["needs_human"]
         assert cited[0] not in str(datum)  # never published
     foreign = _with(GOOD_QUILL, payment_processors={
         "question": "payment_processors", "value": "shopify", "confidence": 0.9,
@@ -233,10 +233,20 @@ def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
         "evidence": [],
     }
     assert "entity_type" in to_output(QUILL, wrong_type)["needs_human"]
-    wrong_month = _with(GOOD_QUILL, fiscal_year_end={
-        "question": "fiscal_year_end", "value": "january", "confidence": 0.9,
-        "evidence": ["getClient:fiscal_year_start_month"]})  # starts Jan: ends Dec  # fmt: skip
-    assert "sources_support_values" in _problems(checks(wrong_month, evidence))
+    # the month arithmetic is code's: a year end from the profile alone is derived, not judged
+    for cited in ("getClient:fiscal_year_start_month", "getClient:fiscal_year_end"):
+        wrong_month = _with(GOOD_QUILL, fiscal_year_end={
+            "question": "fiscal_year_end", "value": "january", "confidence": 0.9,
+            "evidence": [cited]})  # starts Jan: ends Dec  # fmt: skip
+        results = checks(wrong_month, evidence)
+        assert _problems(results) == {}
+        (year_end,) = [a for a in wrong_month.answers if a.question == "fiscal_year_end"]
+        assert (year_end.value, year_end.evidence) == (
+            "december",
+            ["getClient:fiscal_year_start_month"],
+        )
+        detail = {r.name: r.detail for r in results}["year_end_by_code"]
+        assert "(the model said 'january')" in detail
     no_field = _with(GOOD_QUILL, bank={
         "question": "bank", "value": "Mercury", "confidence": 0.9,
         "evidence": ["getClient:bank"]})  # fmt: skip
@@ -252,9 +262,46 @@ def test_brightsmile_fiscal_year_starting_in_july_ends_in_june(ledger_url: str) 
               "evidence": ["getClient:fiscal_year_start_month"]}  # fmt: skip
     good = OnboardingAnswers.model_validate({"answers": [answer]})
     assert _problems(checks(good, evidence)) == {} and _nulled(good) == []
-    answer["value"] = "july"
-    bad = OnboardingAnswers.model_validate({"answers": [answer]})
-    assert "sources_support_values" in _problems(checks(bad, evidence))
+    answer["value"] = "july"  # the start month, copied: code derives the end instead
+    copied = OnboardingAnswers.model_validate({"answers": [answer]})
+    assert _problems(checks(copied, evidence)) == {}
+    assert copied.answers[0].value == "june"
+    answer["evidence"] = ["signup:fiscal_year"]  # a signup answer is not code's to correct
+    signup = OnboardingAnswers.model_validate({"answers": [answer]})
+    checks(signup, evidence)
+    assert signup.answers[0].value == "july"
+
+
+def test_code_cites_the_ledger_records_behind_a_named_provider(ledger_url: str) -> None:
+    evidence = asyncio.run(_evidence(ledger_url, QUILL))
+    named = OnboardingAnswers.model_validate({"answers": [
+        {"question": "payroll_provider", "evidence": ["<transaction_id>"], "value": "Gusto",
+         "confidence": 0.8},
+        {"question": "payment_processors", "evidence": [], "value": "stripe",
+         "confidence": 0.8},
+    ]})  # fmt: skip
+    results = checks(named, evidence, QUILL)
+    assert _problems(results) == {} and _nulled(named) == []
+    payroll, payments = named.answers
+    transactions = Facts.of(evidence).transactions
+    assert payroll.evidence and all(
+        transactions[i]["direction"] == "debit" and "GUSTO" in transactions[i]["descriptor"]
+        for i in payroll.evidence
+    )
+    assert payments.evidence and all(
+        transactions[i]["direction"] == "credit" and "STRIPE" in transactions[i]["descriptor"]
+        for i in payments.evidence
+    )
+    assert (
+        "payroll_provider='gusto': tx-q-"
+        in {r.name: r.detail for r in results}["integrations_cited_by_code"]
+    )
+    # a provider no record names keeps the model's citation and goes to a human
+    unnamed = OnboardingAnswers.model_validate({"answers": [
+        {"question": "payroll_provider", "evidence": ["<transaction_id>"], "value": "adp",
+         "confidence": 0.8}]})  # fmt: skip
+    assert "tenant_scoped_ids" in _problems(checks(unnamed, evidence, QUILL))
+    assert _nulled(unnamed) == ["payroll_provider"]
 
 
 def test_square_purchases_are_not_the_clients_payment_processor(ledger_url: str) -> None:

@@ -28,10 +28,12 @@ from processors.llm.model import ToolCall
 
 
 def gather(event: Mapping[str, Any]) -> list[ToolCall]:
-    """The company profile and its bank transactions: every onboarding needs both."""
+    """The company profile and its bank transactions: every onboarding needs both. The call
+    ids are the tool names: the model cites a profile field as ``getClient:<field>`` and, seeing
+    a call id beside the result, a small model cites ``<call id>:<field>``."""
     return [
-        ToolCall(id="gather-client", name="getClient", arguments={}),
-        ToolCall(id="gather-transactions", name="listTransactions", arguments={"limit": 100}),
+        ToolCall(id="getClient", name="getClient", arguments={}),
+        ToolCall(id="listTransactions", name="listTransactions", arguments={"limit": 100}),
     ]
 
 

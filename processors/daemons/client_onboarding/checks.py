@@ -91,9 +91,11 @@ def checks(
     answered twice; an id of *another* tenant anywhere in the output fails it in
     ``run_checks`` (``cross_tenant_refs``, on the output as the model gave it)."""
     facts = Facts.of(evidence)
+    by_code = [_derive_year_end(output, facts), _cite_integrations(output, facts)]
     answered = [a for a in output.answers if a.value is not None]
     demoted: dict[str, str] = {}
     results = [
+        *by_code,
         _unique_questions(output),
         _allowed_values(answered),
         _demote("evidence_present", _bare(answered), demoted, "every answer cites evidence"),
@@ -122,6 +124,63 @@ def checks(
         if answer.question in demoted:
             answer.value, answer.confidence, answer.evidence = None, 0.0, []
     return results
+
+
+def _derive_year_end(output: OnboardingAnswers, facts: Facts) -> CheckResult:
+    """Code, not the model, does the month arithmetic: a fiscal year end answered from the
+    company profile alone is set to the month before its ``fiscal_year_start_month`` and
+    cites that field (a small model copies the start month, or cites a field the profile does
+    not have). An answer citing a signup answer is left to the other checks."""
+    start = facts.profile.get("fiscal_year_start_month") if facts.profile else None
+    answer = next((a for a in output.answers if a.question == "fiscal_year_end"), None)
+    if answer is None or answer.value is None or not isinstance(start, int):
+        return CheckResult("year_end_by_code", True, "no fiscal year end from the profile")
+    if not answer.evidence or not all(e.startswith(PROFILE) for e in answer.evidence):
+        return CheckResult("year_end_by_code", True, "fiscal year end not from the profile")
+    month, said = year_end_month(start), answer.value
+    answer.value, answer.evidence = month, [f"{PROFILE}fiscal_year_start_month"]
+    detail = f"fiscal_year_end={month!r} from getClient fiscal_year_start_month={start}"
+    if normalize("fiscal_year_end", said) != month:
+        detail += f" (the model said {said!r})"
+    return CheckResult("year_end_by_code", True, detail)
+
+
+def _cite_integrations(output: OnboardingAnswers, facts: Facts) -> CheckResult:
+    """Code, not the model, cites the records behind a payroll provider or payment processor
+    the model named from the ledger: the debits (payroll) or credits (payouts) whose
+    descriptor names each provider. A small model copies the prompt's ``<transaction_id>``
+    placeholder instead of the ids. A provider no such record names keeps the model's
+    citations, and ``sources_support_values`` hands it to a human; an answer citing a signup
+    answer is left as it is."""
+    cited: list[str] = []
+    for a in output.answers:
+        if a.question not in ("payroll_provider", "payment_processors") or a.value is None:
+            continue
+        value = normalize(a.question, a.value)
+        if value is None or value == "none" or any(e.startswith(SIGNUP) for e in a.evidence):
+            continue
+        markers, direction = (
+            (PAYROLL_MARKERS, "debit")
+            if a.question == "payroll_provider"
+            else (PAYMENT_MARKERS, "credit")
+        )
+        ids: list[str] = []
+        for name in value.split(","):
+            found = [
+                tx_id
+                for tx_id, tx in facts.transactions.items()
+                if tx.get("direction") == direction
+                and markers[name] in str(tx.get("descriptor", "")).upper()
+            ]
+            if not found:
+                break
+            ids += found[:3]
+        else:
+            a.evidence = ids
+            cited.append(f"{a.question}={value!r}: {', '.join(ids)}")
+    if cited:
+        return CheckResult("integrations_cited_by_code", True, "; ".join(cited))
+    return CheckResult("integrations_cited_by_code", True, "no provider named from the ledger")
 
 
 def _demote(
