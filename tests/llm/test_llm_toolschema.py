@@ -142,31 +142,6 @@ def test_compact_schema_drops_noise_but_keeps_meaning() -> None:
         assert accepts(small, value) == accepts(full, value)
 
 
-def test_the_final_answer_grammar_asks_for_every_field_in_the_models_order() -> None:
-    from pydantic import BaseModel, Field
-
-    class Figure(BaseModel, extra="forbid"):
-        label: str
-        amount: str | None = None
-        record_ids: list[str] = Field(default_factory=list)
-
-    class Answer(BaseModel, extra="forbid"):
-        reason: str | None = None  # optional first: llama.cpp would move it after `answer`
-        figures: list[Figure] = Field(default_factory=list)
-        answer: str
-
-    union = toolschema.build_union([], "auto", Answer.model_json_schema())
-    final = union["properties"]["final"]
-    assert final["required"] == ["reason", "figures", "answer"]
-    (figure,) = [d for name, d in union["$defs"].items() if name.endswith("Figure")]
-    assert figure["required"] == ["label", "amount", "record_ids"]
-    assert union["required"] == ["final"]  # the wrapper is untouched
-    # still the same values are valid, once every field is written out
-    full = {"final": {"reason": None, "figures": [], "answer": "none"}}
-    assert accepts(union, full)
-    assert not accepts(union, {"final": {"answer": "none"}})  # the grammar writes them all
-
-
 def test_the_guide_is_the_same_every_turn_and_the_turn_note_closes_the_tools() -> None:
     guide = toolschema.instructions([INVOICE, CATEGORIZE], "auto", ANSWER)
     assert "get_invoice" in guide and "categorize" in guide and '"final"' in guide

@@ -54,13 +54,7 @@ class Difference(BaseModel):
 
 
 class QuestionAnswer(BaseModel):
-    """The agent's answer to one question about a tenant's books.
-
-    The field order is the order of work, and a model writes the fields in this order (the
-    local server's grammar keeps it, :func:`processors.llm.local.toolschema.every_property`):
-    whether the data can answer, the periods and filters, the figures copied from the tool
-    results, the difference to compute — and only then the sentence, built from the figures
-    just written."""
+    """The agent's answer to one question about a tenant's books."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,19 +62,18 @@ class QuestionAnswer(BaseModel):
         description="False when the tools' data cannot answer the question (forecasts, "
         "data the books do not hold, another company's data)."
     )
+    answer: str = Field(
+        min_length=1,
+        max_length=2000,
+        description=(
+            "The answer in one to three sentences. Use only numbers that are figure amounts; "
+            "write {difference} where a computed difference goes."
+        ),
+    )
     reason: str | None = Field(
         default=None,
         max_length=500,
         description="Why the question cannot be answered (required when can_answer is false).",
-    )
-    periods: list[str] = Field(
-        default_factory=list,
-        max_length=12,
-        description="Periods used, e.g. ['2026-Q2', '2026-Q3'] or ['2026-07'].",
-    )
-    filters: dict[str, str] = Field(
-        default_factory=dict,
-        description="Filters used, e.g. {'category': '6500', 'vendor_id': 'v-q-02'}.",
     )
     figures: list[CitedFigure] = Field(
         default_factory=list,
@@ -92,13 +85,14 @@ class QuestionAnswer(BaseModel):
         description="Set when the question asks how much more/less: the two figures to "
         "subtract. Code computes it; never compute it yourself.",
     )
-    answer: str = Field(
-        min_length=1,
-        max_length=2000,
-        description=(
-            "The answer in one to three sentences. Use only numbers that are figure amounts; "
-            "write {difference} where a computed difference goes."
-        ),
+    periods: list[str] = Field(
+        default_factory=list,
+        max_length=12,
+        description="Periods used, e.g. ['2026-Q2', '2026-Q3'] or ['2026-07'].",
+    )
+    filters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Filters used, e.g. {'category': '6500', 'vendor_id': 'v-q-02'}.",
     )
 
     # Set by the checks (which see the tool evidence) for ``to_output``; never serialized.

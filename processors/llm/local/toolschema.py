@@ -49,31 +49,6 @@ def _hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> di
     return rewritten
 
 
-def every_property(node: Any) -> Any:
-    """The schema with every object's properties required, so the grammar writes them all, in
-    the schema's order.
-
-    llama.cpp's grammar puts an object's required properties first and the optional ones
-    after, so a response model's field order is only kept when every field is required; a
-    model writes the fields in that order, and the order is part of the design (evidence
-    before the value it supports, the figures before the sentence that uses them). Optional
-    fields have defaults or are nullable, so the model writes their empty value."""
-    if isinstance(node, list):
-        return [every_property(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {
-        key: {name: every_property(sub) for name, sub in value.items()}
-        if key == "properties" and isinstance(value, dict)
-        else every_property(value)
-        for key, value in node.items()
-    }
-    properties = node.get("properties")
-    if isinstance(properties, dict) and properties:
-        out["required"] = list(properties)
-    return out
-
-
 def allowed_tools(tools: list[dict[str, Any]], tool_choice: Any) -> list[dict[str, Any]]:
     """The OpenAI ``tools`` entries the model may call under ``tool_choice``."""
     if tool_choice == "none" or not tools:
@@ -113,7 +88,7 @@ def build_union(
     may_answer = tool_choice in ("auto", "none") or not tools
     if may_answer:
         final = (
-            _hoist_defs(every_property(response_schema), "final", defs)
+            _hoist_defs(response_schema, "final", defs)
             if response_schema is not None
             else {"type": "string"}
         )
