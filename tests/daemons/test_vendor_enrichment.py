@@ -315,6 +315,8 @@ def grounded(api: tuple[str, LedgerApp]) -> tuple[VendorProfile, list[ToolEviden
         ({"address": "300 Webster St, Oakland, CA 94607"}, "fields_grounded"),  # invented ZIP
         ({"opening_hours": "24/7"}, "fields_grounded"),
         ({"account_category": "6450"}, "account_in_chart"),  # another tenant's account
+        ({"account_category": "1000"}, "account_in_chart"),  # an asset: the checking account
+        ({"account_category": "4000"}, "account_in_chart"),  # income, for a card payment
     ],
 )
 def test_an_invented_value_becomes_unknown_and_the_rest_stands(

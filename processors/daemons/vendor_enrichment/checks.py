@@ -108,18 +108,40 @@ def invented_fields(
     }
 
 
-def account_problem(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> str | None:
-    """Why a known account category is not a code of the chart listAccounts returned."""
+def account_problem(
+    output: VendorProfile, evidence: Sequence[ToolEvidence], transaction_id: str | None = None
+) -> str | None:
+    """Why a known account category cannot be this vendor's: not a code of the chart
+    listAccounts returned, or not an expense account (an income account when the source
+    transaction, as listTransactions returned it, is money received)."""
     code = output.account_category
     if code is None:
         return None
     charts = [e for e in evidence if e.tool == "listAccounts" and e.error is None]
-    codes = {text for e in charts for key, text in _leaves(e.result) if key == "code"}
-    if code in codes:
-        return None
     if not charts:
         return f"account {code!r} but no listAccounts call"
-    return f"account {code!r} is not in the chart"
+    types = {
+        str(account.get("code")): str(account.get("type"))
+        for e in charts
+        if isinstance(e.result, dict)
+        for account in e.result.get("accounts", [])
+        if isinstance(account, dict)
+    }
+    if code not in types:
+        return f"account {code!r} is not in the chart"
+    wanted = "income" if _direction(evidence, transaction_id) == "credit" else "expense"
+    if types[code] != wanted:
+        return f"account {code!r} is a {types[code]} account, not an {wanted} account"
+    return None
+
+
+def _direction(evidence: Sequence[ToolEvidence], transaction_id: str | None) -> str | None:
+    for e in evidence:
+        if e.tool == "listTransactions" and isinstance(e.result, dict):
+            for tx in e.result.get("transactions", []):
+                if isinstance(tx, dict) and tx.get("transaction_id") == transaction_id:
+                    return str(tx.get("direction"))
+    return None
 
 
 def demote(output: VendorProfile, name: str, problems: Mapping[str, str], ok: str) -> CheckResult:
@@ -174,13 +196,14 @@ def checks(
 ) -> list[CheckResult]:
     """The use case's deterministic checks (base.py adds output_schema and no_secrets).
 
-    A field no tool returned, or an account code not in the chart, becomes ``unknown``
+    A field no tool returned, or an account that is not an expense account of the chart,
+    becomes ``unknown``
     (:func:`demote`): never published as a value, never written to the books. What fails the
     whole profile: an id no tool of this tenant returned, and a directory entry that is not
     the descriptor's business (every field read from it would be another business's)."""
     descriptor = str(event.get("raw_descriptor", ""))
     cited = [output.business_id, output.existing_vendor_id]
-    account = account_problem(output, evidence)
+    account = account_problem(output, evidence, event.get("transaction_id"))
     return [  # in order: the demotions null fields only after the whole-profile checks read them
         ids_grounded([i for i in cited if i], evidence),
         business_matches(output, evidence, descriptor),
