@@ -336,7 +336,11 @@ def test_an_invented_value_becomes_unknown_and_the_rest_stands(
 
 @pytest.mark.parametrize(
     "change",
-    [{"business_id": "biz-099"}, {"existing_vendor_id": "v-q-01"}],  # unknown; another tenant's
+    [
+        {"business_id": "biz-099"},  # unknown
+        {"existing_vendor_id": "v-q-01"},  # another tenant's
+        {"existing_vendor_id": "6600"},  # returned, but as an account code: not a vendor
+    ],
 )
 def test_ids_no_tool_returned_fail_the_whole_profile(
     grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any]

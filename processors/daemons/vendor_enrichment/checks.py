@@ -1,7 +1,9 @@
 """Deterministic checks of a :class:`VendorProfile` against what this run's tools returned.
 
 - ``tenant_scoped_ids``: the cited directory entry and vendor record were both returned by
-  this run's (tenant-scoped) tools;
+  this run's (tenant-scoped) tools *as such*: ``business_id`` as a directory result's
+  ``business_id``, ``existing_vendor_id`` as a vendor record's ``vendor_id`` (an account code
+  or an amount that happens to be the same text is not a vendor to update);
 - ``fields_grounded``: every known value appears in a *read* tool's result — the write-back's
   echo does not count, it only repeats what the model sent; bank descriptors (the event's and
   those listTransactions returns) may ground the name only, never a website, phone or code,
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.models import VendorProfile
-from processors.guardrails.checks import CheckResult, ToolEvidence, demotion, ids_grounded
+from processors.guardrails.checks import CheckResult, ToolEvidence, demotion
 
 WRITE_TOOLS = frozenset({"upsertVendor"})
 """Tools whose results echo the model's own input: never evidence for a value."""
@@ -106,6 +108,22 @@ def invented_fields(
         if (value := output.value(field)) is not None
         and not grounded(value, for_name if field == "name" else records)
     }
+
+
+def cited_ids(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> CheckResult:
+    """The directory entry and vendor record the profile names, each returned as one."""
+    returned = set(read_leaves(evidence))
+    wrong = [
+        f"{field}={value!r}"
+        for field, key, value in (
+            ("business_id", "business_id", output.business_id),
+            ("existing_vendor_id", "vendor_id", output.existing_vendor_id),
+        )
+        if value is not None and (key, value) not in returned
+    ]
+    if wrong:
+        return CheckResult("tenant_scoped_ids", False, f"no tool returned them as such: {wrong}")
+    return CheckResult("tenant_scoped_ids", True, "the cited entry and record came from tools")
 
 
 def account_problem(
@@ -202,10 +220,9 @@ def checks(
     whole profile: an id no tool of this tenant returned, and a directory entry that is not
     the descriptor's business (every field read from it would be another business's)."""
     descriptor = str(event.get("raw_descriptor", ""))
-    cited = [output.business_id, output.existing_vendor_id]
     account = account_problem(output, evidence, event.get("transaction_id"))
     return [  # in order: the demotions null fields only after the whole-profile checks read them
-        ids_grounded([i for i in cited if i], evidence),
+        cited_ids(output, evidence),
         business_matches(output, evidence, descriptor),
         demote(
             output,
