@@ -29,7 +29,7 @@ from processors.agent.prompt import Prompt
 from processors.catalog import Catalog
 from processors.daemons.base import Environment, build_agent, build_daemon
 from processors.daemons.vendor_enrichment import TOOLS, USE_CASE, VendorProfile
-from processors.daemons.vendor_enrichment.checks import checks
+from processors.daemons.vendor_enrichment.checks import DIRECTORY_FIELDS, checks
 from processors.daemons.vendor_enrichment.evals import EVAL_SET, score
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 from processors.daemons.vendor_enrichment.write import write_back
@@ -337,17 +337,37 @@ def test_an_invented_value_becomes_unknown_and_the_rest_stands(
 @pytest.mark.parametrize(
     "change",
     [
-        {"business_id": "biz-099"},  # unknown
         {"existing_vendor_id": "v-q-01"},  # another tenant's
         {"existing_vendor_id": "6600"},  # returned, but as an account code: not a vendor
     ],
 )
-def test_ids_no_tool_returned_fail_the_whole_profile(
+def test_a_vendor_record_no_tool_returned_fails_the_whole_profile(
     grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any]
 ) -> None:
     profile, evidence = grounded
     results = by_name(checks(profile.model_copy(update=change), evidence, event("ve-01")))
     assert not results["tenant_scoped_ids"].passed, results["tenant_scoped_ids"]
+
+
+@pytest.mark.parametrize("invented", ["biz-099", "15", "6600"])
+def test_an_invented_directory_entry_leaves_a_vendor_the_directory_does_not_know(
+    grounded: tuple[VendorProfile, list[ToolEvidence]], invented: str
+) -> None:
+    profile, evidence = grounded
+    bad = profile.model_copy(update={"business_id": invented})
+    results = by_name(checks(bad, evidence, event("ve-01")))
+    assert all(c.passed for c in results.values()), results
+    assert f"business_id {invented!r} is no directory result" in results["entry_returned"].detail
+    assert bad.business_id is None
+    assert all(bad.value(f) is None and bad.confidence(f) == 0.0 for f in DIRECTORY_FIELDS)
+    assert bad.name == profile.name and bad.account_category == profile.account_category
+    # with no directory field set, the invented id alone is cleared and reported
+    bare = profile.model_copy(update={"business_id": invented, **dict.fromkeys(DIRECTORY_FIELDS)})
+    assert (
+        "no directory result"
+        in by_name(checks(bare, evidence, event("ve-01")))["entry_returned"].detail
+    )
+    assert bare.business_id is None
 
 
 def test_the_write_backs_echo_is_not_evidence(

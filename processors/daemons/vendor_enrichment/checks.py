@@ -22,9 +22,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from processors.daemons.vendor_enrichment.models import VendorProfile
+from processors.daemons.vendor_enrichment.models import VALUE_FIELDS, VendorProfile
 from processors.guardrails.checks import CheckResult, ToolEvidence, demotion
 
+DIRECTORY_FIELDS = ("website", "phone", "address", "opening_hours", "merchant_category_code")
 WRITE_TOOLS = frozenset({"upsertVendor"})
 """Tools whose results echo the model's own input: never evidence for a value."""
 
@@ -110,6 +111,20 @@ def invented_fields(
     }
 
 
+def invented_entry(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> dict[str, str]:
+    """The directory fields to make unknown when ``business_id`` is no search result's id
+    (``business_id`` itself is cleared): nothing read "from" that entry can stand."""
+    chosen = output.business_id
+    if chosen is None or ("business_id", chosen) in set(read_leaves(evidence)):
+        return {}
+    output.business_id = None
+    return {
+        field: f"{field}: business_id {chosen!r} is no directory result"
+        for field in DIRECTORY_FIELDS
+        if output.value(field) is not None
+    } or {"business_id": f"business_id {chosen!r} is no directory result"}
+
+
 def cited_ids(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> CheckResult:
     """The directory entry and vendor record the profile names, each returned as one."""
     returned = set(read_leaves(evidence))
@@ -167,7 +182,8 @@ def demote(output: VendorProfile, name: str, problems: Mapping[str, str], ok: st
     published or written back — and say so; the rest of the profile still stands."""
     for field in problems:
         setattr(output, field, None)
-        setattr(output, f"{field}_confidence", 0.0)
+        if field in VALUE_FIELDS:
+            setattr(output, f"{field}_confidence", 0.0)
     return demotion(name, problems, to="unknown", ok=ok)
 
 
@@ -215,13 +231,22 @@ def checks(
     """The use case's deterministic checks (base.py adds output_schema and no_secrets).
 
     A field no tool returned, or an account that is not an expense account of the chart,
-    becomes ``unknown``
-    (:func:`demote`): never published as a value, never written to the books. What fails the
-    whole profile: an id no tool of this tenant returned, and a directory entry that is not
+    becomes ``unknown`` (:func:`demote`): never published as a value, never written to the
+    books; so do the directory fields of a ``business_id`` the search did not return (an
+    invented entry: the vendor is then one the directory does not know). What fails the whole
+    profile: a vendor record no tool of this tenant returned, and a directory entry that is not
     the descriptor's business (every field read from it would be another business's)."""
     descriptor = str(event.get("raw_descriptor", ""))
     account = account_problem(output, evidence, event.get("transaction_id"))
-    return [  # in order: the demotions null fields only after the whole-profile checks read them
+    # first: an invented entry is not chosen at all; the rest read the profile as the model
+    # gave it, and the field demotions come only after the whole-profile checks
+    return [
+        demote(
+            output,
+            "entry_returned",
+            invented_entry(output, evidence),
+            "the chosen directory entry (if any) is a search result",
+        ),
         cited_ids(output, evidence),
         business_matches(output, evidence, descriptor),
         demote(
