@@ -13,6 +13,11 @@ Besides traceability, a cited source must *support* the value: a profile field m
 with it, a payroll provider must show up in a cited debit's descriptor, a payment processor
 in a cited credit (payout); questions the ledger has no data for (size, bank, basis) need a
 signup answer.
+
+Two things code does rather than trust the model with (and says so in its own check): the
+month arithmetic of a fiscal year end answered from the profile (``year_end_by_code``), and
+citing the ledger records behind a payroll provider or payment processor the model named
+(``integrations_cited_by_code``).
 """
 
 from __future__ import annotations
