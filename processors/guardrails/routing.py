@@ -10,7 +10,6 @@ goes to ``guardrails.review`` as a :func:`held_result` until ``daemons review`` 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import JudgeVerdict, Verdict
+from processors.runtime.daemon import output_id
 from processors.serde.json_codec import to_json
 
 REVIEW_TOPIC = "guardrails.review"
@@ -54,13 +54,6 @@ def from_judge(verdict: JudgeVerdict) -> Decision:
     )
 
 
-def output_id(event_id: str, topic: str, index: int = 0) -> str:
-    """The runtime's deterministic output id of output ``index`` of an event on ``topic``
-    (``processors.runtime.runner.Runner._encode``): a held result keeps the id it would have
-    had if it had passed, so downstream deduplication sees one result either way."""
-    return hashlib.sha256(f"{event_id}\x00{topic}\x00{index}".encode()).hexdigest()[:32]
-
-
 def held_result(
     *,
     event: Mapping[str, Any],
@@ -71,7 +64,10 @@ def held_result(
     run_id: str,
     trace_id: str,
 ) -> dict[str, Any]:
-    """A ``HeldResult`` datum: the output value (its output id filled in) as JSON text."""
+    """A ``HeldResult`` datum: the output value (its output id filled in) as JSON text. The id
+    is the runtime's (:func:`~processors.runtime.daemon.output_id`): a held result keeps the id
+    it would have had if it had passed, so downstream deduplication sees one result either
+    way."""
     held = dict(value)
     held["output_id"] = held.get("output_id") or output_id(str(event["event_id"]), target_topic)
     return {

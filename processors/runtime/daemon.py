@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.trace import Span
+
+
+def output_id(event_id: str, topic: str, index: int = 0) -> str:
+    """The deterministic id of output ``index`` of an event on (logical) ``topic``: the same
+    on every redelivery, so downstream can deduplicate."""
+    return hashlib.sha256(f"{event_id}\x00{topic}\x00{index}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from processors.kafka.clients import Contracts
-from processors.runtime.daemon import Daemon, EventContext, Output
+from processors.runtime.daemon import Daemon, EventContext, Output, output_id
 from processors.runtime.deadletter import Failure, envelope, error_headers
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.policy import DeadLetter, Retry, decide
@@ -107,16 +106,14 @@ class Handling:
         ``daemon`` headers downstream deduplicates by."""
         spec = self.contracts.catalog.get(output.topic)
         physical = self.contracts.catalog.physical(output.topic)
-        output_id = hashlib.sha256(f"{event_id}\x00{output.topic}\x00{index}".encode()).hexdigest()[
-            :32
-        ]
+        oid = output_id(event_id, output.topic, index)
         value = dict(output.value)
         if value.get("output_id") == "":
-            value["output_id"] = output_id
+            value["output_id"] = oid
         key = output.key if output.key is not None else spec.key_for(value)
         data = self.contracts.codec.encode(spec.value_schema, value, topic=physical)
         headers: list[tuple[str, Any]] = [
-            *output.headers, ("event_id", event_id.encode()), ("output_id", output_id.encode()),
+            *output.headers, ("event_id", event_id.encode()), ("output_id", oid.encode()),
             ("daemon", self.daemon.name.encode()),
         ]  # fmt: skip
         return physical, key, data, headers
