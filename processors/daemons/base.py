@@ -294,12 +294,10 @@ class Pipeline(Generic[OutputT]):
         self.agent = build_agent(use_case, env)
         self.writable = write_tools(use_case, env) if use_case.write_back is not None else {}
         self.tracer = env.tracer or trace.get_tracer("processors.daemons")
-        self.judging = None
-        if env.judge is not None:  # both prompts versioned by content; a missing one: ConfigError
-            self.judging = (
-                Prompt.load(use_case.prompts / "task.md"),
-                load_policy(use_case.prompts),
-            )
+        self.judging = None  # (judge, task, policy); both prompts versioned by content
+        if env.judge is not None:  # a missing prompt file: ConfigError, at start-up
+            task, policy = Prompt.load(use_case.prompts / "task.md"), load_policy(use_case.prompts)
+            self.judging = (env.judge, task, policy)
 
     async def run(self, event: Mapping[str, Any], call: CallContext) -> Processed[OutputT]:
         use_case = self.use_case
@@ -312,17 +310,17 @@ class Pipeline(Generic[OutputT]):
             # after the checks: they may have demoted parts of the output (see run_checks)
             value = {**_common(event, record), **use_case.to_output(event, output)}
             decision = after_checks(checks)
-            if decision is None and self.env.judge is not None and self.judging is not None:
-                task, policy = self.judging
-                verdict = await self.env.judge.evaluate(
+            if decision is None and self.judging is not None:
+                judge, task, policy = self.judging
+                verdict = await judge.evaluate(
                     task=task, event=event, output=to_json(value), evidence=evidence,
                     policy=policy,
                 )  # fmt: skip
                 decision = from_judge(verdict)
             decision = decision or Decision("pass", [])
             span.set_attribute("daemons.guardrail.verdict", decision.verdict)
-            judge = self.env.judge.name if self.env.judge else "none"
-            span.set_attribute("daemons.guardrail.judge_model", judge)
+            judge_model = self.env.judge.name if self.env.judge else "none"
+            span.set_attribute("daemons.guardrail.judge_model", judge_model)
         if decision.verdict == "pass" and use_case.write_back is not None:
             writes = tool_caller(self.writable, call, record, self.tracer)
             output = await use_case.write_back(event, output, writes)

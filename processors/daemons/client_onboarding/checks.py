@@ -22,7 +22,7 @@ citing the ledger records behind a payroll provider or payment processor the mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,30 +159,17 @@ def _cite_integrations(output: OnboardingAnswers, facts: Facts) -> CheckResult:
     answer is left as it is."""
     cited: list[str] = []
     for a in output.answers:
-        if a.question not in ("payroll_provider", "payment_processors") or a.value is None:
+        if a.question not in _SIDE or a.value is None:
             continue
         value = normalize(a.question, a.value)
         if value is None or value == "none" or any(e.startswith(SIGNUP) for e in a.evidence):
             continue
-        markers, direction = (
-            (PAYROLL_MARKERS, "debit")
-            if a.question == "payroll_provider"
-            else (PAYMENT_MARKERS, "credit")
-        )
-        ids: list[str] = []
-        for name in value.split(","):
-            found = [
-                tx_id
-                for tx_id, tx in facts.transactions.items()
-                if tx.get("direction") == direction
-                and markers[name] in str(tx.get("descriptor", "")).upper()
-            ]
-            if not found:
-                break
-            ids += found[:3]
-        else:
-            a.evidence = ids
-            cited.append(f"{a.question}={value!r}: {', '.join(ids)}")
+        found = [
+            _naming(a.question, name, facts.transactions.values()) for name in value.split(",")
+        ]
+        if all(found):
+            a.evidence = [str(tx["transaction_id"]) for records in found for tx in records[:3]]
+            cited.append(f"{a.question}={value!r}: {', '.join(a.evidence)}")
     if cited:
         return CheckResult("integrations_cited_by_code", True, "; ".join(cited))
     return CheckResult("integrations_cited_by_code", True, "no provider named from the ledger")
@@ -291,16 +278,28 @@ def _profile_agrees(key: str, value: str, field_value: Any) -> bool:
 
 
 def _integration_problem(key: str, value: str, cited: list[dict[str, Any]]) -> str | None:
-    markers, direction = (
-        (PAYROLL_MARKERS, "debit") if key == "payroll_provider" else (PAYMENT_MARKERS, "credit")
-    )
     for name in value.split(","):
         if name == "none":
             return f"{key}: 'none' needs a signup answer (missing data proves nothing)"
-        marker = markers[name]
-        if not any(
-            tx.get("direction") == direction and marker in str(tx.get("descriptor", "")).upper()
-            for tx in cited
-        ):
-            return f"{key}: no cited {direction} mentions {marker}"
+        if not _naming(key, name, cited):
+            direction, markers = _SIDE[key]
+            return f"{key}: no cited {direction} mentions {markers[name]}"
     return None
+
+
+# payroll shows up in debits (the company pays the provider), processors in credits (payouts)
+_SIDE = {
+    "payroll_provider": ("debit", PAYROLL_MARKERS),
+    "payment_processors": ("credit", PAYMENT_MARKERS),
+}
+
+
+def _naming(key: str, name: str, transactions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transactions on the provider's side whose descriptor names provider ``name``."""
+    direction, markers = _SIDE[key]
+    return [
+        tx
+        for tx in transactions
+        if tx.get("direction") == direction
+        and markers[name] in str(tx.get("descriptor", "")).upper()
+    ]

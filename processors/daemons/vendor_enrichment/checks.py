@@ -112,17 +112,14 @@ def invented_fields(
 
 
 def invented_entry(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> dict[str, str]:
-    """The directory fields to make unknown when ``business_id`` is no search result's id
-    (``business_id`` itself is cleared): nothing read "from" that entry can stand."""
+    """``business_id`` and the directory fields to make unknown when ``business_id`` is no
+    search result's id: nothing read "from" that entry can stand."""
     chosen = output.business_id
-    if chosen is None or ("business_id", chosen) in set(read_leaves(evidence)):
+    if chosen is None or ("business_id", chosen) in read_leaves(evidence):
         return {}
-    output.business_id = None
-    return {
-        field: f"{field}: business_id {chosen!r} is no directory result"
-        for field in DIRECTORY_FIELDS
-        if output.value(field) is not None
-    } or {"business_id": f"business_id {chosen!r} is no directory result"}
+    because = f"business_id {chosen!r} is no directory result"
+    fields = [f for f in DIRECTORY_FIELDS if output.value(f) is not None]
+    return {"business_id": because} | {f: f"{f}: {because}" for f in fields}
 
 
 def cited_ids(output: VendorProfile, evidence: Sequence[ToolEvidence]) -> CheckResult:
