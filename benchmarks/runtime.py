@@ -217,41 +217,34 @@ def bare_loop(settings: Settings, contracts: Contracts, n: int, variant: str = "
     assert not errors, errors[:3]
 
 
-def warm_up(base: Settings, n: int = 500) -> None:
-    """A small daemon run and bare loop first, not measured: on a fresh broker the first
-    producer waits for its idempotence PID and the first groups for the coordinator, which
-    would be charged to whichever scenario runs first."""
-    for label in ("daemon", "bare"):
-        settings, contracts = fresh(base)
-        produce_events(settings, contracts, IN, [question(i, "hi", 100) for i in range(n)])
-        reader = Reader(settings, contracts.catalog.physical(OUT), n, timeout=120)
-        if label == "daemon":
-            daemon = dataclasses.replace(noop, group_id=ephemeral_group("warm"))
-            with RunnerThread(Runner(daemon, settings, contracts, concurrency=256)):
-                reader.wait()
-        else:
-            bare_loop(settings, contracts, n)
+def one_pass(base: Settings, label: str, n: int) -> tuple[Reader, float]:
+    """``n`` fresh events through the daemon (``label`` "daemon") or a bare loop variant;
+    the reader of its outputs and when processing started."""
+    settings, contracts = fresh(base)
+    produce_events(settings, contracts, IN, [question(i, "hi", 1000) for i in range(n)])
+    reader = Reader(settings, contracts.catalog.physical(OUT), n, timeout=300)
+    started = time.monotonic()
+    if label == "daemon":
+        daemon = dataclasses.replace(noop, group_id=ephemeral_group("noop"))
+        with RunnerThread(Runner(daemon, settings, contracts, concurrency=256)):
             reader.wait()
+    else:
+        worker = threading.Thread(target=bare_loop, args=(settings, contracts, n, label))
+        worker.start()
+        reader.wait()
+        worker.join(60)
+    return reader, started
 
 
 def section_overhead(base: Settings, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    warm_up(base)
+    # Warm-up, not measured: on a fresh broker the first producer waits for its idempotence
+    # PID and the first groups for the coordinator, which would be charged to whichever
+    # scenario runs first.
+    for label in ("daemon", "bare"):
+        one_pass(base, label, 500)
     for label in ("daemon", *BARE_VARIANTS):
-        settings, contracts = fresh(base)
-        events = [question(i, "hi", 1000) for i in range(n)]
-        produce_events(settings, contracts, IN, events)
-        reader = Reader(settings, contracts.catalog.physical(OUT), n, timeout=300)
-        started = time.monotonic()
-        if label == "daemon":
-            daemon = dataclasses.replace(noop, group_id=ephemeral_group("noop"))
-            with RunnerThread(Runner(daemon, settings, contracts, concurrency=256)):
-                reader.wait()
-        else:
-            worker = threading.Thread(target=bare_loop, args=(settings, contracts, n, label))
-            worker.start()
-            reader.wait()
-            worker.join(60)
+        reader, started = one_pass(base, label, n)
         wall, steady = reader.rates(started, n)
         out[f"overhead_{label}_eps"] = round(wall, 1)
         out[f"overhead_{label}_steady_eps"] = round(steady, 1)
