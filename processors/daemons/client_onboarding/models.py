@@ -18,8 +18,8 @@ class Answer(BaseModel):
     The evidence comes before the value on purpose, and every field is required: a
     schema-constrained model writes the fields in this order (llama.cpp's grammar puts
     required properties first, in order), so it names its source first and then copies the
-    value from it. With the value first, the 1.5B model wrote null for every question of two
-    probed cases while citing the right profile fields.
+    value from it. With the value first, the 1.5B model wrote null for every question of the
+    two cases probed, each with a citation.
     """
 
     model_config = ConfigDict(extra="forbid")
