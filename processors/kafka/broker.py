@@ -194,8 +194,9 @@ def start_broker(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BrokerError(
-                f"Kafka exited with status {proc.returncode}; last lines of "
-                f"{broker.log_path}:\n{_tail(broker.log_path)}{_tail(state_dir / 'stdout.log')}"
+                f"Kafka exited with status {proc.returncode}: {_first_error(broker.log_path)}\n"
+                f"last lines of {broker.log_path}:\n"
+                f"{_tail(broker.log_path)}{_tail(state_dir / 'stdout.log')}"
             )
         if answers(broker.bootstrap):
             return broker
@@ -234,6 +235,22 @@ def read_state(state_dir: Path) -> BrokerProcess | None:
         pid_file.unlink()
         return None
     return broker
+
+
+def _first_error(log: Path) -> str:
+    """The first ERROR/FATAL entry of a Kafka log with its ``Caused by`` lines (the root cause;
+    the shutdown that follows it can push it far above the log's last lines)."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for i, line in enumerate(lines):
+        if "] ERROR " in line or "] FATAL " in line:
+            causes = []
+            for follow in lines[i + 1 :]:
+                if follow.startswith("["):
+                    break
+                if follow.startswith("Caused by:"):
+                    causes.append(follow)
+            return "\n  ".join([line, *causes])
+    return "no ERROR in its log"
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -8,6 +8,7 @@ free ports in a temporary directory, so a developer's own broker is never touche
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
 import socket
 import subprocess
@@ -19,11 +20,35 @@ from processors.kafka import broker as local
 from processors.settings import KafkaSettings, Settings
 
 
-def free_port() -> int:
+def free_port(adjacent: int = 1) -> int:
+    """A loopback port nothing holds (the first of ``adjacent`` free ones in a row).
+
+    Chosen below the kernel's ephemeral range: a port the kernel hands out (``bind`` to 0)
+    can become the local end of any outgoing connection before a slow server such as Kafka
+    binds it — a local broker then exits with ``Address already in use``.
+    """
+    low = _ephemeral_low()
+    for _ in range(500):
+        first = random.randrange(max(1024, low - 16384), low - adjacent)
+        if all(_bindable(port) for port in range(first, first + adjacent)):
+            return first
+    raise RuntimeError(f"no {adjacent} free adjacent loopback port(s) below {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default when /proc is not there
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def docker_answers() -> bool:
