@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     serve.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="sampling temperature for requests that set none (default 0: greedy, the same "
+        "prompt gives the same answer; a negative value leaves llama.cpp's own default)",
+    )
+    serve.add_argument(
         "--share-cpu",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -85,7 +92,8 @@ def _serve(args: argparse.Namespace) -> int:
     engine = XllamacppEngine(
         path, model_id=model_id, n_ctx=args.ctx, threads=args.threads, machine_lock=lock
     )
-    server = LocalHTTPServer(engine, args.host, args.port)
+    temperature = None if args.temperature < 0 else args.temperature
+    server = LocalHTTPServer(engine, args.host, args.port, temperature=temperature)
     _log.info("serving %s on %s (use model 'local:%s')", model_id, server.url, model_id)
     try:
         server.serve_forever()

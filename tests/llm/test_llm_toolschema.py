@@ -217,6 +217,17 @@ def test_complete_constrains_the_engine_and_replays_history() -> None:
     assert answer["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48}
 
 
+def test_the_server_temperature_applies_only_when_the_request_names_none() -> None:
+    engine = ScriptedEngine(*['{"final": {"ok": true}}'] * 4)
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": "check 7"}]}
+    complete(engine, body)  # default: greedy
+    complete(engine, body, temperature=0.3)
+    complete(engine, {**body, "temperature": 0.9}, temperature=0.3)  # the request wins
+    complete(engine, body, temperature=None)  # llama.cpp's own default
+    assert [r.get("temperature") for r in engine.requests] == [0.0, 0.3, 0.9, None]
+    assert "temperature" not in engine.requests[3]
+
+
 def test_closing_the_tools_keeps_the_prompt_prefix_and_adds_a_note_at_the_end() -> None:
     engine = ScriptedEngine(
         '{"tool": "get_invoice", "arguments": {"id": "7"}}', '{"final": {"ok": true}}'

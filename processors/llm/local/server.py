@@ -86,8 +86,14 @@ def _engine_messages(
     return [{"role": "system", "content": "\n\n".join([*system, guide])}, *out]
 
 
-def complete(engine: ChatEngine, body: dict[str, Any]) -> dict[str, Any]:
-    """Answer one Chat Completions request body (the server's whole job, minus HTTP)."""
+def complete(
+    engine: ChatEngine, body: dict[str, Any], *, temperature: float | None = 0.0
+) -> dict[str, Any]:
+    """Answer one Chat Completions request body (the server's whole job, minus HTTP).
+
+    ``temperature`` applies when the request names none: greedy (0) by default, so the same
+    event gives the same run; ``None`` leaves llama.cpp's own sampling default (0.8).
+    """
     if body.get("stream"):
         raise BadRequest("streaming is not supported by the local server", status=400)
     tools = body.get("tools") or []
@@ -107,6 +113,8 @@ def complete(engine: ChatEngine, body: dict[str, Any]) -> dict[str, Any]:
             "json_schema": {"name": "turn", "schema": union},
         },
     }
+    if temperature is not None:
+        request["temperature"] = temperature
     for key in ("temperature", "seed", "top_p"):
         if body.get(key) is not None:
             request[key] = body[key]
@@ -183,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length) or b"null")
             if not isinstance(body, dict):
                 raise BadRequest("the request body must be a JSON object", status=400)
-            answer = complete(self.server.engine, body)
+            answer = complete(self.server.engine, body, temperature=self.server.temperature)
         except ValueError:
             self._error(400, "the request body is not JSON", "invalid_request_error")
         except ProviderError as exc:
@@ -200,9 +208,17 @@ class LocalHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, engine: ChatEngine, host: str = "127.0.0.1", port: int = 8090) -> None:
+    def __init__(
+        self,
+        engine: ChatEngine,
+        host: str = "127.0.0.1",
+        port: int = 8090,
+        *,
+        temperature: float | None = 0.0,
+    ) -> None:
         super().__init__((host, port), _Handler)
         self.engine = engine
+        self.temperature = temperature  # for requests that name none
 
     @property
     def url(self) -> str:
