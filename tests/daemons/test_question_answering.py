@@ -320,8 +320,14 @@ def test_a_tool_call_for_another_tenant_is_flagged() -> None:
 
 
 def test_cannot_answer_needs_a_reason_and_a_difference_needs_two_figures() -> None:
+    without = QuestionAnswer.model_validate(
+        {"can_answer": False, "answer": " The books hold no forecasts. ", "reason": None}
+    )
+    assert without.reason == "The books hold no forecasts."  # the answer says why
+    given = {"can_answer": False, "answer": "No.", "reason": "No forecasts."}
+    assert QuestionAnswer.model_validate(given).reason == "No forecasts."
     with pytest.raises(ValidationError, match="reason is required"):
-        QuestionAnswer.model_validate({"can_answer": False, "answer": "No."})
+        QuestionAnswer.model_validate({"can_answer": False, "answer": "  "})
     with pytest.raises(ValidationError, match="names figure 2"):
         QuestionAnswer.model_validate(
             {

