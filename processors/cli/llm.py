@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--temperature",
         type=float,
         default=0.0,
-        help="sampling temperature for requests that set none (default 0: greedy, the same "
-        "prompt gives the same answer; a negative value leaves llama.cpp's own default)",
+        help="sampling temperature for requests that set none (default 0: greedy, steadier "
+        "runs; a negative value leaves llama.cpp's own default)",
     )
     serve.add_argument(
         "--share-cpu",

@@ -91,8 +91,9 @@ def complete(
 ) -> dict[str, Any]:
     """Answer one Chat Completions request body (the server's whole job, minus HTTP).
 
-    ``temperature`` applies when the request names none: greedy (0) by default, so the same
-    event gives the same run; ``None`` leaves llama.cpp's own sampling default (0.8).
+    ``temperature`` applies when the request names none: greedy (0) by default: steadier
+    runs, though not identical ones (a greedy eval case failed in one run and passed in the
+    next); ``None`` leaves llama.cpp's own sampling default (0.8).
     """
     if body.get("stream"):
         raise BadRequest("streaming is not supported by the local server", status=400)
