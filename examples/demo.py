@@ -239,7 +239,7 @@ def render_result(row: EventRow) -> str:
         return "result: " + _short(json.dumps(body, default=str), 400)
     if row.outcome is not None:
         what = "held for review" if row.verdict == "needs_review" else "withheld by the guardrails"
-        return f"{what}: " + "; ".join(row.outcome.get("reasons", []))
+        return f"{what}: " + _short("; ".join(row.outcome.get("reasons", [])), 400)
     return "pending"
 
 

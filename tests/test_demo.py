@@ -133,6 +133,17 @@ def test_guardrail_fail_is_withheld_and_reported() -> None:
     )
 
 
+def test_withheld_reasons_are_shown_short() -> None:
+    row = _finished_row("fail")
+    assert demo.render_result(row) == (
+        "withheld by the guardrails: numeric_grounding: 7 not in tools"
+    )
+    row.outcome = _outcome("fail", ["the books hold no revenue forecast"] * 30)
+    shown = demo.render_result(row)
+    assert shown.startswith("withheld by the guardrails: the books hold no revenue forecast;")
+    assert len(shown) <= len("withheld by the guardrails: ") + 400
+
+
 def test_a_passing_event_is_done_only_once_its_result_is_read() -> None:
     row = EventRow("vendor-enrichment", "evt-vd-0001", "t-ridgeline", "SQ *BLUE")
     row.sent(0.0)

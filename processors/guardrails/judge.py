@@ -181,7 +181,8 @@ class Judge:
         return JudgeVerdict(
             verdict=answer.verdict,
             scores=answer.scores.model_dump(),
-            reasons=[r[:500] for r in answer.reasons],
+            # once each: a small judge decoding greedily can repeat one reason many times
+            reasons=list(dict.fromkeys(r[:500] for r in answer.reasons)),
             judge_model=self.name,
             policy_version=policy.version,
         )

@@ -52,6 +52,18 @@ def _evaluate(judge: Judge) -> Any:
     )
 
 
+def test_a_reason_the_judge_repeats_is_kept_once_in_its_order() -> None:
+    reasons = ["no revenue data", "no revenue data", "figures fine", "no revenue data"]
+    answer = {**GOOD, "verdict": "fail", "reasons": reasons}
+    judge = Judge(
+        FunctionModel(lambda _: tool_calls(call(VERDICT_TOOL, answer)), name="local:j"),
+        primary="local:x",
+    )
+    verdict = _evaluate(judge)
+    assert verdict.verdict == "fail"
+    assert verdict.reasons == ["no revenue data", "figures fine"]
+
+
 def test_the_judge_sees_objective_evidence_response_and_policy_and_is_forced_to_the_schema() -> (
     None
 ):
