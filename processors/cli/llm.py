@@ -14,6 +14,7 @@ from pathlib import Path
 from processors.errors import ConfigError
 from processors.llm.local.assemble import ensure_model
 from processors.llm.local.catalog import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelSpec
+from processors.llm.local.server import DEFAULT_TEMPERATURE, LocalHTTPServer
 from processors.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--temperature",
         type=float,
-        default=0.0,
-        help="sampling temperature for requests that set none (default 0: greedy, steadier "
-        "runs; a negative value leaves llama.cpp's own default)",
+        default=DEFAULT_TEMPERATURE,
+        help="sampling temperature for requests that set none (default %(default)s: greedy, "
+        "steadier runs; a negative value leaves llama.cpp's own default)",
     )
     serve.add_argument(
         "--share-cpu",
@@ -76,7 +77,6 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from processors.llm.local.engine import XllamacppEngine
-    from processors.llm.local.server import LocalHTTPServer
 
     if args.model_path is not None:
         path: Path = args.model_path

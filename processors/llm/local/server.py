@@ -86,8 +86,12 @@ def _engine_messages(
     return [{"role": "system", "content": "\n\n".join([*system, guide])}, *out]
 
 
+DEFAULT_TEMPERATURE = 0.0
+"""For requests that name no temperature: greedy. llama.cpp's own default samples at 0.8."""
+
+
 def complete(
-    engine: ChatEngine, body: dict[str, Any], *, temperature: float | None = 0.0
+    engine: ChatEngine, body: dict[str, Any], *, temperature: float | None = DEFAULT_TEMPERATURE
 ) -> dict[str, Any]:
     """Answer one Chat Completions request body (the server's whole job, minus HTTP).
 
@@ -215,7 +219,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 8090,
         *,
-        temperature: float | None = 0.0,
+        temperature: float | None = DEFAULT_TEMPERATURE,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.engine = engine
