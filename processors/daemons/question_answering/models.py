@@ -102,8 +102,8 @@ class QuestionAnswer(BaseModel):
     def _consistent(self) -> QuestionAnswer:
         if not self.can_answer and not (self.reason and self.reason.strip()):
             # The answer of a question the books cannot answer says why: that is the reason.
-            # (Greedy decoding repeats a null reason through every correction — 5 of 5
-            # unanswerable eval questions failed that way.)
+            # (Greedy decoding can repeat a null reason through every correction: both
+            # unanswerable eval questions probed failed that way.)
             if not self.answer.strip():
                 raise ValueError("reason is required when can_answer is false")
             self.reason = self.answer.strip()[:500]
