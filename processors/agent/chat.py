@@ -1,9 +1,10 @@
 """The :class:`Meter` every model call of a run goes through: span, timing, record, budget.
 
 The ``chat {model}`` span follows the OpenTelemetry GenAI conventions (provider, request and
-response model, sampling parameters, token usage, finish reasons) plus our own cost, prompt
-version and purpose. Message text goes on it only with ``capture_content`` (the
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` opt-in), and then redacted.
+response model, sampling parameters, token usage with its cache reads and writes, finish
+reasons) plus our own cost, prompt version and purpose. Message text goes on it only with
+``capture_content`` (the ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` opt-in),
+and then redacted.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from processors.llm.model import (
     ModelSettings,
     SystemMessage,
     ToolResultMessage,
+    Usage,
 )
 
 COST_ATTRIBUTE = "daemons.usage.cost_usd"
+# GenAI semantic conventions: parts of gen_ai.usage.input_tokens, set when non-zero.
+CACHE_READ_ATTRIBUTE = "gen_ai.usage.cache_read.input_tokens"
+CACHE_CREATION_ATTRIBUTE = "gen_ai.usage.cache_creation.input_tokens"
 PROMPT_VERSION_ATTRIBUTE = "daemons.prompt.version"
 
 
@@ -49,6 +54,16 @@ def settings_attributes(settings: ModelSettings) -> dict[str, AttributeValue]:
         "gen_ai.request.seed": settings.seed,
     }
     return {k: v for k, v in found.items() if v is not None}
+
+
+def cache_attributes(usage: Usage) -> dict[str, AttributeValue]:
+    """``gen_ai.usage.cache_read.input_tokens`` and ``…cache_creation.input_tokens``, each
+    only when non-zero (as the conventions recommend)."""
+    found = {
+        CACHE_READ_ATTRIBUTE: usage.cached_input_tokens,
+        CACHE_CREATION_ATTRIBUTE: usage.cache_write_tokens,
+    }
+    return {k: v for k, v in found.items() if v}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +119,7 @@ class Meter:
                     "gen_ai.usage.output_tokens": response.usage.output_tokens,
                     "gen_ai.response.finish_reasons": [response.finish_reason or "unknown"],
                     COST_ATTRIBUTE: response.cost_usd,
+                    **cache_attributes(response.usage),
                 }
             )
             if self.capture_content:
@@ -122,6 +138,8 @@ class Meter:
                 tool_choice=request.tool_choice,
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
+                cached_input_tokens=response.usage.cached_input_tokens,
+                cache_write_tokens=response.usage.cache_write_tokens,
                 cost_usd=response.cost_usd,
                 latency_s=latency,
                 finish_reason=response.finish_reason,

@@ -83,8 +83,10 @@ class ModelCallRecord(BaseModel):
     max_tokens: int | None = None
     seed: int | None = None
     tool_choice: str = "auto"
-    input_tokens: int = 0
+    input_tokens: int = 0  # the whole prompt, cached parts included
     output_tokens: int = 0
+    cached_input_tokens: int = 0  # part of input_tokens read from the provider's cache
+    cache_write_tokens: int = 0  # part of input_tokens written to it (Anthropic)
     cost_usd: float = 0.0
     latency_s: float = 0.0
     finish_reason: str | None = None
@@ -128,6 +130,8 @@ class Totals(BaseModel):
     model_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
     tool_calls: int = 0
     tool_errors: int = 0
@@ -193,6 +197,8 @@ class RunRecord(BaseModel):
             model_calls=len(self.model_calls),
             input_tokens=budget.usage.input_tokens,
             output_tokens=budget.usage.output_tokens,
+            cached_input_tokens=budget.usage.cached_input_tokens,
+            cache_write_tokens=budget.usage.cache_write_tokens,
             cost_usd=budget.cost_usd,
             tool_calls=len(calls),
             tool_errors=sum(c.error_type is not None and c.refused is None for c in calls),
@@ -235,6 +241,8 @@ class RunRecord(BaseModel):
             "output_json": None if self.final_response is None else redact(self.final_response),
             "input_tokens": self.totals.input_tokens,
             "output_tokens": self.totals.output_tokens,
+            "cached_input_tokens": self.totals.cached_input_tokens,
+            "cache_write_tokens": self.totals.cache_write_tokens,
             "cost_usd": self.totals.cost_usd,
             "latency_ms": self.totals.wall_s * 1000.0,
         }
@@ -254,6 +262,8 @@ def _model_call_datum(call: ModelCallRecord) -> dict[str, Any]:
         "parameters_json": canonical_json(parameters),
         "input_tokens": call.input_tokens,
         "output_tokens": call.output_tokens,
+        "cached_input_tokens": call.cached_input_tokens,
+        "cache_write_tokens": call.cache_write_tokens,
         "cost_usd": call.cost_usd,
         "latency_ms": call.latency_s * 1000.0,
         "finish_reason": call.finish_reason,

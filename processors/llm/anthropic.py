@@ -5,6 +5,16 @@ requested schema becomes one extra tool (named ``request.response_name``) whose 
 answer. It is forced when it is the only way to answer; alongside real tools the model must
 pick some tool (``tool_choice: any``), and a call to the answer tool is turned back into a
 normal final message (its JSON as ``content``) before anyone sees it.
+
+Prompt caching: when a request names its static prefix (``ModelRequest.cache_prefix``), the
+body carries ``cache_control: {"type": "ephemeral"}`` breakpoints (5-minute cache) where that
+prefix ends, in Anthropic's order tools → system → messages: on the last tool, on the system
+prompt (then sent as a list of text blocks) and on the last content block of the last
+non-system message of the prefix — three of the four breakpoints a request may carry. A
+prefix shorter than the model's minimum (1024 tokens for Sonnet 4.5 and Opus 4.1, 4096 for
+Haiku 4.5) is simply not cached. The usage block's ``cache_read_input_tokens`` and
+``cache_creation_input_tokens`` become :class:`~processors.llm.model.Usage`'s
+``cached_input_tokens`` and ``cache_write_tokens``.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from processors.llm.model import (
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+EPHEMERAL = {"type": "ephemeral"}  # cache_control of a breakpoint (default 5-minute TTL)
 _STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -64,10 +75,24 @@ def _content_blocks(message: Message) -> list[dict[str, Any]]:
 def convert_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
     """System prompt and Messages-API turns; consecutive same-role turns are merged (tool
     results travel in ``user`` turns, as the API requires)."""
+    system, turns, _ends = _convert(messages)
+    return system, turns
+
+
+BlockAt = tuple[int, int]  # (turn, block) in the Messages-API ``messages`` list
+
+
+def _convert(
+    messages: tuple[Message, ...],
+) -> tuple[str | None, list[dict[str, Any]], list[BlockAt | None]]:
+    """:func:`convert_messages`, plus where each message's last content block landed once
+    turns are merged (``None``: a system message, or a message without blocks)."""
     system = [m.content for m in messages if isinstance(m, SystemMessage)]
     turns: list[dict[str, Any]] = []
+    ends: list[BlockAt | None] = []
     for message in messages:
         if isinstance(message, SystemMessage):
+            ends.append(None)
             continue
         role = "assistant" if isinstance(message, AssistantMessage) else "user"
         blocks = _content_blocks(message)
@@ -75,11 +100,49 @@ def convert_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[di
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
-    return ("\n\n".join(system) if system else None), turns
+        ends.append((len(turns) - 1, len(turns[-1]["content"]) - 1) if blocks else None)
+    return ("\n\n".join(system) if system else None), turns, ends
+
+
+def _mark_static_prefix(
+    body: dict[str, Any], messages: tuple[Message, ...], ends: list[BlockAt | None], prefix: int
+) -> None:
+    """Put cache breakpoints where the first ``prefix`` messages end (see the module doc).
+
+    The system prompt is marked only when every system message lies in the prefix (they are
+    all joined into it); the message breakpoint goes on the last non-empty content block of
+    the last prefix message that has one. Empty blocks are never marked.
+    """
+    if body.get("tools"):
+        body["tools"][-1]["cache_control"] = dict(EPHEMERAL)
+    system_is_static = all(
+        index < prefix for index, m in enumerate(messages) if isinstance(m, SystemMessage)
+    )
+    if body.get("system") and system_is_static:
+        body["system"] = [
+            {"type": "text", "text": body["system"], "cache_control": dict(EPHEMERAL)}
+        ]
+    for end in reversed(ends[:prefix]):
+        if end is None:
+            continue
+        turn, position = end
+        block = body["messages"][turn]["content"][position]
+        if _is_empty(block):
+            continue
+        block["cache_control"] = dict(EPHEMERAL)
+        return
+
+
+def _is_empty(block: dict[str, Any]) -> bool:
+    if block["type"] == "text":
+        return not block["text"]
+    if block["type"] == "tool_result":
+        return not block["content"]
+    return False
 
 
 def build_body(request: ModelRequest, served_model: str) -> dict[str, Any]:
-    system, turns = convert_messages(request.messages)
+    system, turns, ends = _convert(request.messages)
     body: dict[str, Any] = {
         "model": served_model,
         "max_tokens": request.settings.max_tokens or DEFAULT_MAX_TOKENS,
@@ -118,6 +181,9 @@ def build_body(request: ModelRequest, served_model: str) -> dict[str, Any]:
         )
     if request.settings.temperature is not None:
         body["temperature"] = request.settings.temperature
+    prefix = min(request.cache_prefix, len(request.messages))
+    if prefix > 0:
+        _mark_static_prefix(body, request.messages, ends, prefix)
     return body
 
 
@@ -147,14 +213,33 @@ def parse_response(
         content, finish = answer, "stop"
     else:
         content = "".join(texts) or None
-    raw = data.get("usage") or {}
-    usage = Usage(
-        input_tokens=int(raw.get("input_tokens") or 0)
-        + int(raw.get("cache_creation_input_tokens") or 0)
-        + int(raw.get("cache_read_input_tokens") or 0),
-        output_tokens=int(raw.get("output_tokens") or 0),
+    return AssistantMessage(content=content, tool_calls=tuple(calls)), parse_usage(data), finish
+
+
+def parse_usage(data: dict[str, Any]) -> Usage:
+    """Token counts of an answer's ``usage``; missing or null fields count 0.
+
+    Anthropic's ``input_tokens`` counts only the prompt after the last cache breakpoint, so
+    our ``input_tokens`` (the whole prompt) adds the cache reads and writes to it.
+    """
+    raw = data.get("usage")
+    usage = raw if isinstance(raw, dict) else {}
+    read = _count(usage.get("cache_read_input_tokens"))
+    written = _count(usage.get("cache_creation_input_tokens"))
+    return Usage(
+        input_tokens=_count(usage.get("input_tokens")) + read + written,
+        output_tokens=_count(usage.get("output_tokens")),
+        cached_input_tokens=read,
+        cache_write_tokens=written,
     )
-    return AssistantMessage(content=content, tool_calls=tuple(calls)), usage, finish
+
+
+def _count(value: Any) -> int:
+    """A token count from JSON: a non-negative int; 0 when missing, null or not a number."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 class AnthropicModel:

@@ -60,22 +60,54 @@ class RateLimits(_Frozen):
 
 
 class Price(_Frozen):
-    """USD per one million tokens."""
+    """USD per one million tokens.
+
+    ``cached_input_per_mtok`` is what a prompt token read from the provider's cache costs,
+    ``cache_write_per_mtok`` what one written to it costs (Anthropic; its 5-minute cache,
+    the one :mod:`processors.llm.anthropic` asks for). Unset, such tokens are charged at
+    ``input_per_mtok``: an unknown discount is never guessed.
+    """
 
     input_per_mtok: float
     output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
 
 
 # Public list prices (USD per 1M tokens) of a few common models; extend via LLMSettings.prices.
+# OpenAI (platform.openai.com/docs/pricing): cached input is 25% of input for the gpt-4.1
+# family and 50% for gpt-4o; no cache-write charge. Anthropic (docs.claude.com pricing and
+# prompt-caching pages): cache hits 0.1x input, 5-minute cache writes 1.25x input.
 DEFAULT_PRICES: dict[str, Price] = {
-    "openai:gpt-4.1": Price(input_per_mtok=2.0, output_per_mtok=8.0),
-    "openai:gpt-4.1-mini": Price(input_per_mtok=0.4, output_per_mtok=1.6),
-    "openai:gpt-4.1-nano": Price(input_per_mtok=0.1, output_per_mtok=0.4),
-    "openai:gpt-4o": Price(input_per_mtok=2.5, output_per_mtok=10.0),
-    "openai:gpt-4o-mini": Price(input_per_mtok=0.15, output_per_mtok=0.6),
-    "anthropic:claude-sonnet-4-5": Price(input_per_mtok=3.0, output_per_mtok=15.0),
-    "anthropic:claude-haiku-4-5": Price(input_per_mtok=1.0, output_per_mtok=5.0),
-    "anthropic:claude-opus-4-1": Price(input_per_mtok=15.0, output_per_mtok=75.0),
+    "openai:gpt-4.1": Price(input_per_mtok=2.0, output_per_mtok=8.0, cached_input_per_mtok=0.5),
+    "openai:gpt-4.1-mini": Price(
+        input_per_mtok=0.4, output_per_mtok=1.6, cached_input_per_mtok=0.1
+    ),
+    "openai:gpt-4.1-nano": Price(
+        input_per_mtok=0.1, output_per_mtok=0.4, cached_input_per_mtok=0.025
+    ),
+    "openai:gpt-4o": Price(input_per_mtok=2.5, output_per_mtok=10.0, cached_input_per_mtok=1.25),
+    "openai:gpt-4o-mini": Price(
+        input_per_mtok=0.15, output_per_mtok=0.6, cached_input_per_mtok=0.075
+    ),
+    "anthropic:claude-sonnet-4-5": Price(
+        input_per_mtok=3.0,
+        output_per_mtok=15.0,
+        cached_input_per_mtok=0.3,
+        cache_write_per_mtok=3.75,
+    ),
+    "anthropic:claude-haiku-4-5": Price(
+        input_per_mtok=1.0,
+        output_per_mtok=5.0,
+        cached_input_per_mtok=0.1,
+        cache_write_per_mtok=1.25,
+    ),
+    "anthropic:claude-opus-4-1": Price(
+        input_per_mtok=15.0,
+        output_per_mtok=75.0,
+        cached_input_per_mtok=1.5,
+        cache_write_per_mtok=18.75,
+    ),
 }
 
 _FREE_PROVIDERS = ("local",)
@@ -93,11 +125,18 @@ class PriceTable(_Frozen):
         return self.prices.get(model_name)
 
     def cost(self, model_name: str, usage: Usage) -> float:
+        """Uncached prompt tokens at the input price, cache reads at the cached price, cache
+        writes at the write price, completion tokens at the output price."""
         price = self.price_of(model_name)
         if price is None:
             return 0.0
+        cached = price.cached_input_per_mtok
+        write = price.cache_write_per_mtok
         return (
-            usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok
+            usage.uncached_input_tokens * price.input_per_mtok
+            + usage.cached_input_tokens * (price.input_per_mtok if cached is None else cached)
+            + usage.cache_write_tokens * (price.input_per_mtok if write is None else write)
+            + usage.output_tokens * price.output_per_mtok
         ) / 1_000_000
 
 

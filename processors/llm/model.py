@@ -76,6 +76,9 @@ class ModelRequest(_Frozen):
 
     ``tool_choice`` is ``"auto"``, ``"required"``, ``"none"`` or the name of one tool.
     ``response_schema`` (a JSON Schema) asks for a final answer of that shape.
+    ``cache_prefix`` counts the leading messages that are the same, byte for byte, for every
+    event of this daemon and tenant (instructions, then the tenant's context); the event and
+    its evidence follow. Providers with explicit cache breakpoints mark its end; 0: unknown.
     """
 
     messages: tuple[Message, ...]
@@ -84,16 +87,34 @@ class ModelRequest(_Frozen):
     response_schema: dict[str, Any] | None = None
     response_name: str = "response"
     settings: ModelSettings = ModelSettings()
+    cache_prefix: int = 0
 
 
 class Usage(_Frozen):
+    """Tokens of one model call (or, added up, of many).
+
+    ``input_tokens`` is the whole prompt. Two parts of it are priced differently by the
+    providers: ``cached_input_tokens`` were read from the provider's prompt cache (OpenAI's
+    ``prompt_tokens_details.cached_tokens``, Anthropic's ``cache_read_input_tokens``) and
+    ``cache_write_tokens`` were written to it (Anthropic's ``cache_creation_input_tokens``).
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """The prompt tokens neither read from nor written to a cache (never below 0)."""
+        return max(0, self.input_tokens - self.cached_input_tokens - self.cache_write_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
 
 

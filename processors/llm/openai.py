@@ -3,6 +3,8 @@
 One class serves OpenAI itself and every server that speaks the same protocol (vLLM, Ollama,
 llama.cpp server, LiteLLM, the embedded local server): only ``base_url``, the served model id
 and the key differ. Tools, ``tool_choice`` and a JSON-schema ``response_format`` are supported.
+Prompt caching needs no marks here: OpenAI (and llama.cpp's server) reuse a byte-identical
+prompt prefix by themselves and report the reused part as ``prompt_tokens_details.cached_tokens``.
 """
 
 from __future__ import annotations
@@ -115,13 +117,33 @@ def parse_response(
         calls.append(
             ToolCall(id=call.get("id") or "", name=function.get("name", ""), arguments=parsed)
         )
-    raw_usage = data.get("usage") or {}
-    usage = Usage(
-        input_tokens=int(raw_usage.get("prompt_tokens") or 0),
-        output_tokens=int(raw_usage.get("completion_tokens") or 0),
-    )
     message = AssistantMessage(content=raw.get("content"), tool_calls=tuple(calls))
-    return message, usage, choice.get("finish_reason")
+    return message, parse_usage(data.get("usage")), choice.get("finish_reason")
+
+
+def parse_usage(raw: Any) -> Usage:
+    """Token counts of a Chat Completions ``usage`` block; missing or null fields count 0.
+
+    ``prompt_tokens`` is the whole prompt; ``prompt_tokens_details.cached_tokens`` the part
+    of it served from the provider's prefix cache (OpenAI's automatic prompt caching, and
+    llama.cpp-style servers that report their reused KV cache in the same place).
+    """
+    usage = raw if isinstance(raw, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        input_tokens=_count(usage.get("prompt_tokens")),
+        output_tokens=_count(usage.get("completion_tokens")),
+        cached_input_tokens=_count(cached),
+    )
+
+
+def _count(value: Any) -> int:
+    """A token count from JSON: a non-negative int; 0 when missing, null or not a number."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 class OpenAICompatibleModel:

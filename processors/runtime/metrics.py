@@ -94,7 +94,8 @@ AGENT_RUNS = MetricSpec(
 )  # fmt: skip
 AGENT_TOKENS = MetricSpec(
     "daemons.agent.tokens", "daemons_agent_tokens_total", "counter", "{token}",
-    "Model tokens used by agent runs, by model and token type (input/output).",
+    "Model tokens used by agent runs, by model and token type (input/output; cache_read and "
+    "cache_write: the parts of input read from or written to a provider's prompt cache).",
 )  # fmt: skip
 AGENT_COST = MetricSpec(
     "daemons.agent.cost", "daemons_agent_cost_usd_total", "counter", "USD",
@@ -143,12 +144,16 @@ class _DecisionInstruments:
 
 @dataclass(frozen=True)
 class ModelUsage:
-    """Tokens and cost of one model call, for :func:`record_run`."""
+    """Tokens and cost of one model call, for :func:`record_run`. ``cached_input_tokens``
+    (read from the provider's prompt cache) and ``cache_write_tokens`` (written to it) are
+    parts of ``input_tokens``."""
 
     model: str
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 def record_run(
@@ -170,6 +175,13 @@ def record_run(
             labels = {**base, "model": call.model}
             instruments.tokens.add(call.input_tokens, {**labels, "token_type": "input"})
             instruments.tokens.add(call.output_tokens, {**labels, "token_type": "output"})
+            # parts of the input (already counted there), when a provider reported them
+            for token_type, count in (
+                ("cache_read", call.cached_input_tokens),
+                ("cache_write", call.cache_write_tokens),
+            ):
+                if count:
+                    instruments.tokens.add(count, {**labels, "token_type": token_type})
             instruments.cost.add(call.cost_usd, labels)
         for tool, error_type in tool_errors:
             instruments.tool_errors.add(1, {**base, "tool": tool, "error_type": error_type})

@@ -87,7 +87,9 @@ def test_system_is_lifted_and_tool_results_travel_in_one_user_turn() -> None:
     assert body["max_tokens"] == 4096
     assert response.message.content == "done"
     assert response.usage.input_tokens == 1010 and response.usage.output_tokens == 100
-    assert response.cost_usd == pytest.approx((1010 * 3 + 100 * 15) / 1e6)
+    assert response.usage.cached_input_tokens == 10
+    # the 10 cache reads at $0.30 per 1M, the rest of the prompt at $3
+    assert response.cost_usd == pytest.approx((1000 * 3 + 10 * 0.3 + 100 * 15) / 1e6)
 
 
 def test_schema_answer_alone_forces_the_answer_tool_and_comes_back_as_content() -> None:
