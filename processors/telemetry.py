@@ -14,6 +14,10 @@ meter) and installs the global providers:
   sprays export errors at a collector nobody runs;
 - ``OTEL_SDK_DISABLED=true``: the SDK hands out no-op tracers (nothing recorded).
 
+Whatever the exporters, the provider always has a
+:class:`~processors.runtime.progress.ProgressTracker` (``Telemetry.progress``): it keeps, per
+in-flight event, the stage its spans say it is in, for the health server's ``/progress``.
+
 Tests pass ``span_exporters`` / ``metric_readers`` (in-memory) and ``install=False``.
 Prompt and completion text goes on spans only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` (:func:`capture_message_content`).
@@ -46,6 +50,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from processors.errors import ConfigError
+from processors.runtime.progress import ProgressTracker
 
 _lock = threading.Lock()
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -90,6 +95,7 @@ class Telemetry:
     exporters: tuple[str, ...]
     metric_exporters: tuple[str, ...]
     prometheus: InMemoryMetricReader  # what /metrics renders (RuntimeMetrics(reader=...))
+    progress: ProgressTracker  # what /progress serves (HealthServer(progress=...snapshot))
     _closed: bool = field(default=False, repr=False)
 
     def shutdown(self) -> None:
@@ -130,6 +136,8 @@ def configure(
     metric_names = _exporters("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
     _check_protocol()
     provider = TracerProvider(resource=resource)  # sampler: OTEL_TRACES_SAMPLER(_ARG)
+    progress = ProgressTracker()  # first: cheap, and it sees each span before any export
+    provider.add_span_processor(progress)
     if "otlp" in names:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -151,7 +159,7 @@ def configure(
         with _lock:
             trace.set_tracer_provider(provider)
             metrics.set_meter_provider(meter_provider)
-    return Telemetry(provider, meter_provider, resource, names, metric_names, prometheus)
+    return Telemetry(provider, meter_provider, resource, names, metric_names, prometheus, progress)
 
 
 def _exporters(variable: str, signal_endpoint: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon
 from processors.runtime.health import HealthServer
 from processors.runtime.metrics import RuntimeMetrics
+from processors.runtime.progress import ProgressTracker
 from processors.runtime.runner import Runner
 from processors.settings import Settings
 
@@ -29,7 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="at-least-once (default) or exactly-once")  # fmt: skip
     parser.add_argument("--group-id", default=None, help="consumer group (default: the daemon's)")
     parser.add_argument(
-        "--health-port", type=int, default=None, help="serve /healthz, /readyz, /metrics here"
+        "--health-port",
+        type=int,
+        default=None,
+        help="serve /healthz, /readyz, /metrics and /progress here (0: a free port)",
     )
     parser.add_argument(
         "--run-timeout", type=float, default=None,
@@ -69,15 +73,18 @@ def _run(args: argparse.Namespace) -> int:
     otel = telemetry.configure(daemon.name, daemon.group_id)  # before any meter is made
     metrics = RuntimeMetrics(daemon.name, daemon.group_id, otel.meter_provider, otel.prometheus)
     try:
-        return _run_daemon(args, settings, daemon, metrics)
+        return _run_daemon(args, settings, daemon, metrics, otel.progress)
     finally:
         otel.shutdown()  # flush buffered spans and metrics
 
 
 def _run_daemon(
-    args: argparse.Namespace, settings: Settings, daemon: Daemon, metrics: RuntimeMetrics
-) -> int:
-    health = HealthServer(metrics, host="0.0.0.0", port=args.health_port)
+    args: argparse.Namespace, settings: Settings, daemon: Daemon, metrics: RuntimeMetrics,
+    progress: ProgressTracker,
+) -> int:  # fmt: skip
+    health = HealthServer(
+        metrics, host="0.0.0.0", port=args.health_port or 0, progress=progress.snapshot
+    )
     runner = Runner(
         daemon, settings, Contracts.load(settings), concurrency=args.concurrency,
         mode=args.mode, grace=args.grace, metrics=metrics, heartbeat=health.heartbeat,

@@ -6,6 +6,9 @@
 - ``/readyz`` (readiness): 200 once :meth:`RuntimeMetrics.set_ready` said ``True`` (partitions
   assigned, consumer caught up), 503 before and after it is set back to ``False``.
 - ``/metrics``: :meth:`RuntimeMetrics.render_prometheus`.
+- ``/progress``: JSON, where each in-flight event is (stage, since when, model calls and
+  tokens so far; :meth:`processors.runtime.progress.ProgressTracker.snapshot`) plus the
+  ``daemon``; 404 when the server was made without a ``progress`` source.
 
 The server is the stdlib ``ThreadingHTTPServer`` on a daemon thread: no dependency, and a
 scrape never blocks the consume loop.
@@ -13,12 +16,14 @@ scrape never blocks the consume loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 from processors.errors import ConfigError
 from processors.runtime.metrics import RuntimeMetrics
@@ -28,7 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class HealthServer:
-    """Serves the probes and metrics of one daemon process. ``port=0`` picks a free port."""
+    """Serves the probes and metrics of one daemon process. ``port=0`` picks a free port;
+    ``progress`` (e.g. a :class:`~processors.runtime.progress.ProgressTracker`'s
+    ``snapshot``) is what ``/progress`` serves."""
 
     def __init__(
         self,
@@ -38,8 +45,10 @@ class HealthServer:
         port: int = 0,
         stale_after: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        progress: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.metrics = metrics
+        self.progress = progress
         self.host = host
         self.port = port
         self.stale_after = stale_after
@@ -130,6 +139,9 @@ class HealthServer:
             return 503, "text/plain; charset=utf-8", b"not ready\n"
         if route == "/metrics":
             return 200, PROMETHEUS_CONTENT_TYPE, self.metrics.render_prometheus().encode()
+        if route == "/progress" and self.progress is not None:
+            body = json.dumps({"daemon": self.metrics.daemon, **self.progress()})
+            return 200, "application/json", body.encode()
         return 404, "text/plain; charset=utf-8", b"not found\n"
 
 
