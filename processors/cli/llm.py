@@ -14,6 +14,7 @@ from pathlib import Path
 from processors.errors import ConfigError
 from processors.llm.local.assemble import ensure_model
 from processors.llm.local.catalog import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelSpec
+from processors.llm.local.engine import DEFAULT_CACHE_RAM_MIB
 from processors.llm.local.server import DEFAULT_TEMPERATURE, LocalHTTPServer
 from processors.settings import Settings
 
@@ -31,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    serve.add_argument(
+        "--cache-ram",
+        type=int,
+        default=DEFAULT_CACHE_RAM_MIB,
+        metavar="MIB",
+        help="host memory for the prompt cache that keeps each daemon's and tenant's prompt "
+        "prefix warm across events (default %(default)s; 0: off)",
+    )
     serve.add_argument(
         "--temperature",
         type=float,
@@ -90,8 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
     share = all_cores if args.share_cpu is None else args.share_cpu
     lock = Settings.from_env().cache_dir / "llm-cpu.lock" if share else None
     engine = XllamacppEngine(
-        path, model_id=model_id, n_ctx=args.ctx, threads=args.threads, machine_lock=lock
-    )
+        path, model_id=model_id, n_ctx=args.ctx, threads=args.threads, machine_lock=lock,
+        cache_ram_mib=args.cache_ram,
+    )  # fmt: skip
     temperature = None if args.temperature < 0 else args.temperature
     server = LocalHTTPServer(engine, args.host, args.port, temperature=temperature)
     _log.info("serving %s on %s (use model 'local:%s')", model_id, server.url, model_id)

@@ -214,7 +214,12 @@ def test_complete_constrains_the_engine_and_replays_history() -> None:
     }
     assert sent["messages"][3]["content"] == 'Result of tool get_invoice: {"paid": true}'
     assert answer["choices"][0]["message"]["content"] == '{"ok": true}'
-    assert answer["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48}
+    assert answer["usage"] == {
+        "prompt_tokens": 40,
+        "completion_tokens": 8,
+        "total_tokens": 48,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
 
 
 def test_the_server_temperature_applies_only_when_the_request_names_none() -> None:
@@ -264,7 +269,7 @@ def test_local_server_speaks_openai_to_the_provider(
     scripted_server: tuple[LocalHTTPServer, ScriptedEngine],
 ) -> None:
     server, _ = scripted_server
-    assert httpx.get(server.url.removesuffix("/v1") + "/health").json() == {"status": "ok"}
+    assert httpx.get(server.url.removesuffix("/v1") + "/health").json()["status"] == "ok"
     models = httpx.get(server.url + "/models").json()
     assert models["data"][0]["id"] == "scripted"
     assert httpx.post(server.url + "/chat/completions", content=b"{nope").status_code == 400

@@ -57,10 +57,23 @@ def machine_turn(path: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+DEFAULT_CACHE_RAM_MIB = 8192
+"""Host memory for llama.cpp's prompt cache: every prompt the slot computed is kept (as its
+KV state) and the one sharing the longest prefix with a new request is restored first, so
+each daemon's and each tenant's prefix stays warm when the daemons take turns on one slot.
+Measured with the 0.5B model: prompts A, B, A → the second A computed 1 of 166 tokens."""
+
+
 class XllamacppEngine:
     """One GGUF model loaded in-process; requests run one at a time (a lock), which on a
     small CPU box is also the fastest way to serve them. With ``machine_lock`` set, servers
-    of other models on the same machine take turns with this one too (:func:`machine_turn`)."""
+    of other models on the same machine take turns with this one too (:func:`machine_turn`).
+
+    One slot, and llama.cpp's host-memory prompt cache (``cache_ram_mib``) behind it: the
+    slot's cache holds the last prompt, the host cache every recent prompt's prefix (per
+    daemon, per tenant), restored when a request shares it. More parallel slots would not
+    make a CPU box faster (they share the same cores), and with a unified KV cache they would
+    share one context window."""
 
     def __init__(
         self,
@@ -70,6 +83,7 @@ class XllamacppEngine:
         n_ctx: int = 8192,
         threads: int | None = None,
         machine_lock: Path | None = None,
+        cache_ram_mib: int = DEFAULT_CACHE_RAM_MIB,
     ) -> None:
         try:
             import xllamacpp
@@ -84,13 +98,18 @@ class XllamacppEngine:
         params.model.path = str(model_path)
         params.n_ctx = n_ctx
         params.n_parallel = 1
+        params.cache_prompt = True
+        params.cache_ram_mib = cache_ram_mib  # 0: off (only the slot's own cache)
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.warmup = True
         self._model_id = model_id
         self._lock = threading.Lock()
         self._machine_lock = machine_lock
-        _log.info("loading %s from %s (n_ctx=%d, threads=%d)", model_id, model_path, n_ctx, threads)
+        _log.info(
+            "loading %s from %s (n_ctx=%d, threads=%d, prompt cache %d MiB)",
+            model_id, model_path, n_ctx, threads, cache_ram_mib,
+        )  # fmt: skip
         self._server = xllamacpp.Server(params)
 
     @property

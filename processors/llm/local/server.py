@@ -1,6 +1,6 @@
 """A small OpenAI-compatible HTTP server in front of a :class:`ChatEngine`.
 
-    GET  /health                → {"status": "ok"}
+    GET  /health                → {"status": "ok", "rates": {...}} (measured token rates)
     GET  /v1/models             → the one served model
     POST /v1/chat/completions   → tools, tool_choice and json_schema response_format
 
@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -86,12 +87,51 @@ def _engine_messages(
     return [{"role": "system", "content": "\n\n".join([*system, guide])}, *out]
 
 
+class Rates:
+    """Prompt and generation tokens per second over the last completions (thread-safe): what
+    this machine does today, for progress estimates (``GET /health``)."""
+
+    def __init__(self, window: int = 20) -> None:
+        self._recent: deque[tuple[int, float, int, float]] = deque(maxlen=window)
+        self._lock = threading.Lock()
+        self.completions = 0
+
+    def add(self, timings: Any) -> None:
+        if not isinstance(timings, dict):
+            return
+        entry = (
+            int(timings.get("prompt_n") or 0),
+            float(timings.get("prompt_ms") or 0.0),
+            int(timings.get("predicted_n") or 0),
+            float(timings.get("predicted_ms") or 0.0),
+        )
+        with self._lock:
+            self._recent.append(entry)
+            self.completions += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            recent, completions = list(self._recent), self.completions
+
+        def per_second(tokens: int, ms: float) -> float | None:
+            return round(tokens / ms * 1000, 2) if tokens >= 16 and ms > 0 else None
+
+        prompt = per_second(sum(r[0] for r in recent), sum(r[1] for r in recent))
+        generated = per_second(sum(r[2] for r in recent), sum(r[3] for r in recent))
+        return {"prompt_tokens_per_s": prompt, "generated_tokens_per_s": generated,
+                "completions": completions}  # fmt: skip
+
+
 DEFAULT_TEMPERATURE = 0.0
 """For requests that name no temperature: greedy. llama.cpp's own default samples at 0.8."""
 
 
 def complete(
-    engine: ChatEngine, body: dict[str, Any], *, temperature: float | None = DEFAULT_TEMPERATURE
+    engine: ChatEngine,
+    body: dict[str, Any],
+    *,
+    temperature: float | None = DEFAULT_TEMPERATURE,
+    rates: Rates | None = None,
 ) -> dict[str, Any]:
     """Answer one Chat Completions request body (the server's whole job, minus HTTP).
 
@@ -130,7 +170,18 @@ def complete(
     if choice.get("finish_reason") == "length":
         finish = "length"
     usage = result.get("usage") or {}
-    _log_timings(result.get("timings"))
+    timings = result.get("timings")
+    _log_timings(timings)
+    if rates is not None:
+        rates.add(timings)
+    # as OpenAI reports it: prompt_tokens is the whole prompt, of which
+    # prompt_tokens_details.cached_tokens came from a slot's cache (llama.cpp: cache_n)
+    prompt = int(usage.get("prompt_tokens") or 0)
+    details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or 0)
+    if not cached and isinstance(timings, dict):
+        cached = int(timings.get("cache_n") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -138,9 +189,10 @@ def complete(
         "model": engine.model_id,
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {
-            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-            "completion_tokens": int(usage.get("completion_tokens") or 0),
-            "total_tokens": int(usage.get("total_tokens") or 0),
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
         },
     }
 
@@ -180,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.rstrip("/")
         if path in ("/health", "/v1/health"):
-            self._send(200, {"status": "ok"})
+            self._send(200, {"status": "ok", "rates": self.server.rates.snapshot()})
         elif path == "/v1/models":
             model = {"id": self.server.engine.model_id, "object": "model", "owned_by": "local"}
             self._send(200, {"object": "list", "data": [model]})
@@ -196,7 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length) or b"null")
             if not isinstance(body, dict):
                 raise BadRequest("the request body must be a JSON object", status=400)
-            answer = complete(self.server.engine, body, temperature=self.server.temperature)
+            answer = complete(
+                self.server.engine, body, temperature=self.server.temperature,
+                rates=self.server.rates,
+            )  # fmt: skip
         except ValueError:
             self._error(400, "the request body is not JSON", "invalid_request_error")
         except ProviderError as exc:
@@ -224,6 +279,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.engine = engine
         self.temperature = temperature  # for requests that name none
+        self.rates = Rates()
 
     @property
     def url(self) -> str:
