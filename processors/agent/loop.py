@@ -4,13 +4,22 @@ One run, top to bottom (:meth:`Agent.run`):
 
 1. build the objective: the daemon's instructions (system) and its task prompt filled with
    the event's fields, each fenced as untrusted data;
-2. optionally run the daemon's *gathered* tool calls (reads every run needs, made by code,
-   recorded and traced like the model's own) and plan (:mod:`processors.agent.planning`);
+2. optionally run the daemon's tool calls made by code, recorded and traced like the model's
+   own: first its *context* (reads that are the same for every event of a tenant: the chart
+   of accounts, the vendor list, the client profile), then the task, then its *gathered*
+   calls (reads of this event: a directory search for its descriptor); and plan
+   (:mod:`processors.agent.planning`);
 3. each turn calls the model with the tool catalogue and returns one small result —
    :class:`FinalResult` (valid output: done), :class:`CallTools` (run them, feed the results
    back) or :class:`Retry` (invalid final response: send a correction, bounded);
 4. the :class:`Budget` and the run's deadline stop a runaway loop with a ``BudgetExceeded``
    subclass; every step lands in the :class:`RunRecord`, which errors carry too.
+
+The order is the prompt-cache layout: what is the same for every event of the daemon
+(instructions; the provider adds its format guide and tool schemas there), then what is the
+same for every event of the tenant (the context's results), then the event and its evidence.
+So a model server's prefix cache (llama.cpp's, OpenAI's automatic one, Anthropic's
+``cache_control`` breakpoints at ``ModelRequest.cache_prefix``) computes only the event's part.
 
 The run is one ``invoke_agent {daemon}`` span (OpenTelemetry GenAI conventions) naming the
 model, prompt version and parameters in effect; ``plan``, ``chat {model}`` and
@@ -53,7 +62,7 @@ from processors.agent.results import (
     TurnResult,
     correction_for,
 )
-from processors.agent.toolbox import ToolBox
+from processors.agent.toolbox import ToolBox, View
 from processors.errors import DaemonsError, InvalidAgentOutput, RunTimedOut
 from processors.llm.model import (
     AssistantMessage,
@@ -70,6 +79,7 @@ from processors.runtime.metrics import ModelUsage, record_run
 from processors.tools.base import CallContext, Tool
 
 NO_MORE_TOOLS = "No more tool calls in this run: give your final answer now, from the results."
+CONTEXT_NOTE = "The daemon has read this tenant's records for you; the results follow."
 Gather = Callable[[Mapping[str, Any]], Sequence[ToolCall]]
 """event -> the tool calls the daemon makes before the model's first turn."""
 _DEFAULT_LIMITS = Limits()
@@ -84,9 +94,12 @@ class _Run:
     meter: Meter
     tools: ToolBox
     messages: list[Message]
+    task: str = ""
     planning: Planning | None = None
+    context: tuple[ToolCall, ...] = ()
     gathered: tuple[ToolCall, ...] = ()
     tool_turns: int = 0  # model turns that asked for tools
+    cache_prefix: int = 0  # leading messages the same for every event of this tenant
 
     @property
     def has_tool_results(self) -> bool:
@@ -118,6 +131,8 @@ class Agent(Generic[OutputT]):
         evidence_first: bool = False,
         capture_content: bool | None = None,
         gather: Gather | None = None,
+        context: Sequence[ToolCall] = (),
+        views: Mapping[str, View] | None = None,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
@@ -128,6 +143,9 @@ class Agent(Generic[OutputT]):
         # gather: tool calls the daemon makes by code before the first turn (the reads every
         # run needs), recorded and traced like the model's own; the model starts from them.
         self.gather = gather
+        # context: reads the same for every event of a tenant, made before the task is shown
+        # (the cacheable prefix); views: what the model reads of a tool's result
+        self.context, self.views = tuple(context), dict(views or {})
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
@@ -179,6 +197,7 @@ class Agent(Generic[OutputT]):
             {
                 "gen_ai.usage.input_tokens": totals.input_tokens,
                 "gen_ai.usage.output_tokens": totals.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": totals.cached_input_tokens,
                 COST_ATTRIBUTE: totals.cost_usd,
                 "daemons.run.outcome": record.outcome,
             }
@@ -189,7 +208,14 @@ class Agent(Generic[OutputT]):
             outcome=record.outcome,
             seconds=totals.wall_s,
             usage=[
-                ModelUsage(c.model, c.input_tokens, c.output_tokens, c.cost_usd)
+                ModelUsage(
+                    c.model,
+                    c.input_tokens,
+                    c.output_tokens,
+                    c.cost_usd,
+                    c.cached_input_tokens,
+                    c.cache_write_tokens,
+                )
                 for c in record.model_calls
             ],
             tool_errors=[
@@ -208,12 +234,14 @@ class Agent(Generic[OutputT]):
         record.planner_model = self.planner.model.name if self.planner else None
         budget = Budget(self.limits, run_id=ctx.run_id)
         meter = Meter(budget, record, self.tracer, self.clock, self.capture_content)
-        tools = ToolBox(self.tools, meter=meter, max_retries=self.limits.max_tool_retries)
+        tools = ToolBox(
+            self.tools, meter=meter, max_retries=self.limits.max_tool_retries, views=self.views
+        )
         system = f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}"
         task = render_task(self.task, event)
-        messages: list[Message] = [SystemMessage(content=system), UserMessage(content=task)]
+        messages: list[Message] = [SystemMessage(content=system)]
         gathered = tuple(self.gather(event)) if self.gather is not None else ()
-        run = _Run(ctx, meter, tools, messages, gathered=gathered)
+        run = _Run(ctx, meter, tools, messages, task, context=self.context, gathered=gathered)
         if self.planner is not None:
             objective = f"{system}\n\nTask:\n{task}"
             run.planning = Planning(self.planner, objective=objective, tools=tools, meter=meter)
@@ -231,6 +259,14 @@ class Agent(Generic[OutputT]):
 
     async def _loop(self, run: _Run) -> OutputT:
         record = run.meter.record
+        if run.context:  # the tenant's part of the prompt, before the event's
+            run.messages.append(UserMessage(content=CONTEXT_NOTE))
+            run.messages.append(AssistantMessage(content=None, tool_calls=run.context))
+            for call in run.context:
+                outcome = await run.tools.execute(call, run.ctx, turn=0)
+                run.messages.append(outcome.message)
+        run.cache_prefix = len(run.messages)
+        run.messages.append(UserMessage(content=run.task))
         if run.gathered:
             run.messages.append(AssistantMessage(content=None, tool_calls=run.gathered))
             for call in run.gathered:
@@ -268,6 +304,7 @@ class Agent(Generic[OutputT]):
             response_schema=self._schema,
             response_name=self.output_type.__name__,
             settings=self.settings,
+            cache_prefix=run.cache_prefix,
         )
         response = await run.meter.chat(
             self.model, request, purpose="execute", turn=turn, prompt_version=self._prompt_version

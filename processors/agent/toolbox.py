@@ -4,12 +4,16 @@ The runtime, not the model, enforces the allowlist: a call to a tool outside the
 refused and reported to the model as an error. Every outcome — result, error, refusal —
 goes back as a :class:`ToolResultMessage` whose content is fenced as untrusted data, and is
 appended to the run record (with a digest of the result, never the result itself).
+
+A use case may give a tool a *view*: a pure function from its result to what the model reads
+of it (the columns and rows the use case needs). Every prompt token costs time on a CPU; the
+record's digest, the guardrails' evidence and the judge still see the whole result.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +36,8 @@ from processors.llm.model import ToolCall, ToolResultMessage, ToolSpec
 from processors.tools.base import CallContext, Tool, ToolError
 
 FORBIDDEN_STATUSES = frozenset({401, 403})
+View = Callable[[Any], Any]
+"""A tool result -> the part of it the model reads (pure; the result itself is unchanged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +61,10 @@ class ToolBox:
         *,
         meter: Meter,
         max_retries: int,
+        views: Mapping[str, View] | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
+        self._views = dict(views or {})
         if len(self._tools) != len(tools):
             raise ConfigError("two tools share a name in the agent's catalogue")
         self.specs = tuple(
@@ -118,6 +126,9 @@ class ToolBox:
         self._record.tool_calls.append(entry)
         if entry.error_type not in (None, "forbidden"):
             self._count_failure(call.name, retryable)
+        view = self._views.get(call.name)
+        if entry.error_type is None and view is not None:
+            payload = view(payload)
         return ToolOutcome(_message(call, payload, is_error=entry.error_type is not None), entry)
 
     def refuse(

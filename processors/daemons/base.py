@@ -26,6 +26,7 @@ from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
 from processors.agent import Agent, Gather, Limits, Planner, Prompt, RunRecord
+from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack, tool_caller
 from processors.errors import DaemonsError
 from processors.guardrails import defenses as guard_defenses
@@ -54,7 +55,7 @@ from processors.guardrails.screen import (
     screen_event,
     screen_value,
 )
-from processors.llm.model import Model
+from processors.llm.model import Model, ToolCall
 from processors.notify import Notice, NoticeKind, Notifier
 from processors.runtime.daemon import Daemon, EventContext, Output, RetryPolicy
 from processors.runtime.metrics import record_verdict
@@ -91,8 +92,15 @@ class UseCase(Generic[OutputT]):
     # instruction-like content (an injection must not steer a write, even an allowed one)
     writes: tuple[str, ...] = ()
     # reads every run needs, made by code before the model's first turn (fewer model turns:
-    # a small local model spends its time on judgement, not on fetching the obvious)
+    # a small local model spends its time on judgement, not on fetching the obvious):
+    # ``context`` holds those that are the same for every event of a tenant (no event in
+    # them, so they come before the event in the prompt, where a model server's prefix cache
+    # keeps them), ``gather`` those of this event
+    context: tuple[ToolCall, ...] = ()
     gather: Gather | None = None
+    # per tool: what the model reads of its result (the columns and rows this use case
+    # needs); the checks, the judge and the run record still get the whole result
+    views: Mapping[str, View] = field(default_factory=dict)
     # side effects made by code once the result passed the guardrails (never on a failed or
     # held output), through the allowlisted tools as the event's principal
     write_back: WriteBack | None = None
@@ -222,6 +230,8 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
         tracer=env.tracer,
         evidence_first=use_case.evidence_first,
         gather=use_case.gather,
+        context=use_case.context,
+        views=use_case.views,
     )
 
 

@@ -157,7 +157,7 @@ def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
 
     output, evidence, model = asyncio.run(go())
     model.assert_all_consumed()
-    task = model.requests[0].messages[1].content or ""
+    task = model.requests[0].messages[model.requests[0].cache_prefix].content or ""
     assert "t-quillstack" in task and "Mercury" in task and '<untrusted source="event:' in task
     # the second request carried the real tool results from the API
     assert "GUSTO PAYROLL FEE" in str(model.requests[1].messages)

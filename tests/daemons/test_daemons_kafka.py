@@ -123,8 +123,10 @@ def test_one_event_yields_one_result_outcome_and_run_record_on_one_trace(
         assert record["value"]["trace_id"] == trace_id
         assert record["headers"]["traceparent"].decode().split("-")[1] == trace_id
     assert result["value"]["run_id"] == outcome["value"]["run_id"] == run["value"]["run_id"]
-    # the reads a daemon gathers by code come first; a daemon without them: the model's call
-    gathered = [c.name for c in use_case.gather(raw)] if use_case.gather else []
+    # the reads a daemon makes by code come first (the tenant's context, then this event's);
+    # a daemon without them: the model's call
+    gathered = [c.name for c in use_case.context]
+    gathered += [c.name for c in use_case.gather(raw)] if use_case.gather else []
     expected = gathered or [FIRST_CALL[name](raw).name]
     assert [c["name"] for c in run["value"]["tool_calls"]] == expected
 

@@ -45,7 +45,9 @@ def test_a_tool_call_naming_another_tenant_runs_for_the_events_tenant() -> None:
             tenants=ApiTenantDirectory(source["getClient"]),
         )  # fmt: skip
         # without the gathered reads, so the (obedient) model makes the call itself
-        use_case = dataclasses.replace(registry.use_case("question-answering"), gather=None)
+        use_case = dataclasses.replace(
+            registry.use_case("question-answering"), context=(), gather=None
+        )
         agent = build_agent(use_case, env)
         ctx = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner", event_id="e1")
 

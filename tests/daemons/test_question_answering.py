@@ -185,7 +185,7 @@ def test_grounded_answer_passes_and_code_computes_the_difference(ledger_url: str
     # the model saw only the allowlisted tools, and the tenant it must pass
     first = model.requests[0]
     assert sorted(t.name for t in first.tools) == sorted(USE_CASE.tools)
-    assert TENANT in str(first.messages[1].content)
+    assert TENANT in str(first.messages[first.cache_prefix].content)
 
 
 def test_published_figures_come_from_the_tool_not_the_models_copy(ledger_url: str) -> None:

@@ -196,15 +196,25 @@ def test_the_four_reads_are_gathered_as_the_principal_before_the_first_turn(
         seen.append([m.name for m in request.messages if isinstance(m, ToolResultMessage)])
         directory = last_result(request, "searchDirectory").splitlines()  # a table, 1st row:
         assert directory[2].startswith("biz-001 | Blue Bottle Coffee | https://bluebottle")
-        transactions = last_result(request, "listTransactions")
-        assert set(re.findall(r"\bt-[a-z]+", transactions)) == {ev["tenant_id"]}
+        transactions = last_result(request, "listTransactions")  # the tenant's, its view:
+        assert set(re.findall(r"\btx-[a-z]", transactions)) == {"tx-r"}  # ids and bookings
+        assert "vendor_id=null" in transactions and "OAKLAND" not in transactions
+        accounts = last_result(request, "listAccounts")  # expense accounts only
+        assert "6600 | Meals" in accounts and "1000" not in accounts
         return tool_calls(
             call("upsertVendor", {"tenant_id": ev["tenant_id"], "vendor": BLUE_BOTTLE})
         )
 
     model = ScriptedModel([first_turn, answer()])  # tries to write, then answers
     result, evidence = run(with_env(api[0], model, lambda env: agent_run(env, ev)))
-    assert seen == [["searchDirectory", "listTransactions", "listVendors", "listAccounts"]]
+    # the tenant's chart first (the same for every event: the cacheable prefix), then the
+    # reads of this event, after its task
+    assert seen == [["listAccounts", "searchDirectory", "listTransactions", "listVendors"]]
+    first = model.requests[0]
+    assert [type(m).__name__ for m in first.messages[: first.cache_prefix]] == [
+        "SystemMessage", "UserMessage", "AssistantMessage", "ToolResultMessage"
+    ]  # fmt: skip
+    assert ev["raw_descriptor"] in str(first.messages[first.cache_prefix].content)
     record = result.record
     assert [c.name for c in record.tool_calls][:4] == seen[0]
     assert {c.turn for c in record.tool_calls[:4]} == {0}  # made by code, before turn 1
@@ -608,5 +618,6 @@ def test_a_provider_failure_dead_letters_with_the_runs_record(api: tuple[str, Le
     (extra,) = caught.value.outputs  # type: ignore[attr-defined]
     assert extra.topic == "daemons.runs"
     assert extra.value["outcome"] == "failed" and extra.value["error_type"] == "ProviderError"
-    assert [c["name"] for c in extra.value["tool_calls"]][:1] == ["searchDirectory"]  # gathered
+    names = [c["name"] for c in extra.value["tool_calls"]]
+    assert names[:2] == ["listAccounts", "searchDirectory"]  # the context, then gathered
     encode(extra)

@@ -59,7 +59,7 @@ JUDGE_SAYS = {
 def primary(request: ModelRequest) -> AssistantMessage:
     if not any(isinstance(m, ToolResultMessage) for m in request.messages):
         return tool_calls(call("listAccounts", {"tenant_id": "t-ridgeline"}))
-    invented = "How much did we spend on nothing?" in request.messages[1].content
+    invented = "How much did we spend on nothing?" in request.messages[request.cache_prefix].content
     return reply(INVENTED if invented else CANNOT)
 
 

@@ -14,11 +14,10 @@ is the signup's id for it, e.g. ``c-quillstack`` in tenant ``t-quillstack``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from processors.agent import Limits
+from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.client_onboarding.checks import checks
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers
@@ -26,15 +25,22 @@ from processors.daemons.client_onboarding.output import to_output
 from processors.daemons.client_onboarding.questionnaire import KEYS, QUESTIONS, normalize
 from processors.llm.model import ToolCall
 
+CONTEXT = (
+    ToolCall(id="getClient", name="getClient", arguments={}),
+    ToolCall(id="listTransactions", name="listTransactions", arguments={"limit": 100}),
+)
+"""The company profile and its bank transactions: every onboarding needs both, and both are
+the same for every event of the tenant, so they come before the signup in the prompt (where
+the model server's prefix cache keeps them). The call ids are the tool names: the model cites
+a profile field as ``getClient:<field>`` and, seeing a call id beside the result, a small
+model cites ``<call id>:<field>``."""
 
-def gather(event: Mapping[str, Any]) -> list[ToolCall]:
-    """The company profile and its bank transactions: every onboarding needs both. The call
-    ids are the tool names: the model cites a profile field as ``getClient:<field>`` and, seeing
-    a call id beside the result, a small model cites ``<call id>:<field>``."""
-    return [
-        ToolCall(id="getClient", name="getClient", arguments={}),
-        ToolCall(id="listTransactions", name="listTransactions", arguments={"limit": 100}),
-    ]
+VIEWS = {
+    # providers show up in descriptors; one transaction per descriptor is evidence enough
+    "listTransactions": rows(
+        "transactions", columns=("transaction_id", "descriptor", "direction"), distinct="descriptor"
+    ),
+}
 
 
 USE_CASE: UseCase[OnboardingAnswers] = UseCase(
@@ -49,7 +55,8 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     # profile and transactions are gathered, so the model answers from them (no tool turns:
     # a small model otherwise fetches them again); turns to spare for corrections
     limits=Limits(max_turns=4, timeout_s=120.0, max_tokens=60_000, max_tool_turns=0),
-    gather=gather,
+    context=CONTEXT,
+    views=VIEWS,
 )
 
 __all__ = [

@@ -9,24 +9,24 @@ a question the data cannot answer gets ``can_answer = false`` and a reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from processors.agent import Limits
+from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
 from processors.daemons.question_answering.models import QuestionAnswer
 from processors.daemons.question_answering.output import to_output
 from processors.llm.model import ToolCall
 
+CONTEXT = (
+    ToolCall(id="gather-accounts", name="listAccounts", arguments={}),
+    ToolCall(id="gather-vendors", name="listVendors", arguments={}),
+)
+"""The chart of accounts and the vendor list: the names a question uses, as codes and ids.
+The same for every question of a tenant, so they come before the question in the prompt."""
 
-def gather(event: Mapping[str, Any]) -> list[ToolCall]:
-    """The chart of accounts and the vendor list: the names a question uses, as codes and ids."""
-    return [
-        ToolCall(id="gather-accounts", name="listAccounts", arguments={}),
-        ToolCall(id="gather-vendors", name="listVendors", arguments={}),
-    ]
+VIEWS = {"listVendors": rows("vendors", columns=("vendor_id", "name"))}
 
 
 USE_CASE: UseCase[QuestionAnswer] = UseCase(
@@ -44,7 +44,8 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     limits=Limits(
         max_turns=6, timeout_s=120.0, max_tokens=60_000, max_tool_retries=2, max_tool_turns=3
     ),
-    gather=gather,
+    context=CONTEXT,
+    views=VIEWS,
 )
 
 __all__ = ["USE_CASE", "QuestionAnswer", "checks", "to_output"]

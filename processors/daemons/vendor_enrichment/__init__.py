@@ -13,7 +13,7 @@ from pathlib import Path
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
-from processors.daemons.vendor_enrichment.gather import gather
+from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
 from processors.daemons.vendor_enrichment.models import VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
 from processors.daemons.vendor_enrichment.write import write_back
@@ -38,7 +38,9 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     ),
     planning=False,
     writes=("upsertVendor",),
+    context=CONTEXT,
     gather=gather,
+    views=VIEWS,
     write_back=write_back,
 )
 

@@ -1,10 +1,13 @@
 """The reads every vendor enrichment needs, made by code before the model's first turn.
 
-The directory search with the raw descriptor, the tenant's earlier transactions and vendor
-records with the descriptor's distinctive words, and the chart of accounts: four calls a model
-would make anyway, in the same order, through the same tool layer (as the event's principal,
-traced and recorded). The model starts from their results and spends its turns on judgement:
-which result is this vendor, which account fits, what to write back.
+The chart of accounts (the tenant's :data:`CONTEXT`: the same for every event, so it comes
+before the event in the prompt, where the model server's prefix cache keeps it), then the
+directory search with the raw descriptor and the tenant's earlier transactions and vendor
+records with the descriptor's distinctive words (:func:`gather`): four calls a model would
+make anyway, through the same tool layer (as the event's principal, traced and recorded).
+The model starts from their results and spends its turns on judgement: which result is this
+vendor, which account fits, what to write back. :data:`VIEWS` trim what the model reads of
+them to what that judgement needs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from processors.agent.views import rows
 from processors.llm.model import ToolCall
 
 # Payment processors prefix the merchant: "SQ *BLUE BOTTLE", "PADDLE.NET* ZVKRT LABS".
@@ -46,5 +50,24 @@ def gather(event: Mapping[str, Any]) -> list[ToolCall]:
             id="gather-transactions", name="listTransactions", arguments={"descriptor": words}
         ),
         ToolCall(id="gather-vendors", name="listVendors", arguments={"name": words.split()[0]}),
-        ToolCall(id="gather-accounts", name="listAccounts", arguments={}),
     ]
+
+
+CONTEXT = (ToolCall(id="gather-accounts", name="listAccounts", arguments={}),)
+
+VIEWS = {
+    # an account category is an expense account: the model is shown no other
+    "listAccounts": rows(
+        "accounts", columns=("code", "name"), where=lambda a: a.get("type") == "expense"
+    ),
+    # earlier transactions of this descriptor tell the category and vendor they were booked to
+    "listTransactions": rows(
+        "transactions",
+        columns=("transaction_id", "category", "vendor_id"),
+        keep=("total_matching",),
+    ),
+    "listVendors": rows(
+        "vendors",
+        columns=("vendor_id", "name", "website", "phone", "address", "mcc", "default_category"),
+    ),
+}

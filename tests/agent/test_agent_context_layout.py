@@ -1,0 +1,150 @@
+"""The prompt-cache layout: what is the same for every event of a tenant comes first, byte for
+byte, and the request says where it ends; views trim what the model reads of a result."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel
+
+from processors.agent import Agent, Limits, Prompt
+from processors.agent.fakes import FunctionTool
+from processors.agent.views import rows
+from processors.llm.fakes import FunctionModel, reply
+from processors.llm.model import (
+    AssistantMessage,
+    ModelRequest,
+    SystemMessage,
+    ToolCall,
+    ToolResultMessage,
+    UserMessage,
+)
+from processors.tools.base import CallContext
+
+ACCOUNTS = {
+    "accounts": [
+        {"code": "1000", "name": "Checking", "type": "asset"},
+        {"code": "6100", "name": "Rent", "type": "expense"},
+        {"code": "6600", "name": "Meals", "type": "expense"},
+    ]
+}
+
+
+class Answer(BaseModel):
+    account: str
+
+
+def _agent(
+    model: FunctionModel, **options: Any
+) -> tuple[Agent[Answer], FunctionTool, FunctionTool]:
+    accounts = FunctionTool("listAccounts", lambda args, ctx: ACCOUNTS)
+    search = FunctionTool(
+        "search",
+        lambda args, ctx: {"results": [{"id": args.get("q"), "city": "Oakland"}]},
+        input_schema={"type": "object", "properties": {"q": {"type": "string"}}},
+    )
+    agent = Agent(
+        daemon="d",
+        model=model,
+        instructions=Prompt.from_text("Pick an account.", name="instructions"),
+        task=Prompt.from_text("Descriptor: {descriptor}", name="task"),
+        output_type=Answer,
+        tools=[accounts, search],
+        limits=Limits(max_tool_turns=0),
+        context=(ToolCall(id="ctx-accounts", name="listAccounts", arguments={}),),
+        gather=lambda event: [
+            ToolCall(id="g-search", name="search", arguments={"q": event["descriptor"]})
+        ],
+        **options,
+    )
+    return agent, accounts, search
+
+
+def _run(agent: Agent[Answer], descriptor: str, tenant: str = "t-1") -> Any:
+    ctx = CallContext(tenant_id=tenant, principal_id="u", event_id=descriptor)
+    return asyncio.run(agent.run({"descriptor": descriptor}, ctx))
+
+
+def test_the_tenant_context_comes_before_the_event_and_is_the_same_for_every_event() -> None:
+    seen: list[ModelRequest] = []
+
+    def answer(request: ModelRequest) -> AssistantMessage:
+        seen.append(request)
+        return reply({"account": "6600"})
+
+    agent, accounts, search = _agent(FunctionModel(answer))
+    first = _run(agent, "SQ *BLUE BOTTLE")
+    _run(agent, "LES SCHWAB TIRES")
+    one, two = seen
+    kinds = [type(m) for m in one.messages]
+    assert kinds == [
+        SystemMessage,
+        UserMessage,
+        AssistantMessage,
+        ToolResultMessage,
+        UserMessage,
+        AssistantMessage,
+        ToolResultMessage,
+    ]
+    # the prefix: instructions, then the tenant's reads; then the event's task and evidence
+    assert one.cache_prefix == two.cache_prefix == 4
+    assert one.messages[:4] == two.messages[:4]  # byte-identical for the same tenant
+    assert "BLUE BOTTLE" in str(one.messages[4].content)
+    assert "BLUE BOTTLE" not in "".join(str(m) for m in one.messages[:4])
+    assert one.messages[4:] != two.messages[4:]
+    # both reads are made by code before the first turn, recorded in that order
+    assert [c.name for c in first.record.tool_calls] == ["listAccounts", "search"]
+    assert {c.turn for c in first.record.tool_calls} == {0}
+    assert len(accounts.calls) == len(search.calls) == 2
+
+
+def test_a_view_trims_what_the_model_reads_not_what_the_tool_returned() -> None:
+    seen: list[ModelRequest] = []
+
+    def answer(request: ModelRequest) -> AssistantMessage:
+        seen.append(request)
+        return reply({"account": "6600"})
+
+    expense = rows("accounts", columns=("code", "name"), where=lambda a: a["type"] == "expense")
+    agent, _, _ = _agent(FunctionModel(answer), views={"listAccounts": expense})
+    result = _run(agent, "SQ *BLUE BOTTLE")
+    (request,) = seen
+    shown = str(request.messages[3].content)
+    assert "6600 | Meals" in shown and "6100 | Rent" in shown
+    assert "Checking" not in shown and "asset" not in shown and "type" not in shown
+    # the record digests the whole result, as the tool returned it
+    from processors.agent.record import digest
+
+    assert result.record.tool_calls[0].result_digest == digest(ACCOUNTS)
+
+
+def test_a_row_view_projects_filters_and_keeps_one_per_value() -> None:
+    view = rows(
+        "transactions", columns=("id", "descriptor"), distinct="descriptor", keep=("total",)
+    )
+    result = {
+        "total": 3,
+        "tenant_id": "t-1",
+        "transactions": [
+            {"id": "tx-1", "descriptor": "GUSTO", "amount": "1.00"},
+            {"id": "tx-2", "descriptor": "GUSTO", "amount": "2.00"},
+            {"id": "tx-3", "descriptor": "STRIPE", "amount": "3.00"},
+        ],
+    }
+    assert view(result) == {
+        "total": 3,
+        "transactions": [
+            {"id": "tx-1", "descriptor": "GUSTO"},
+            {"id": "tx-3", "descriptor": "STRIPE"},
+        ],
+    }
+    # anything of another shape reaches the model unchanged (an error is never hidden)
+    for other in (
+        {"error": "tool_error"},
+        {"transactions": "none"},
+        [1, 2],
+        None,
+        {"transactions": [1, 2]},
+    ):
+        assert view(other) == other
