@@ -151,6 +151,11 @@ class LLMSettings(_Frozen):
     anthropic_base_url: str = "https://api.anthropic.com"
     local_base_url: str = DEFAULT_LOCAL_BASE_URL
     timeouts: Timeouts = Timeouts()
+    local_timeouts: Timeouts = Timeouts(read=1800.0)
+    """For ``local:`` models: the embedded server is on this machine and answers requests in
+    turn, so a busy machine makes a call slow, not lost. Timing it out would only queue the
+    retry behind the abandoned request, which the server still computes; the run's own
+    ``Limits.timeout_s`` bounds the call instead."""
     retry: RetryPolicy = RetryPolicy()
     rate_limits: dict[str, RateLimits] = Field(default_factory=dict)
     """Per provider (``openai``, ``anthropic``, ``openai-compatible``, ``local``)."""

@@ -74,7 +74,7 @@ def load_model(name: str, config: LLMSettings, *, client: httpx.AsyncClient | No
             base_url=base_url,
             headers=headers,
             secrets=(key,) if key else (),
-            timeouts=config.timeouts,
+            timeouts=config.local_timeouts if parsed.provider == "local" else config.timeouts,
             retry=config.retry,
             limiter=limiter,
             client=client,

@@ -2,12 +2,18 @@
 
 Small local models may well fail a check or run out of turns; what must hold is that the
 event ends somewhere visible — a guardrail outcome plus run record, or a dead letter that
-carries the failed run's record — and that nothing is lost."""
+carries the failed run's record — and that nothing is lost.
+
+Nothing here depends on how fast the model is: a busy or slow machine (CI beside another
+CPU-heavy job) makes the run slow, not failed. The run has no wall-clock limit of its own
+(only pytest's, far away), and the local provider waits for the model (it is on this
+machine; a timed-out request would only be queued again behind itself)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,14 +52,19 @@ def local_llm() -> Iterator[str]:
         yield base_url
 
 
-@pytest.mark.timeout(600)
+RUN_SECONDS = 1500.0  # a bound for a stuck run, not a speed budget
+
+
+@pytest.mark.timeout(RUN_SECONDS + 300)
 @pytest.mark.parametrize("name", registry.names())
 def test_one_event_per_daemon_with_the_real_local_model(
     name: str, local_llm: str, isolated: Settings, topics: Contracts
 ) -> None:
-    # Tight limits: a smoke run on 2 CPU cores, not a quality measurement.
+    # Few turns: a smoke run on 2 CPU cores, not a quality measurement; no time budget.
     base = registry.use_case(name)
-    limits = base.limits.model_copy(update={"max_turns": 3, "timeout_s": 150, "max_corrections": 1})
+    limits = base.limits.model_copy(
+        update={"max_turns": 3, "timeout_s": RUN_SECONDS, "max_corrections": 1}
+    )
     use_case = dataclasses.replace(base, limits=limits)
     line = (ROOT / "examples" / "events" / f"{use_case.input_topic}.jsonl").read_text()
     raw = json.loads(line.splitlines()[0])
@@ -77,8 +88,8 @@ def test_one_event_per_daemon_with_the_real_local_model(
             group_id=f"{name}-{uuid.uuid4().hex[:8]}",
             retry=RetryPolicy(max_attempts=1),
         )
-        with RunnerThread(Runner(daemon, isolated, topics, grace=180)):
-            runs = _wait_for_run(isolated, topics)
+        with RunnerThread(Runner(daemon, isolated, topics, grace=60)):
+            runs = _wait_for_run(isolated, topics, RUN_SECONDS + 120)
         outcomes = drain_topic(isolated, topics, "guardrails.outcomes", idle=1)
         letters = drain_topic(isolated, topics, f"{name}.dlq", idle=1)
         results = drain_topic(isolated, topics, use_case.output_topic, idle=1)
@@ -97,12 +108,13 @@ def test_one_event_per_daemon_with_the_real_local_model(
         assert outcomes == [] and results == []
 
 
-def _wait_for_run(settings: Settings, contracts: Contracts) -> list[dict[str, object]]:
-    import time
-
-    deadline = time.monotonic() + 400
+def _wait_for_run(
+    settings: Settings, contracts: Contracts, seconds: float
+) -> list[dict[str, object]]:
+    """The run record, however long the run took (a run that ends any way writes one)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         runs = drain_topic(settings, contracts, "daemons.runs", idle=2)
         if runs:
             return runs
-    raise AssertionError("no run record within 400 s")
+    raise AssertionError(f"no run record within {seconds:.0f} s: the run is stuck")

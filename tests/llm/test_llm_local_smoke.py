@@ -8,16 +8,23 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
 from processors.llm.config import LLMSettings
 from processors.llm.local.validity import ACCOUNTING_TOOLS
-from processors.llm.model import ModelRequest, ModelSettings, ToolResultMessage, UserMessage
+from processors.llm.model import (
+    ModelRequest,
+    ModelSettings,
+    SystemMessage,
+    ToolResultMessage,
+    UserMessage,
+)
 from processors.llm.registry import load_model
 from processors.testing.llm import local_model_server, missing_extra
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a busy machine is slow, not broken
 
 ANSWER_SCHEMA = {
     "type": "object",
@@ -109,3 +116,29 @@ def test_real_model_gives_a_schema_conforming_final_answer(local_server: tuple[s
     answer = json.loads(final.message.content)
     jsonschema.validate(answer, ANSWER_SCHEMA)
     assert answer["vendor"] == "Acme Cloud" and answer["amount"] == 49.0
+
+
+def _with_prefix(word: str) -> ModelRequest:
+    """A request whose system prompt (the daemon's and tenant's prefix) is ``word``'s own."""
+    prefix = " ".join(f"{word} account {i} is {word}-{i}." for i in range(40))
+    return ModelRequest(
+        messages=(SystemMessage(content=prefix), UserMessage(content="Name the first account.")),
+        settings=ModelSettings(temperature=0.0, max_tokens=8),
+    )
+
+
+def test_each_prefix_stays_cached_when_daemons_take_turns(local_server: tuple[str, str]) -> None:
+    """Two daemons (two prompt prefixes) alternate on one server: the second request of each
+    is read almost whole from the prompt cache, and the usage says so."""
+    name, base_url = local_server
+    first_a = _run(name, base_url, _with_prefix("alpha"))
+    first_b = _run(name, base_url, _with_prefix("beta"))
+    again_a = _run(name, base_url, _with_prefix("alpha"))
+    again_b = _run(name, base_url, _with_prefix("beta"))
+    assert first_a.usage.cached_input_tokens < first_a.usage.input_tokens // 4
+    assert first_b.usage.cached_input_tokens < first_b.usage.input_tokens // 2  # only the head
+    for first, again in ((first_a, again_a), (first_b, again_b)):
+        assert again.usage.input_tokens == first.usage.input_tokens
+        assert again.usage.cached_input_tokens >= again.usage.input_tokens - 8
+    rates = httpx.get(base_url.removesuffix("/v1") + "/health", timeout=10).json()["rates"]
+    assert rates["completions"] >= 4 and rates["prompt_tokens_per_s"] > 0
