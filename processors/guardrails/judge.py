@@ -134,30 +134,30 @@ class Judge:
         evidence: Sequence[ToolEvidence],
         policy: Prompt,
     ) -> ModelRequest:
-        """The judge's request: objective, evidence, response and policy, data fenced."""
+        """The judge's request: instructions and the daemon's policy (the same for every
+        event of the daemon: the cacheable prefix), then objective, evidence and response,
+        data fenced."""
         objective = render_task(task, event)
         user = (
             f"OBJECTIVE:\n{objective}\n\n"
             f"EVIDENCE (what the tools returned in this run):\n{_evidence(evidence)}\n\n"
             "RESPONSE:\n"
             f"{untrusted(json.dumps(output, sort_keys=True, default=str), source='response')}"
-            f"\n\nPOLICY:\n{policy.text}"
         )
+        system = f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}\n\nPOLICY:\n{policy.text}"
         tool = ToolSpec(
             name=VERDICT_TOOL,
             description="Submit the verdict on the agent's response.",
             parameters=self._schema,
         )
         return ModelRequest(
-            messages=(
-                SystemMessage(content=f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}"),
-                UserMessage(content=user),
-            ),
+            messages=(SystemMessage(content=system), UserMessage(content=user)),
             tools=(tool,),
             tool_choice=VERDICT_TOOL,
             response_schema=self._schema,
             response_name="JudgeAnswer",
             settings=self.settings,
+            cache_prefix=1,
         )
 
     async def evaluate(

@@ -90,7 +90,11 @@ def test_the_judge_sees_objective_evidence_response_and_policy_and_is_forced_to_
     assert '<untrusted source="event:question">' in user and EVENT["question"] in user
     assert '<untrusted source="tool:aggregateSpend"' in user and "5605.50" in user
     assert '<untrusted source="response">' in user
-    assert POLICY.text.strip() in user
+    # the policy is the daemon's, the same for every event: with the instructions, the
+    # cacheable prefix; the event's data follows it
+    system = request.messages[0].content
+    assert POLICY.text.strip() in system and POLICY.text.strip() not in user
+    assert request.cache_prefix == 1 and EVENT["question"] not in system
 
 
 def test_a_verdict_given_as_json_text_is_read_too() -> None:
