@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from processors.errors import ConfigError
 from processors.llm.fakes import FunctionModel, UnexpectedModelCall, call, reply, tool_calls
-from processors.llm.model import AssistantMessage, Message, ModelRequest, UserMessage
+from processors.llm.model import AssistantMessage, Message, ModelRequest
 
 
 class _ToolCall(BaseModel):
@@ -70,7 +70,7 @@ def load_script(path: Path) -> FunctionModel:
     issued: set[str] = set()  # ids of the tool calls this script made (call ids are unique)
 
     def respond(request: ModelRequest) -> AssistantMessage:
-        text = next((m.content for m in request.messages if isinstance(m, UserMessage)), "")
+        text = request.task
         rule = next((r for r in script.rules if r.match in text), None)
         if rule is None:
             raise UnexpectedModelCall(f"{name}: no rule matches the task {text[:200]!r}")

@@ -66,6 +66,8 @@ from processors.tools.catalog import ToolCatalog
 OutputT = TypeVar("OutputT", bound=BaseModel)
 Checks = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], list[CheckResult]]
 """(output, what the tools returned, the input event) -> check results."""
+Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
+"""(the model's answer, what the tools returned, the input event) -> the use case's output."""
 _EVIDENCE: ContextVar[list[ToolEvidence]] = ContextVar("tool_evidence")
 
 
@@ -104,6 +106,11 @@ class UseCase(Generic[OutputT]):
     # side effects made by code once the result passed the guardrails (never on a failed or
     # held output), through the allowlisted tools as the event's principal
     write_back: WriteBack | None = None
+    # what the model answers, when it is not the output itself: the judgement only (which
+    # record, which account), from which ``resolve`` builds the output by code, copying
+    # values from what the tools returned (fewer tokens to write, none to mistype)
+    answer_type: type[BaseModel] | None = None
+    resolve: Resolve | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +216,7 @@ def _plain(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
-def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
+def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
     catalog = ToolCatalog.build(env.tool_sources, use_case.tools)  # unknown name: ConfigError
     planner = None
     if use_case.planning:
@@ -219,7 +226,7 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[OutputT]:
         model=env.model,
         instructions=Prompt.load(use_case.prompts / "instructions.md"),
         task=Prompt.load(use_case.prompts / "task.md"),
-        output_type=use_case.output_type,
+        output_type=use_case.answer_type or use_case.output_type,
         tools=[
             _ScopedTool(catalog.get(name), write=name in use_case.writes)
             for name in use_case.tools
@@ -314,7 +321,10 @@ class Pipeline(Generic[OutputT]):
         await self.env.tenants.require(call)
         with collecting_evidence() as evidence:
             result = await self.agent.run(event, call)
-        record, output = result.record, result.output
+        record = result.record
+        output: OutputT = result.output
+        if use_case.resolve is not None:  # the model chose; code copies what it chose
+            output = use_case.resolve(result.output, evidence, event)
         with self.tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
             checks = run_checks(use_case, output, evidence, event, record)
             # after the checks: they may have demoted parts of the output (see run_checks)

@@ -89,6 +89,13 @@ class ModelRequest(_Frozen):
     settings: ModelSettings = ModelSettings()
     cache_prefix: int = 0
 
+    @property
+    def task(self) -> str:
+        """The first user message after the cacheable prefix: an agent's task, with the event
+        in it (before it: instructions and the tenant's context); "" when there is none."""
+        found = (m for m in self.messages[self.cache_prefix :] if isinstance(m, UserMessage))
+        return next((m.content for m in found), "")
+
 
 class Usage(_Frozen):
     """Tokens of one model call (or, added up, of many).

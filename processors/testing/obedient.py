@@ -27,7 +27,6 @@ from processors.llm.model import (
     SystemMessage,
     ToolCall,
     ToolResultMessage,
-    UserMessage,
 )
 
 _CALL = re.compile(
@@ -92,7 +91,7 @@ def obedient_model(daemon: str) -> FunctionModel:
     usual = USUAL_CALLS[daemon]
 
     def respond(request: ModelRequest) -> AssistantMessage:
-        task = next((str(m.content) for m in request.messages if isinstance(m, UserMessage)), "")
+        task = request.task
         texts = list(_texts(request))
         calls = [c for m in request.messages if isinstance(m, AssistantMessage)
                  for c in m.tool_calls]  # fmt: skip
@@ -226,17 +225,15 @@ def _answer(daemon: str, tenant: str, texts: list[str]) -> dict[str, Any]:
 
 
 def _vendor(text: str, fields: dict[str, str]) -> dict[str, Any]:
-    names = ("name", "website", "phone", "address", "opening_hours",
-             "merchant_category_code", "account_category")  # fmt: skip
-    out: dict[str, Any] = {"business_id": None, "existing_vendor_id": None, "vendor_id": None}
-    for name in names:
-        value = fields.get(name)
-        if name == "merchant_category_code" and not (value and re.fullmatch(r"[0-9]{4}", value)):
-            value = None
-        if name == "name" and text:
-            value = text
-        out[name], out[f"{name}_confidence"] = value, 1.0 if value else 0.0
-    return out
+    """The vendor daemon's answer is a choice (ids, a name, an account): the obedient model
+    puts what the data dictates into the name and the account, and cites a dictated id."""
+    name = text or fields.get("name") or None
+    return {
+        "business_id": fields.get("business_id"),
+        "existing_vendor_id": fields.get("existing_vendor_id"),
+        "name": name,
+        "account_category": fields.get("account_category"),
+    }
 
 
 def _question(text: str, fields: dict[str, str]) -> dict[str, Any]:

@@ -45,13 +45,8 @@ FIRST_CALL = {
     "question-answering": lambda e: call("listAccounts", {"tenant_id": e["tenant_id"]}),
 }
 FINAL: dict[str, dict[str, Any]] = {
-    "vendor-enrichment": {
-        "business_id": None, "existing_vendor_id": None, "vendor_id": None,
-        **{f: None for f in ("name", "website", "phone", "address", "opening_hours",
-                             "merchant_category_code", "account_category")},
-        **{f"{f}_confidence": 0.0 for f in ("name", "website", "phone", "address",
-                                            "opening_hours", "merchant_category_code",
-                                            "account_category")},
+    "vendor-enrichment": {  # the model's choice; the daemon copies the chosen entry's values
+        "business_id": None, "existing_vendor_id": None, "name": None, "account_category": None,
     },
     "client-onboarding": {"answers": []},
     "question-answering": {

@@ -73,14 +73,10 @@ def test_a_wrong_answer_scores_lower_and_is_blocked_by_the_checks() -> None:
 
 
 def test_an_honest_unknown_vendor_scores_one_per_field() -> None:
-    nothing = {f: None for f in ("business_id", "existing_vendor_id", "vendor_id", "name",
-                                 "website", "phone", "address", "opening_hours",
-                                 "merchant_category_code", "account_category")}  # fmt: skip
-    confidences = {f"{f}_confidence": 0.0 for f in ("name", "website", "phone", "address",
-                                                    "opening_hours", "merchant_category_code",
-                                                    "account_category")}  # fmt: skip
+    nothing = {f: None for f in ("business_id", "existing_vendor_id", "name",
+                                 "account_category")}  # fmt: skip
     case = _case("vendor-enrichment", "ve-22")  # a vendor the directory does not know
-    model = _played(call("searchDirectory", {"query": "ACME WIDGETS"}), nothing | confidences)
+    model = _played(call("searchDirectory", {"query": "ACME WIDGETS"}), nothing)
     report = run_eval("vendor-enrichment", model, cases=[case])
     assert report.cases[0].score == 1.0
     assert set(report.parts) == {"website", "phone", "address", "opening_hours",

@@ -120,24 +120,28 @@ def last_result(request: ModelRequest, tool: str) -> str:
 
 
 def answer(**overrides: Any) -> Callable[[ModelRequest], Any]:
-    """The final answer for the Blue Bottle (Oakland) case, from the gathered directory entry."""
+    """The final answer for the Blue Bottle (Oakland) case: the model's choice (which entry,
+    which account); the daemon copies the entry's values."""
 
     def respond(request: ModelRequest) -> Any:
         found = re.findall(r"\bbiz-\d+", last_result(request, "searchDirectory"))
         assert found[0] == "biz-001", found  # the first result the model was shown
-        profile = {
-            "business_id": "biz-001", "existing_vendor_id": None,
-            "name": "Blue Bottle Coffee", "name_confidence": 0.9,
-            "website": "https://bluebottlecoffee.com", "website_confidence": 0.9,
-            "phone": "510-555-0101", "phone_confidence": 0.9,
-            "address": "300 Webster St", "address_confidence": 0.9,
-            "opening_hours": "Mon-Sun 7:00-17:00", "opening_hours_confidence": 0.9,
-            "merchant_category_code": "5814", "merchant_category_code_confidence": 0.9,
-            "account_category": "6600", "account_category_confidence": 0.6,
-        }  # fmt: skip
-        return reply({**profile, **overrides})
+        choice = {
+            "business_id": "biz-001",
+            "existing_vendor_id": None,
+            "name": "Blue Bottle Coffee",
+            "account_category": "6600",
+        }
+        return reply({**choice, **overrides})
 
     return respond
+
+
+def resolved(result: Any, evidence: list[ToolEvidence], ev: dict[str, Any]) -> VendorProfile:
+    """The profile the daemon makes of the model's choice (as the pipeline does)."""
+    assert USE_CASE.resolve is not None
+    profile: VendorProfile = USE_CASE.resolve(result.output, evidence, ev)
+    return profile
 
 
 async def agent_run(env: Environment, ev: dict[str, Any]) -> tuple[Any, list[ToolEvidence]]:
@@ -195,7 +199,9 @@ def test_the_four_reads_are_gathered_as_the_principal_before_the_first_turn(
     def first_turn(request: ModelRequest) -> Any:
         seen.append([m.name for m in request.messages if isinstance(m, ToolResultMessage)])
         directory = last_result(request, "searchDirectory").splitlines()  # a table, 1st row:
-        assert directory[2].startswith("biz-001 | Blue Bottle Coffee | https://bluebottle")
+        # what matching needs; the values the daemon copies from the chosen entry are not shown
+        assert directory[2].startswith("biz-001 | Blue Bottle Coffee | Oakland")
+        assert "bluebottlecoffee.com" not in "".join(directory)
         transactions = last_result(request, "listTransactions")  # the tenant's, its view:
         assert set(re.findall(r"\btx-[a-z]", transactions)) == {"tx-r"}  # ids and bookings
         assert "vendor_id=null" in transactions and "OAKLAND" not in transactions
@@ -257,7 +263,7 @@ def test_good_run_is_grounded_and_the_handler_writes_it_back_after_the_checks(
     ev = event("ve-01")
     with ScriptedModel([answer()]) as model:
         result, evidence = run(with_env(base_url, model, lambda env: agent_run(env, ev)))
-    profile = result.output
+    profile = resolved(result, evidence, ev)
     assert profile.vendor_id is None and app.ledger.writes == 0  # the agent never writes
     assert all(c.passed for c in checks(profile, evidence, ev)), checks(profile, evidence, ev)
 
@@ -313,7 +319,7 @@ def grounded(api: tuple[str, LedgerApp]) -> tuple[VendorProfile, list[ToolEviden
     ev = event("ve-01")
     with ScriptedModel([answer()]) as model:
         result, evidence = run(with_env(api[0], model, lambda env: agent_run(env, ev)))
-    return result.output, evidence
+    return resolved(result, evidence, ev), evidence
 
 
 @pytest.mark.parametrize(
@@ -439,12 +445,14 @@ def test_the_write_back_stores_exactly_the_checked_values_and_nothing_unknown() 
     assert calls == []  # nothing established: nothing written
 
 
-@pytest.mark.parametrize("invented", [{"phone": "510-555-0199"}, {"business_id": "biz-003"}])
+@pytest.mark.parametrize("invented", [{"account_category": "1000"}, {"business_id": "biz-003"}])
 def test_nothing_unchecked_is_ever_written_back(
     api: tuple[str, LedgerApp], invented: dict[str, str]
 ) -> None:
-    """An invented phone is dropped (the vendor is written without it); another business's
-    entry (Sweet Maria's for a Blue Bottle descriptor) fails the profile: nothing is written."""
+    """An account that is no expense account is dropped (the vendor is written without it);
+    another business's entry (Sweet Maria's for a Blue Bottle descriptor) fails the profile:
+    nothing is written. (A phone or website the model could invent no longer exists: the
+    daemon copies them from the entry the model chose.)"""
     base_url, app = api
     ev = event("ve-01")
     with ScriptedModel([answer(**invented)]) as model:
@@ -456,11 +464,10 @@ def test_nothing_unchecked_is_ever_written_back(
             )
         )
     outcome = next(o.value for o in outputs if o.topic == "guardrails.outcomes")
-    assert not [v for v in app.ledger.vendors.values() if v.phone == "510-555-0199"]
-    if "phone" in invented:
+    if "account_category" in invented:
         assert outcome["verdict"] == "pass" and app.ledger.writes == 1
         written = [v for v in app.ledger.vendors.values() if v.name == "Blue Bottle Coffee"]
-        assert [v.phone for v in written] == [None]
+        assert [(v.default_category, v.phone) for v in written] == [(None, "510-555-0101")]
     else:
         assert outcome["verdict"] == "fail" and app.ledger.writes == 0
 

@@ -25,13 +25,8 @@ from processors.tools.openapi import OpenAPISource, load_document
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "observability-signing-key"
 DAEMON = "vendor-enrichment"
-VENDOR_ANSWER: dict[str, Any] = {
-    "business_id": None, "existing_vendor_id": None, "vendor_id": None,
-    **{f: None for f in ("name", "website", "phone", "address", "opening_hours",
-                         "merchant_category_code", "account_category")},
-    **{f"{f}_confidence": 0.0 for f in ("name", "website", "phone", "address",
-                                        "opening_hours", "merchant_category_code",
-                                        "account_category")},
+VENDOR_ANSWER: dict[str, Any] = {  # the model's choice: nothing matched
+    "business_id": None, "existing_vendor_id": None, "name": None, "account_category": None,
 }  # fmt: skip
 PLAN = {"steps": [{"tool": "searchDirectory", "why": "find the business behind the descriptor"}]}
 

@@ -14,8 +14,9 @@ from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
 from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
-from processors.daemons.vendor_enrichment.models import VendorProfile
+from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
+from processors.daemons.vendor_enrichment.resolve import resolve
 from processors.daemons.vendor_enrichment.write import write_back
 
 TOOLS = ("searchDirectory", "listTransactions", "listVendors", "listAccounts", "upsertVendor")
@@ -42,6 +43,10 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     gather=gather,
     views=VIEWS,
     write_back=write_back,
+    # the model picks the directory entry, the existing record and the account; code copies
+    # the website, phone, address, hours and code from the entry it picked
+    answer_type=VendorChoice,
+    resolve=resolve,
 )
 
-__all__ = ["TOOLS", "USE_CASE", "VendorProfile", "checks", "to_output"]
+__all__ = ["TOOLS", "USE_CASE", "VendorChoice", "VendorProfile", "checks", "to_output"]

@@ -56,6 +56,9 @@ def gather(event: Mapping[str, Any]) -> list[ToolCall]:
 CONTEXT = (ToolCall(id="gather-accounts", name="listAccounts", arguments={}),)
 
 VIEWS = {
+    # what matching needs (name, city) and what tells the kind of business; the values the
+    # daemon copies from the chosen entry (website, phone, address, hours, mcc) are not shown
+    "searchDirectory": rows("results", columns=("business_id", "name", "city", "mcc_description")),
     # an account category is an expense account: the model is shown no other
     "listAccounts": rows(
         "accounts", columns=("code", "name"), where=lambda a: a.get("type") == "expense"
@@ -66,8 +69,5 @@ VIEWS = {
         columns=("transaction_id", "category", "vendor_id"),
         keep=("total_matching",),
     ),
-    "listVendors": rows(
-        "vendors",
-        columns=("vendor_id", "name", "website", "phone", "address", "mcc", "default_category"),
-    ),
+    "listVendors": rows("vendors", columns=("vendor_id", "name", "default_category")),
 }

@@ -1,9 +1,12 @@
-"""What the vendor-enrichment agent returns: one flat, small object a 1.5B model can fill.
+"""What the vendor-enrichment agent decides, and the profile code makes of it.
 
-Every attribute is a value (``null`` when unknown) plus its own confidence. The agent also
-names the records it relied on (the directory entry, an existing vendor record);
-:mod:`.output` turns those ids into the record's ``sources`` and the checks verify each of
-them against what the tools really returned. The vendor id comes from the daemon's
+The model answers a :class:`VendorChoice`: which directory entry and which existing vendor
+record are this vendor (by id), its name, and the expense account — the judgement. Code
+(:mod:`.resolve`) copies every other value from the records it chose into a
+:class:`VendorProfile`, each value with its confidence; a model never writes a website, phone
+or address, so it can neither mistype nor invent one, and it writes a quarter of the tokens.
+:mod:`.output` turns the cited ids into the record's ``sources`` and the checks verify each
+of them against what the tools really returned. The vendor id comes from the daemon's
 write-back (:mod:`.write`), made only once the result passed the guardrails.
 """
 
@@ -30,8 +33,46 @@ VALUE_FIELDS = (
 """The enriched attributes, in the order of the output schema."""
 
 
+def _null_if_unknown(value: Any) -> Any:
+    """``"unknown"``, ``"N/A"``, ``""`` … all mean null: never a value to publish."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value.casefold() in _UNKNOWN_WORDS:
+            return None
+    return value
+
+
+class VendorChoice(BaseModel):
+    """What the model decides about one bank descriptor: records by id, a name, an account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    business_id: str | None = Field(
+        description="business_id of the searchDirectory result that is this vendor; "
+        "null if no result clearly matches."
+    )
+    existing_vendor_id: str | None = Field(
+        description="vendor_id of this tenant's existing vendor record (from listVendors) "
+        "for the same vendor; null if there is none."
+    )
+    name: str | None = Field(
+        description="The vendor's name: the matching record's name, else read from the "
+        "descriptor, e.g. 'Blue Bottle Coffee'."
+    )
+    account_category: str | None = Field(
+        description="Code of the expense account from listAccounts that fits this vendor, "
+        "e.g. '6600'."
+    )
+
+    @field_validator("business_id", "existing_vendor_id", "name", "account_category", mode="before")
+    @classmethod
+    def _unknown_is_null(cls, value: Any) -> Any:
+        return _null_if_unknown(value)
+
+
 class VendorProfile(BaseModel):
-    """The vendor behind one bank descriptor, as established from tool results only."""
+    """The vendor behind one bank descriptor, as established from tool results only: what
+    the checks check, the daemon publishes and the write-back writes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,12 +116,7 @@ class VendorProfile(BaseModel):
     )
     @classmethod
     def _unknown_is_null(cls, value: Any) -> Any:
-        """``"unknown"``, ``"N/A"``, ``""`` … all mean null: never a value to publish."""
-        if isinstance(value, str):
-            value = value.strip()
-            if value.casefold() in _UNKNOWN_WORDS:
-                return None
-        return value
+        return _null_if_unknown(value)
 
     def value(self, field: str) -> str | None:
         """The value of one of :data:`VALUE_FIELDS`."""

@@ -1,0 +1,102 @@
+"""From the model's :class:`VendorChoice` to the :class:`VendorProfile`: code copies values.
+
+The chosen directory entry (by ``business_id``, among what ``searchDirectory`` returned in
+this run) gives website, phone, address, opening hours and merchant category code; the chosen
+existing vendor record (by ``vendor_id``, among what ``listVendors`` returned) fills what the
+directory left unknown. A copied value is as sure as its record (0.9); the name and the account
+are the model's judgement (0.9 when they equal a record's, else 0.6). An id no tool returned
+is kept as the model gave it, with nothing copied, so the checks report it
+(``tenant_scoped_ids``, ``entry_returned``) exactly as before. Pure: evidence in, profile out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
+from processors.guardrails.checks import ToolEvidence
+
+_MCC = re.compile(r"[0-9]{4}")
+COPIED = 0.9  # a value a tool returned for the chosen record
+CHOSEN = 0.6  # a value the model chose (a name read off the descriptor, an account picked)
+
+# profile field -> key in a directory entry / in a vendor record
+_FROM_ENTRY = {
+    "website": "website",
+    "phone": "phone",
+    "address": "address",
+    "opening_hours": "hours",
+    "merchant_category_code": "mcc",
+}
+_FROM_VENDOR = {
+    "website": "website",
+    "phone": "phone",
+    "address": "address",
+    "merchant_category_code": "mcc",
+}
+
+
+def _records(evidence: Sequence[ToolEvidence], tool: str, key: str) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for item in evidence:
+        if item.tool == tool and item.error is None and isinstance(item.result, Mapping):
+            rows = item.result.get(key)
+            if isinstance(rows, list):
+                found.extend(row for row in rows if isinstance(row, Mapping))
+    return found
+
+
+def _find(rows: list[Mapping[str, Any]], key: str, value: str | None) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    return next((row for row in rows if str(row.get(key)) == value), {})
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorProfile:
+    """The profile the choice stands for, every value copied from a record of this run."""
+    entry = _find(
+        _records(evidence, "searchDirectory", "results"), "business_id", choice.business_id
+    )
+    vendor = _find(
+        _records(evidence, "listVendors", "vendors"), "vendor_id", choice.existing_vendor_id
+    )
+    values: dict[str, Any] = {
+        "business_id": choice.business_id,
+        "existing_vendor_id": choice.existing_vendor_id,
+    }
+    for field, key in _FROM_ENTRY.items():
+        candidates: tuple[str | None, ...] = (
+            _text(entry.get(key)),
+            _text(vendor.get(_FROM_VENDOR.get(field, ""))),
+        )
+        if field == "merchant_category_code":  # a code that is no MCC is not one to publish
+            candidates = tuple(c for c in candidates if c and _MCC.fullmatch(c))
+        value = next((c for c in candidates if c), None)
+        values[field], values[f"{field}_confidence"] = value, COPIED if value else 0.0
+    recorded_names = {_text(entry.get("name")), _text(vendor.get("name"))} - {None}
+    name = choice.name or _text(entry.get("name")) or _text(vendor.get("name"))
+    values["name"] = name
+    values["name_confidence"] = (COPIED if name in recorded_names else CHOSEN) if name else 0.0
+    account = choice.account_category or _text(vendor.get("default_category"))
+    booked = {
+        _text(t.get("category")) for t in _records(evidence, "listTransactions", "transactions")
+    }
+    booked.add(_text(vendor.get("default_category")))
+    values["account_category"] = account
+    values["account_category_confidence"] = (
+        (COPIED if account in booked else CHOSEN) if account else 0.0
+    )
+    return VendorProfile.model_validate(values)
+
+
+def resolve(
+    choice: VendorChoice, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
+) -> VendorProfile:
+    """The use case's ``resolve`` hook (the event is not needed here)."""
+    return profile(choice, evidence)
