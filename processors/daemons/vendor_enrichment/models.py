@@ -42,19 +42,23 @@ def _null_if_unknown(value: Any) -> Any:
     return value
 
 
+BUSINESS_ID = (
+    "business_id of the searchDirectory result that is this vendor; "
+    "null if no result clearly matches."
+)
+EXISTING_VENDOR_ID = (
+    "vendor_id of this tenant's existing vendor record (from listVendors) "
+    "for the same vendor; null if there is none."
+)
+
+
 class VendorChoice(BaseModel):
     """What the model decides about one bank descriptor: records by id, a name, an account."""
 
     model_config = ConfigDict(extra="forbid")
 
-    business_id: str | None = Field(
-        description="business_id of the searchDirectory result that is this vendor; "
-        "null if no result clearly matches."
-    )
-    existing_vendor_id: str | None = Field(
-        description="vendor_id of this tenant's existing vendor record (from listVendors) "
-        "for the same vendor; null if there is none."
-    )
+    business_id: str | None = Field(description=BUSINESS_ID)
+    existing_vendor_id: str | None = Field(description=EXISTING_VENDOR_ID)
     name: str | None = Field(
         description="The vendor's name: the matching record's name, else read from the "
         "descriptor, e.g. 'Blue Bottle Coffee'."
@@ -76,14 +80,8 @@ class VendorProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    business_id: str | None = Field(
-        description="business_id of the searchDirectory result that is this vendor; "
-        "null if no result clearly matches."
-    )
-    existing_vendor_id: str | None = Field(
-        description="vendor_id of this tenant's existing vendor record (from listVendors) "
-        "for the same vendor; null if there is none."
-    )
+    business_id: str | None = Field(description=BUSINESS_ID)
+    existing_vendor_id: str | None = Field(description=EXISTING_VENDOR_ID)
     name: str | None = Field(description="Normalized vendor name, e.g. 'Blue Bottle Coffee'.")
     name_confidence: float = _CONFIDENCE
     website: str | None = Field(description="Website exactly as a tool returned it, or null.")
