@@ -33,14 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+QUIET_LOGGERS = ("httpx", "httpcore")
+"""Libraries that log every request URL at INFO: a tool's URL carries untrusted event text
+(a bank descriptor in a directory search), and a daemon makes thousands. At DEBUG only."""
+
+
+def configure_logging(verbose: bool) -> None:
+    """INFO for our own loggers (DEBUG with ``-v``); request URLs only with ``-v``."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
     try:
         return int(args.handler(args) or 0)
     except DaemonsError as exc:
