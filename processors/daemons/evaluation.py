@@ -27,7 +27,6 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.agent import RunRecord
 from processors.daemons import registry
 from processors.daemons.base import Environment, Pipeline, UseCase
@@ -160,7 +159,11 @@ def run_eval(
 async def run_case(
     use_case: UseCase[Any], model: Model, case: Mapping[str, Any], scorer: Scorer
 ) -> CaseResult:
-    """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
+    """One case against a fresh reference API (upserts mutate its in-memory ledger). The
+    sample ledger API is imported here, by the command that needs it, not when the CLI
+    loads (an installed package has no ``examples``; issue 15 ships it as package data)."""
+    from examples.ledger_api import sample_app, serve_in_thread
+
     key = secrets.token_urlsafe(24)
     with serve_in_thread(sample_app(key.encode())) as url:
         async with httpx.AsyncClient() as client:
