@@ -18,6 +18,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from processors.errors import SchemaValidationError
 from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon, EventContext, Output, output_id
 from processors.runtime.deadletter import Failure, envelope, error_headers
@@ -46,6 +47,14 @@ class InFlight:
     unacked: int = 0
 
 
+def _required(decoded: dict[str, Any], field: str) -> str:
+    """Who the event is for: never a silent "" (a tool would be called for no tenant)."""
+    value = decoded.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise SchemaValidationError(f"event has no {field}: {value!r}", field=field)
+    return value
+
+
 class Handling:
     """Turns an :class:`InFlight` event into the records to produce: outputs or dead letter."""
 
@@ -67,8 +76,8 @@ class Handling:
                     spec = self.contracts.catalog.get(logical)
                     decoded = self.contracts.codec.decode(event.value, spec.value_schema)
                 ctx = EventContext(
-                    daemon=self.daemon.name, tenant_id=str(decoded.get("tenant_id", "")),
-                    principal_id=str(decoded.get("principal_id", "")),
+                    daemon=self.daemon.name, tenant_id=_required(decoded, "tenant_id"),
+                    principal_id=_required(decoded, "principal_id"),
                     event_id=str(decoded.get("event_id", "")), topic=logical,
                     partition=event.tp[1], offset=event.offset, key=event.key, attempt=attempt,
                     span=event.span,

@@ -101,6 +101,34 @@ def test_undecodable_bytes_are_dead_lettered(isolated: Settings, topics: Contrac
     assert dead[0]["value"]["original_value"] == b"garbage"
 
 
+def test_an_event_without_a_tenant_is_dead_lettered_and_the_rest_flows(
+    isolated: Settings, topics: Contracts
+) -> None:
+    from confluent_kafka import Producer
+
+    from processors.kafka.clients import producer_config
+
+    nobody = {**question(1, "hi"), "tenant_id": ""}  # the schema's string, left empty
+    events = [nobody, question(2, "fine")]
+    spec, physical = (
+        topics.catalog.get("questions.asked"),
+        topics.catalog.physical("questions.asked"),
+    )
+    producer = Producer(producer_config(isolated))  # a plain producer, as upstream may have
+    value = topics.codec.encode(spec.value_schema, nobody, topic=physical)
+    producer.produce(physical, key=b":u1", value=value)
+    producer.flush(10)
+    produce_events(isolated, topics, "questions.asked", events[1:])
+    with RunnerThread(_runner(isolated, topics)):
+        (letter,) = read_topic(isolated, topics, "question-answering.dlq", expected=1)
+        (output,) = read_topic(isolated, topics, "questions.answered", expected=1)
+    assert output["value"]["event_id"] == events[1]["event_id"]
+    assert letter["value"]["event_id"] == nobody["event_id"]
+    assert letter["value"]["error_type"] == "SchemaValidationError"
+    assert "no tenant_id" in letter["value"]["error_message"]
+    assert letter["value"]["attempts"] == 1  # bad input is not retried
+
+
 def _committed(settings: Settings, group: str, topic: str, partitions: int) -> dict[int, int]:
     consumer = Consumer(consumer_config(settings, group))
     try:
