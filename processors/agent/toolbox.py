@@ -156,7 +156,10 @@ class ToolBox:
     async def _call(
         self, tool: Tool, call: ToolCall, ctx: CallContext, entry: ToolCallRecord
     ) -> tuple[Any, bool]:
-        problems = schema_check.check(call.arguments, tool.input_schema)
+        if call.invalid_arguments is not None:  # unreadable: the model is told, not run
+            problems = [call.invalid_arguments]
+        else:
+            problems = schema_check.check(call.arguments, tool.input_schema)
         if problems:
             entry.error_type, entry.error = "invalid_arguments", redact("; ".join(problems))
             return {"error": "invalid_arguments", "problems": problems}, False

@@ -17,11 +17,17 @@ class _Frozen(BaseModel):
 
 
 class ToolCall(_Frozen):
-    """The model asks to run tool ``name`` with ``arguments`` (already parsed JSON)."""
+    """The model asks to run tool ``name`` with ``arguments`` (already parsed JSON).
+
+    ``invalid_arguments`` is set (to why, and the start of what the model wrote) when the
+    provider could not read them as a JSON object: the call is not run, and the model is
+    told so and may correct itself (a sampled model's broken JSON is its turn's mistake, not
+    a reason to run the whole paid event again)."""
 
     id: str
     name: str
     arguments: dict[str, Any]
+    invalid_arguments: str | None = None
 
 
 class SystemMessage(_Frozen):

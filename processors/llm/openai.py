@@ -104,19 +104,18 @@ def parse_response(
     for call in raw.get("tool_calls") or ():
         function = call.get("function") or {}
         arguments = function.get("arguments") or "{}"
+        invalid: str | None = None
         try:
             parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
         except ValueError:
-            # The model wrote broken JSON; sampling again may well fix it.
-            raise TransientError(
-                f"{provider} returned tool call {function.get('name')!r} "
-                "with arguments that are not JSON"
-            ) from None
+            parsed, invalid = {}, f"arguments are not JSON: {str(arguments)[:200]}"
         if not isinstance(parsed, dict):
-            raise TransientError(f"{provider} returned tool arguments that are not an object")
+            parsed, invalid = {}, f"arguments are not a JSON object: {str(arguments)[:200]}"
+        # the loop tells the model (a correction), instead of re-running the whole event
         calls.append(
-            ToolCall(id=call.get("id") or "", name=function.get("name", ""), arguments=parsed)
-        )
+            ToolCall(id=call.get("id") or "", name=function.get("name", ""), arguments=parsed,
+                     invalid_arguments=invalid)
+        )  # fmt: skip
     message = AssistantMessage(content=raw.get("content"), tool_calls=tuple(calls))
     return message, parse_usage(data.get("usage")), choice.get("finish_reason")
 

@@ -171,14 +171,22 @@ def test_local_models_cost_nothing_and_unknown_models_cost_zero() -> None:
     assert table.cost("anthropic:claude-sonnet-4-5", usage) == pytest.approx(0.03 + 0.15)
 
 
-def test_broken_tool_arguments_are_a_transient_error() -> None:
+@pytest.mark.parametrize(
+    ("arguments", "why"), [("{oops", "not JSON"), ("[1]", "not a JSON object")]
+)
+def test_broken_tool_arguments_come_back_as_a_call_the_model_is_told_about(
+    arguments: str, why: str
+) -> None:
     answer = {
         "role": "assistant",
-        "tool_calls": [{"id": "c", "function": {"name": "get_invoice", "arguments": "{oops"}}],
+        "tool_calls": [{"id": "c", "function": {"name": "get_invoice", "arguments": arguments}}],
     }
     model = make_model(lambda r: httpx.Response(200, json=completion(answer, "tool_calls")))
-    with pytest.raises(TransientError, match="not JSON"):
-        asyncio.run(model.complete(ModelRequest(messages=(UserMessage(content="x"),))))
+    response = asyncio.run(model.complete(ModelRequest(messages=(UserMessage(content="x"),))))
+    (call,) = response.message.tool_calls  # no exception: no re-run of the whole event
+    assert (call.id, call.name, call.arguments) == ("c", "get_invoice", {})
+    assert call.invalid_arguments is not None and why in call.invalid_arguments
+    assert arguments in call.invalid_arguments
 
 
 def test_429_is_retried_after_the_peers_retry_after() -> None:

@@ -63,3 +63,17 @@ def test_the_shipped_cases_name_offered_tools() -> None:
     names = {t.name for t in ACCOUNTING_TOOLS}
     assert len(ACCOUNTING_CASES) == 10
     assert all(c.expected_tool in names for c in ACCOUNTING_CASES)
+
+
+def test_a_call_whose_arguments_could_not_be_read_is_not_valid() -> None:
+    case = ValidityCase(prompt="p", tools=ACCOUNTING_TOOLS, expected_tool="get_invoice")
+    broken = ToolCall(
+        id="c",
+        name="get_invoice",
+        arguments={},
+        invalid_arguments="arguments are not JSON: {invoice",
+    )
+    report = asyncio.run(
+        measure_tool_call_validity(PlayedModel(AssistantMessage(tool_calls=(broken,))), [case])
+    )
+    assert report.valid == 0 and "not JSON" in (report.outcomes[0].problem or "")

@@ -77,6 +77,8 @@ def _check(calls: Sequence[ToolCall], tools: tuple[ToolSpec, ...]) -> tuple[str 
     spec = next((t for t in tools if t.name == call.name), None)
     if spec is None:
         return call.name, f"called unknown tool {call.name!r}"
+    if call.invalid_arguments is not None:
+        return call.name, f"arguments invalid: {call.invalid_arguments}"
     try:
         jsonschema.validate(call.arguments, spec.parameters)
     except jsonschema.ValidationError as exc:
