@@ -36,7 +36,6 @@ from processors.guardrails.checks import (
     cross_tenant_refs,
     no_pii,
     no_secrets,
-    output_schema,
     tool_call_policy,
 )
 from processors.guardrails.judge import Judge, load_policy
@@ -255,10 +254,13 @@ def run_checks(
     event: Mapping[str, Any],
     record: RunRecord | None = None,
 ) -> list[CheckResult]:
-    """The deterministic checks of one run, in order: schema, the use case's own, secrets,
-    PII, other tenants' ids, the tool-call policy (``record``: the calls the model asked for,
+    """The deterministic checks of one run, in order: the use case's own, secrets, PII,
+    other tenants' ids, the tool-call policy (``record``: the calls the model asked for,
     refused ones included) and, last, ``prompt_injection`` — what the screen flagged in the
-    event's fields and in the tool results.
+    event's fields and in the tool results. (The output's shape is no check here: the agent
+    loop returns only an output that validated against its model, and the runtime encodes
+    every published datum against its topic's Avro schema — a datum that does not fit is
+    dead-lettered, never published.)
 
     A use case's own checks may *demote* parts of ``output`` they cannot stand behind, in
     place (a vendor field to unknown, an onboarding answer to a human), and say so in their
@@ -267,7 +269,6 @@ def run_checks(
     data = output.model_dump(mode="json")
     tenant = str(event.get("tenant_id", ""))
     return [
-        output_schema(use_case.output_type.__name__),
         *use_case.checks(output, evidence, event),
         no_secrets(data),
         no_pii(data, evidence, event),

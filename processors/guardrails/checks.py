@@ -104,11 +104,6 @@ def no_secrets(output: Any) -> CheckResult:
     return CheckResult("no_secrets", True, "no secret-like text")
 
 
-def output_schema(name: str) -> CheckResult:
-    """Recorded for completeness: the agent loop only returns outputs that validated."""
-    return CheckResult("output_schema", True, f"validated against {name}")
-
-
 # --- cross-tenant references -------------------------------------------------------------
 
 

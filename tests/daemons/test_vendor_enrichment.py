@@ -628,3 +628,16 @@ def test_a_provider_failure_dead_letters_with_the_runs_record(api: tuple[str, Le
     names = [c["name"] for c in extra.value["tool_calls"]]
     assert names[:2] == ["listAccounts", "searchDirectory"]  # the context, then gathered
     encode(extra)
+
+
+def test_every_check_in_an_outcome_is_one_that_can_fail(
+    grounded: tuple[VendorProfile, list[ToolEvidence]],
+) -> None:
+    """The outcome lists the checks that ran; none is a formality that always passes (the
+    shape of the output is the agent loop's and the Avro encoder's job, not a listed check)."""
+    from processors.daemons.base import run_checks
+
+    profile, evidence = grounded
+    names = [c.name for c in run_checks(USE_CASE, profile, evidence, event("ve-01"))]
+    assert "output_schema" not in names
+    assert names[-1] == "prompt_injection" and "no_secrets" in names and "no_pii" in names

@@ -225,7 +225,7 @@ def business_matches(
 def checks(
     output: VendorProfile, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> list[CheckResult]:
-    """The use case's deterministic checks (base.py adds output_schema and no_secrets).
+    """The use case's deterministic checks (base.py adds no_secrets and the rest).
 
     A field no tool returned, or an account that is not an expense account of the chart,
     becomes ``unknown`` (:func:`demote`): never published as a value, never written to the
