@@ -197,11 +197,12 @@ class Agent(Generic[OutputT]):
             {
                 "gen_ai.usage.input_tokens": totals.input_tokens,
                 "gen_ai.usage.output_tokens": totals.output_tokens,
-                "gen_ai.usage.cache_read.input_tokens": totals.cached_input_tokens,
                 COST_ATTRIBUTE: totals.cost_usd,
                 "daemons.run.outcome": record.outcome,
             }
         )
+        if totals.cached_input_tokens:  # like the chat spans: only when there is any
+            span.set_attribute("gen_ai.usage.cache_read.input_tokens", totals.cached_input_tokens)
         record_run(
             self.daemon,
             model=self.model.name,
