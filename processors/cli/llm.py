@@ -14,7 +14,7 @@ from pathlib import Path
 from processors.errors import ConfigError
 from processors.llm.local.assemble import ensure_model
 from processors.llm.local.catalog import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelSpec
-from processors.llm.local.engine import DEFAULT_CACHE_RAM_MIB
+from processors.llm.local.engine import DEFAULT_CACHE_RAM_MIB, DEFAULT_SLOTS
 from processors.llm.local.server import DEFAULT_TEMPERATURE, LocalHTTPServer
 from processors.settings import Settings
 
@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
     serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    serve.add_argument(
+        "--slots",
+        type=int,
+        default=DEFAULT_SLOTS,
+        help="prompts kept warm at once, one per daemon or tenant; each slot has --ctx tokens "
+        "(default %(default)s)",
+    )
     serve.add_argument(
         "--cache-ram",
         type=int,
@@ -100,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     lock = Settings.from_env().cache_dir / "llm-cpu.lock" if share else None
     engine = XllamacppEngine(
         path, model_id=model_id, n_ctx=args.ctx, threads=args.threads, machine_lock=lock,
-        cache_ram_mib=args.cache_ram,
+        cache_ram_mib=args.cache_ram, slots=args.slots,
     )  # fmt: skip
     temperature = None if args.temperature < 0 else args.temperature
     server = LocalHTTPServer(engine, args.host, args.port, temperature=temperature)

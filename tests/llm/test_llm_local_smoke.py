@@ -142,3 +142,29 @@ def test_each_prefix_stays_cached_when_daemons_take_turns(local_server: tuple[st
         assert again.usage.cached_input_tokens >= again.usage.input_tokens - 8
     rates = httpx.get(base_url.removesuffix("/v1") + "/health", timeout=10).json()["rates"]
     assert rates["completions"] >= 4 and rates["prompt_tokens_per_s"] > 0
+
+
+def _for_tenant(tenant: str, event: str) -> ModelRequest:
+    """One daemon's request: its instructions, then ``tenant``'s records, then the event."""
+    records = " ".join(f"{tenant} account {i} is {tenant}-{i}." for i in range(30))
+    return ModelRequest(
+        messages=(
+            SystemMessage(content="Answer with the account. " * 20),
+            UserMessage(content=records),
+            UserMessage(content=f"Event {event}: which account?"),
+        ),
+        settings=ModelSettings(temperature=0.0, max_tokens=4),
+    )
+
+
+def test_each_tenant_keeps_its_prefix_when_tenants_take_turns(
+    local_server: tuple[str, str],
+) -> None:
+    """Events of one daemon for tenants T1, T2, T1: the second T1 event computes only its
+    own message (its tenant's records stay cached in their slot), not T1's records again."""
+    name, base_url = local_server
+    first = _run(name, base_url, _for_tenant("acme", "e1"))
+    _run(name, base_url, _for_tenant("globex", "e2"))
+    again = _run(name, base_url, _for_tenant("acme", "e3"))
+    assert again.usage.input_tokens == first.usage.input_tokens
+    assert again.usage.input_tokens - again.usage.cached_input_tokens <= 20

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from processors.errors import ConfigError, DaemonsError
+from processors.llm.local.slots import SlotRouter
 
 _log = logging.getLogger(__name__)
 
@@ -64,16 +65,21 @@ each daemon's and each tenant's prefix stays warm when the daemons take turns on
 Measured with the 0.5B model: prompts A, B, A → the second A computed 1 of 166 tokens."""
 
 
+DEFAULT_SLOTS = 4
+"""Prompts kept warm at once, one per daemon or tenant (KV memory: each slot's window; the
+1.5B model needs about 28 KiB per token, so 4 slots of 8,192 tokens are about 0.9 GiB)."""
+
+
 class XllamacppEngine:
     """One GGUF model loaded in-process; requests run one at a time (a lock), which on a
     small CPU box is also the fastest way to serve them. With ``machine_lock`` set, servers
     of other models on the same machine take turns with this one too (:func:`machine_turn`).
 
-    One slot, and llama.cpp's host-memory prompt cache (``cache_ram_mib``) behind it: the
-    slot's cache holds the last prompt, the host cache every recent prompt's prefix (per
-    daemon, per tenant), restored when a request shares it. More parallel slots would not
-    make a CPU box faster (they share the same cores), and with a unified KV cache they would
-    share one context window."""
+    ``slots`` llama.cpp slots, each with its own ``n_ctx`` window, and a
+    :class:`~processors.llm.local.slots.SlotRouter` that sends each request to the slot
+    holding its daemon's and tenant's prefix (requests still run one at a time: on a CPU,
+    parallel slots would share the same cores); llama.cpp's host-memory prompt cache
+    (``cache_ram_mib``) keeps what a slot held before it was reused."""
 
     def __init__(
         self,
@@ -84,6 +90,7 @@ class XllamacppEngine:
         threads: int | None = None,
         machine_lock: Path | None = None,
         cache_ram_mib: int = DEFAULT_CACHE_RAM_MIB,
+        slots: int = DEFAULT_SLOTS,
     ) -> None:
         try:
             import xllamacpp
@@ -96,8 +103,9 @@ class XllamacppEngine:
         threads = threads or max(1, os.cpu_count() or 1)
         params = xllamacpp.CommonParams()
         params.model.path = str(model_path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
+        params.n_ctx = n_ctx * slots  # not unified: every slot gets its own n_ctx window
+        params.n_parallel = slots
+        params.kv_unified = False
         params.cache_prompt = True
         params.cache_ram_mib = cache_ram_mib  # 0: off (only the slot's own cache)
         params.cpuparams.n_threads = threads
@@ -105,10 +113,11 @@ class XllamacppEngine:
         params.warmup = True
         self._model_id = model_id
         self._lock = threading.Lock()
+        self._router = SlotRouter(slots)
         self._machine_lock = machine_lock
         _log.info(
-            "loading %s from %s (n_ctx=%d, threads=%d, prompt cache %d MiB)",
-            model_id, model_path, n_ctx, threads, cache_ram_mib,
+            "loading %s from %s (%d slots of n_ctx=%d, threads=%d, prompt cache %d MiB)",
+            model_id, model_path, slots, n_ctx, threads, cache_ram_mib,
         )  # fmt: skip
         self._server = xllamacpp.Server(params)
 
@@ -118,7 +127,8 @@ class XllamacppEngine:
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock, machine_turn(self._machine_lock):
-            result = self._server.handle_chat_completions(body)
+            slot = self._router.route(body.get("messages") or ())
+            result = self._server.handle_chat_completions({**body, "id_slot": slot})
         if not isinstance(result, dict):
             raise EngineError(f"llama.cpp returned {type(result).__name__}, not an object")
         if "choices" not in result:
