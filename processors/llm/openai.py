@@ -185,6 +185,10 @@ class OpenAICompatibleModel:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         body = build_body(request, self._served_model, max_tokens_field=self._max_tokens_field)
+        if self.provider == "local" and request.cache_prefix:
+            # our own server (not part of the OpenAI API): which leading messages are the
+            # daemon's and tenant's part, so it keeps them in a slot of their own
+            body["cache_prefix"] = request.cache_prefix
         estimate = estimate_tokens(body, request.settings.max_tokens)
         started = time.monotonic()
         data = await self._http.post_json("/chat/completions", body, estimated_tokens=estimate)

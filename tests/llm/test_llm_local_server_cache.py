@@ -122,3 +122,65 @@ def test_cached_tokens_and_rates_over_real_http() -> None:
         "generated_tokens_per_s": 8.0,
         "completions": 2,
     }
+
+
+def test_the_cacheable_prefix_becomes_the_engines_slot_key() -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Recording(CachingEngine):
+        def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+            seen.append(body)
+            return super().chat(body)
+
+    messages = [
+        {"role": "system", "content": "rules"},
+        {"role": "user", "content": "T1 books"},
+        {"role": "user", "content": "event"},
+    ]
+    engine = Recording((100, 0), (100, 0), (100, 0))
+    complete(engine, {"messages": messages, "cache_prefix": 2})
+    complete(
+        engine,
+        {"messages": [*messages[:2], {"role": "user", "content": "another"}], "cache_prefix": 2},
+    )
+    complete(engine, {"messages": messages})  # no prefix said: no key
+    assert seen[0]["prefix_key"] == seen[1]["prefix_key"]
+    assert "prefix_key" not in seen[2] and "cache_prefix" not in seen[0]
+
+
+def test_only_the_local_provider_sends_the_cacheable_prefix() -> None:
+    import httpx as _httpx
+
+    from processors.llm.openai import OpenAICompatibleModel
+    from processors.llm.registry import load_model as _load
+
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: _httpx.Request) -> _httpx.Response:
+        import json as _json
+
+        bodies.append(_json.loads(request.content))
+        return _httpx.Response(
+            200,
+            json={
+                "choices": [
+                    {"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+                ],
+                "usage": {},
+            },
+        )
+
+    client = _httpx.AsyncClient(transport=_httpx.MockTransport(handler))
+    request = ModelRequest(
+        messages=(
+            SystemMessage(content="rules"),
+            UserMessage(content="T1"),
+            UserMessage(content="event"),
+        ),
+        cache_prefix=2,
+    )
+    for name in ("local:scripted", "openai-compatible:http://gw.example/v1#m"):
+        model = _load(name, LLMSettings(local_base_url="http://127.0.0.1:1/v1"), client=client)
+        assert isinstance(model, OpenAICompatibleModel)
+        asyncio.run(model.complete(request))
+    assert bodies[0]["cache_prefix"] == 2 and "cache_prefix" not in bodies[1]

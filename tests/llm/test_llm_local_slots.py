@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.llm.local.slots import SlotRouter
+from processors.llm.local.slots import SlotRouter, prefix_key
 
 
 def request(daemon: str, tenant: str | None, event: str) -> list[dict[str, str]]:
@@ -51,3 +51,26 @@ def test_a_router_needs_a_slot() -> None:
     with pytest.raises(ValueError):
         SlotRouter(0)
     assert SlotRouter(1).route([]) == 0
+
+
+def tenant_request(tenant: str, event: str) -> tuple[list[dict[str, str]], str]:
+    """As the agent loop lays it out: the same instructions, note and calls for every tenant,
+    then the tenant's results, then the event; the key covers all but the event."""
+    messages = [
+        {"role": "system", "content": "vendor instructions"},
+        {"role": "user", "content": "The daemon has read this tenant's records for you."},
+        {"role": "assistant", "content": '{"tool": "listAccounts", "arguments": {}}'},
+        {"role": "user", "content": f"Result of tool listAccounts: {tenant}'s chart"},
+        {"role": "user", "content": event},
+    ]
+    return messages, prefix_key(messages[:4])
+
+
+def test_a_prefix_key_keeps_each_tenant_in_its_slot_though_their_requests_start_alike() -> None:
+    router = SlotRouter(4)
+    order = ["T1", "T2", "T1", "T3", "T2", "T1"]
+    slots = [router.route(*tenant_request(t, f"e{i}")) for i, t in enumerate(order)]
+    assert slots == [0, 1, 0, 2, 1, 0]
+    # without the keys, the shared note and calls would send T2 to T1's slot
+    keyless = SlotRouter(4)
+    assert [keyless.route(tenant_request(t, "e")[0]) for t in ("T1", "T2")] == [0, 0]

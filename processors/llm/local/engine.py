@@ -127,8 +127,9 @@ class XllamacppEngine:
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock, machine_turn(self._machine_lock):
-            slot = self._router.route(body.get("messages") or ())
-            result = self._server.handle_chat_completions({**body, "id_slot": slot})
+            request = {k: v for k, v in body.items() if k != "prefix_key"}
+            slot = self._router.route(request.get("messages") or (), body.get("prefix_key"))
+            result = self._server.handle_chat_completions({**request, "id_slot": slot})
         if not isinstance(result, dict):
             raise EngineError(f"llama.cpp returned {type(result).__name__}, not an object")
         if "choices" not in result:

@@ -2,7 +2,9 @@
 
     GET  /health                → {"status": "ok", "rates": {...}} (measured token rates)
     GET  /v1/models             → the one served model
-    POST /v1/chat/completions   → tools, tool_choice and json_schema response_format
+    POST /v1/chat/completions   → tools, tool_choice and json_schema response_format;
+                                  ``cache_prefix`` (ours): how many leading messages are
+                                  the daemon's and tenant's part, kept in a slot of their own
 
 Tool calls are produced by constraining generation with a schema union (see
 :mod:`processors.llm.local.toolschema`), so they are always well-formed JSON naming an offered
@@ -23,6 +25,7 @@ from typing import Any
 from processors.errors import ProviderError
 from processors.llm.local import toolschema
 from processors.llm.local.engine import ChatEngine, EngineError
+from processors.llm.local.slots import prefix_key
 
 _log = logging.getLogger(__name__)
 DEFAULT_MAX_TOKENS = 1024
@@ -163,6 +166,9 @@ def complete(
     for key in ("temperature", "seed", "top_p"):
         if body.get(key) is not None:
             request[key] = body[key]
+    prefix = body.get("cache_prefix")
+    if isinstance(prefix, int) and 0 < prefix < len(body["messages"]):
+        request["prefix_key"] = prefix_key(body["messages"][:prefix])
     result = engine.chat(request)
     choice = result["choices"][0]
     content = choice.get("message", {}).get("content") or ""

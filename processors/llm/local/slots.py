@@ -8,13 +8,14 @@ tenant came in between. Measured with the 0.5B model: tenants T1, T2, T1 on one 
 T1's second request computed its whole tenant block again (270 of 581 tokens), with 1 or 4
 slots alike; routed by :class:`SlotRouter`, it computed 9.
 
-The router compares whole messages (a request's messages are the daemon's part, then the
-tenant's, then the event's: :mod:`processors.agent.loop`):
-
-1. the slot sharing the most leading messages, when that is more than the first (the same
-   daemon *and* the same tenant's context, or an earlier turn of the same run);
-2. else a slot that has served nothing yet (a new daemon or tenant gets its own);
-3. else the least recently used slot (llama.cpp's host-memory prompt cache keeps what it held).
+A request that says where its cacheable prefix ends (``cache_prefix``: the daemon's part and
+the tenant's, :mod:`processors.agent.loop`) carries a :func:`prefix_key`; the router sends it
+to the slot that holds that key (every turn of a run, every event of the daemon and tenant),
+else to a slot that has served nothing yet, else to the least recently used one (llama.cpp's
+host-memory prompt cache keeps what it held). A request without a key goes to the slot
+sharing the most leading messages with it when that is more than the first, else likewise.
+(Message contents alone cannot tell a tenant's block from the event's: every tenant's
+request starts with the same instructions, note and tool calls.)
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def fingerprints(messages: Sequence[Any]) -> tuple[str, ...]:
         hashlib.sha256(json.dumps(m, sort_keys=True, default=str).encode()).hexdigest()[:16]
         for m in messages
     )
+
+
+def prefix_key(messages: Sequence[Any]) -> str:
+    """The key of a request's cacheable prefix (its leading messages)."""
+    return hashlib.sha256("".join(fingerprints(messages)).encode()).hexdigest()[:16]
 
 
 def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -50,6 +56,7 @@ class SlotRouter:
         if slots < 1:
             raise ValueError("at least one slot")
         self._held: list[tuple[str, ...] | None] = [None] * slots
+        self._keys: list[str | None] = [None] * slots
         self._used = [0] * slots
         self._clock = 0
 
@@ -57,14 +64,21 @@ class SlotRouter:
     def slots(self) -> int:
         return len(self._held)
 
-    def route(self, messages: Sequence[Any]) -> int:
-        """The slot for a request with ``messages``; it now holds them."""
+    def route(self, messages: Sequence[Any], key: str | None = None) -> int:
+        """The slot for a request with ``messages`` (and its prefix ``key``, if it has one);
+        the slot now holds them."""
         prints = fingerprints(messages)
-        shared = [_common(prints, held) if held is not None else -1 for held in self._held]
-        best = max(range(self.slots), key=lambda i: (shared[i], self._used[i]))
-        if shared[best] <= 1:  # nothing beyond the instructions in common
-            empty = [i for i, held in enumerate(self._held) if held is None]
-            best = empty[0] if empty else min(range(self.slots), key=self._used.__getitem__)
+        if key is not None and key in self._keys:
+            best = self._keys.index(key)
+        else:
+            best = -1
+            if key is None:
+                shared = [_common(prints, h) if h is not None else -1 for h in self._held]
+                best = max(range(self.slots), key=lambda i: (shared[i], self._used[i]))
+                best = best if shared[best] > 1 else -1  # only the instructions in common
+            if best < 0:
+                empty = [i for i, held in enumerate(self._held) if held is None]
+                best = empty[0] if empty else min(range(self.slots), key=self._used.__getitem__)
         self._clock += 1
-        self._held[best], self._used[best] = prints, self._clock
+        self._held[best], self._keys[best], self._used[best] = prints, key, self._clock
         return best
