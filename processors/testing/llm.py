@@ -29,12 +29,25 @@ def missing_extra(model: str) -> str | None:
     return None
 
 
+TEST_THREADS = 1
+"""Threads for a model server a test starts. A test machine is often shared, and llama.cpp's
+threads spin at every barrier of every token while another process holds the cores: beside
+two ``yes > /dev/null`` on 2 cores, one 0.5B smoke test ran 15 minutes with 2 threads (about
+ten times its idle time). One thread has no barriers to spin at; the tests assert what the
+pipeline did, never how fast."""
+
+
 @contextlib.contextmanager
-def local_model_server(model: str, *, ctx: int = 4096, wait: float = 300.0) -> Iterator[str]:
-    """Run ``daemons llm serve`` for ``model`` on a free port; yield its ``/v1`` base URL."""
+def local_model_server(
+    model: str, *, ctx: int = 4096, wait: float = 300.0, threads: int | None = None
+) -> Iterator[str]:
+    """Run ``daemons llm serve`` for ``model`` on a free port; yield its ``/v1`` base URL.
+    ``threads``: None = all cores (a command the user runs), :data:`TEST_THREADS` in tests."""
     port = free_port()
     argv = [sys.executable, "-m", "processors", "llm", "serve", "--model", model,
             "--port", str(port), "--ctx", str(ctx)]  # fmt: skip
+    if threads is not None:
+        argv += ["--threads", str(threads)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
     url = f"http://127.0.0.1:{port}"
     try:

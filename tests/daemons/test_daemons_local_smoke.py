@@ -32,7 +32,7 @@ from processors.runtime.daemon import RetryPolicy
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json
 from processors.settings import Settings
-from processors.testing.llm import local_model_server, missing_extra
+from processors.testing.llm import TEST_THREADS, local_model_server, missing_extra
 from processors.testing.runtime import RunnerThread, drain_topic, produce_events
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.openapi import OpenAPISource, load_document
@@ -48,7 +48,8 @@ def local_llm() -> Iterator[str]:
     reason = missing_extra(MODEL)
     if reason:
         pytest.skip(reason)
-    with local_model_server(MODEL, ctx=8192) as base_url:  # a question grows past 4096
+    # a question grows past 4096 tokens; one thread: see TEST_THREADS
+    with local_model_server(MODEL, ctx=8192, threads=TEST_THREADS) as base_url:
         yield base_url
 
 

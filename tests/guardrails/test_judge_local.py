@@ -13,7 +13,7 @@ from processors.guardrails.judge import Judge
 from processors.guardrails.judge_eval import judge_precision_recall, load_cases
 from processors.llm.config import LLMSettings
 from processors.llm.registry import load_model
-from processors.testing.llm import local_model_server, missing_extra
+from processors.testing.llm import TEST_THREADS, local_model_server, missing_extra
 
 pytestmark = pytest.mark.slow
 JUDGE = "qwen2.5-coder-0.5b"
@@ -24,7 +24,7 @@ def judge_url() -> Iterator[str]:
     reason = missing_extra(JUDGE)
     if reason:
         pytest.skip(reason)
-    with local_model_server(JUDGE, ctx=8192) as base_url:
+    with local_model_server(JUDGE, ctx=8192, threads=TEST_THREADS) as base_url:
         yield base_url
 
 

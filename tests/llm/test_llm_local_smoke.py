@@ -22,7 +22,7 @@ from processors.llm.model import (
     UserMessage,
 )
 from processors.llm.registry import load_model
-from processors.testing.llm import local_model_server, missing_extra
+from processors.testing.llm import TEST_THREADS, local_model_server, missing_extra
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a busy machine is slow, not broken
 
@@ -45,7 +45,7 @@ def local_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     reason = missing_extra(model)
     if reason:
         pytest.skip(reason)
-    with local_model_server(model) as base_url:
+    with local_model_server(model, threads=TEST_THREADS) as base_url:
         yield model, base_url
 
 
