@@ -67,7 +67,7 @@ def vendor_daemon(url: str, provider: TracerProvider, event: dict[str, Any]) -> 
     # the model makes the reads itself (no gathered calls, tool turns allowed), after a plan
     base = registry.use_case(DAEMON)
     limits = base.limits.model_copy(update={"max_tool_turns": None, "max_turns": 8})
-    use_case = dataclasses.replace(base, planning=True, gather=None, limits=limits)
+    use_case = dataclasses.replace(base, planning=True, context=(), gather=None, limits=limits)
     daemon = build_daemon(use_case, env)
     return dataclasses.replace(daemon, group_id=f"{DAEMON}-{uuid.uuid4().hex[:8]}")
 
