@@ -217,6 +217,7 @@ def test_credential_never_leaks_into_errors_logs_or_results(
 ) -> None:
     base_url, _ = ledger
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # quiet by default in the CLI: on here
     provider = RecordingProvider()
     seen: list[str] = []
     result = run(call(base_url, "getClient", {"tenant_id": "t-ridgeline"}, OWNER_A, provider))
