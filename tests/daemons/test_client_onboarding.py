@@ -16,10 +16,18 @@ from pydantic import SecretStr
 from examples.ledger_api import sample_app, serve_in_thread
 from examples.ledger_api.as_tools import openapi_tools
 from processors.daemons.base import Environment, build_agent, build_daemon, run_checks
-from processors.daemons.client_onboarding import KEYS, USE_CASE, OnboardingAnswers, normalize
+from processors.daemons.client_onboarding import (
+    KEYS,
+    USE_CASE,
+    OnboardingAnswers,
+    OnboardingChoice,
+    normalize,
+)
 from processors.daemons.client_onboarding.checks import Facts, checks
 from processors.daemons.client_onboarding.evals import load_cases, score
 from processors.daemons.client_onboarding.output import to_output
+from processors.daemons.client_onboarding.resolve import answers as resolved
+from processors.daemons.client_onboarding.resolve import resolve
 from processors.errors import UnknownTenant
 from processors.guardrails.checks import CheckResult, ToolEvidence
 from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
@@ -119,6 +127,13 @@ def _nulled(output: OnboardingAnswers) -> list[str]:
     ]
 
 
+def _said(answers: dict[str, Any]) -> dict[str, Any]:
+    """What the model replies for these answers: an OnboardingChoice, without confidences."""
+    return {"answers": [
+        {k: v for k, v in a.items() if k != "confidence"} for a in answers["answers"]
+    ]}  # fmt: skip
+
+
 def _with(answers: dict[str, Any], **replace: dict[str, Any]) -> OnboardingAnswers:
     rows = [replace.get(a["question"], a) for a in answers["answers"]]
     return OnboardingAnswers.model_validate({"answers": rows})
@@ -150,15 +165,17 @@ def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
     async def go() -> tuple[OnboardingAnswers, list[ToolEvidence], ScriptedModel]:
         async with httpx.AsyncClient() as client:
             source = openapi_tools(ledger_url, client, _credentials())
-            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(GOOD_QUILL)])
+            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(_said(GOOD_QUILL))])
             env = Environment(model=model, tool_sources=[source], tenants=FakeTenants())
             result = await build_agent(USE_CASE, env).run(QUILL, _ctx(QUILL))
-            return result.output, await _evidence(ledger_url, QUILL), model
+            assert isinstance(result.output, OnboardingChoice)
+            evidence = await _evidence(ledger_url, QUILL)
+            return resolve(result.output, evidence, QUILL), evidence, model
 
     output, evidence, model = asyncio.run(go())
     model.assert_all_consumed()
     task = model.requests[0].messages[model.requests[0].cache_prefix].content or ""
-    assert "t-quillstack" in task and "Mercury" in task and '<untrusted source="event:' in task
+    assert "t-quillstack" in task and "Mercury" in task and '<untrusted source="event">' in task
     # the second request carried the real tool results from the API
     assert "GUSTO PAYROLL FEE" in str(model.requests[1].messages)
     results = checks(output, evidence, QUILL)
@@ -182,6 +199,51 @@ def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
     )
     assert codec.decode(encoded)["answers"][0]["value"] == "c_corp"
     assert score(CASES["oc-01"], datum)["accuracy"] == 1.0
+
+
+def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
+    ledger_url: str,
+) -> None:
+    """The model answers only what it reads off the signup and the feed; code copies entity
+    type, fiscal year end and currency from the profile the API returned, and a signup that
+    states another value is compared with the profile, not trusted over it."""
+    case = CASES["oc-17"]  # t-quillstack's profile: c_corp, year from January, USD
+    event = case["event"]
+    evidence = asyncio.run(_evidence(ledger_url, event))
+    silent = resolved(OnboardingChoice(answers=[]), evidence)
+    assert {a.question: (a.value, a.evidence, a.confidence) for a in silent.answers} == {
+        "entity_type": ("c_corp", ["getClient:entity_type"], 0.9),
+        "fiscal_year_end": ("december", ["getClient:fiscal_year_start_month"], 0.9),
+        "currency": ("USD", ["getClient:currency"], 0.9),
+    }
+    # the model copying the profile itself, wrongly: code's copy replaces it
+    copied = resolved(OnboardingChoice.model_validate({"answers": [
+        {"question": "fiscal_year_end", "evidence": ["getClient:fiscal_year_start_month"],
+         "value": "january"},
+    ]}), evidence)  # fmt: skip
+    assert [(a.question, a.value) for a in copied.answers if a.question == "fiscal_year_end"] == [
+        ("fiscal_year_end", "december")
+    ]
+    # a signup stating EUR: cited beside the profile, the checks find the contradiction
+    said = OnboardingChoice.model_validate({"answers": [
+        {"question": "currency", "evidence": ["signup:currency"], "value": "EUR"},
+    ]})  # fmt: skip
+    output = resolved(said, evidence)
+    currency = next(a for a in output.answers if a.question == "currency")
+    assert currency.evidence == ["signup:currency", "getClient:currency"]
+    results = checks(output, evidence, event)
+    assert "contradicts getClient currency='USD'" in _problems(results)["sources_support_values"]
+    datum = to_output(event, output)
+    assert "currency" in datum["needs_human"]
+    assert score(case, datum)["invented"] == []
+    # a signup agreeing with the profile stands, citing both
+    agreeing = resolved(OnboardingChoice.model_validate({"answers": [
+        {"question": "currency", "evidence": ["signup:currency"], "value": "usd"},
+    ]}), evidence)  # fmt: skip
+    assert _problems(checks(agreeing, evidence, event)) == {}
+    assert {a["question"]: a["value"] for a in to_output(event, agreeing)["answers"]}[
+        "currency"
+    ] == "USD"
 
 
 def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_all(
@@ -424,7 +486,7 @@ def test_daemon_handler_hands_an_unsupported_answer_to_a_human(
     async def go() -> list[Any]:
         async with httpx.AsyncClient() as client:
             source = openapi_tools(ledger_url, client, _credentials())
-            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(answers)])
+            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(_said(answers))])
             env = Environment(model=model, tool_sources=[source], tenants=FakeTenants())
             daemon = build_daemon(USE_CASE, env)
             return await daemon.handler(dict(QUILL), _event_ctx(QUILL))

@@ -20,9 +20,10 @@ from processors.agent import Limits
 from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.client_onboarding.checks import checks
-from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers
+from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
 from processors.daemons.client_onboarding.output import to_output
 from processors.daemons.client_onboarding.questionnaire import KEYS, QUESTIONS, normalize
+from processors.daemons.client_onboarding.resolve import resolve
 from processors.llm.model import ToolCall
 
 CONTEXT = (
@@ -48,6 +49,10 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     input_topic="clients.created",
     output_topic="clients.onboarded",
     output_type=OnboardingAnswers,
+    # the model answers what it reads off the signup and the bank feed; code copies the
+    # profile's entity type, fiscal year end and currency (resolve.py)
+    answer_type=OnboardingChoice,
+    resolve=resolve,
     prompts=Path(__file__).parent / "prompts",
     tools=("getClient", "listTransactions", "searchDirectory"),
     to_output=to_output,
@@ -65,6 +70,7 @@ __all__ = [
     "USE_CASE",
     "Answer",
     "OnboardingAnswers",
+    "OnboardingChoice",
     "checks",
     "normalize",
     "to_output",

@@ -1,8 +1,12 @@
-"""What the onboarding agent returns: a flat list of questionnaire answers, each cited.
+"""What the onboarding agent answers, and the answer set code makes of it.
 
-The model only answers what it has evidence for; code (:mod:`.output`) puts every question it
-left out, answered with low confidence, or could not trace into ``needs_human``. Field
-descriptions are part of the response schema the model sees, so they are written for it.
+The model answers an :class:`OnboardingChoice`: the questions it reads off the signup answers
+and the bank transactions, each cited, without the profile look-ups and without confidences
+(:mod:`.resolve` copies the profile's entity type, fiscal year end and currency and sets the
+confidences). The daemon's output is the :class:`OnboardingAnswers` that code builds from it;
+code (:mod:`.output`) puts every question left out, answered with low confidence, or that could
+not be traced into ``needs_human``. Field descriptions are part of the response schema the
+model sees, so they are written for it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,38 @@ class Answer(BaseModel):
     )
     confidence: float = Field(
         ge=0.0, le=1.0, description="0 to 1: how sure the evidence makes you (below 0.5 = unsure)."
+    )
+
+
+class Choice(BaseModel):
+    """One answer as the model gives it: the evidence first, then the value (see
+    :class:`Answer` for why this order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: QuestionKey = Field(description="The questionnaire key this answers.")
+    evidence: list[str] = Field(
+        max_length=20,
+        description=(
+            "Where the value comes from: 'signup:<answer key>' for a signup answer, or a "
+            "transaction_id listTransactions returned (e.g. 'tx-q-005')."
+        ),
+    )
+    value: str | None = Field(
+        max_length=120,
+        description="One of the question's allowed values, or null when unknown. Never guess.",
+    )
+
+
+class OnboardingChoice(BaseModel):
+    """The model's answers to the questions it can read off the signup and the bank feed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[Choice] = Field(
+        default_factory=list,
+        max_length=20,
+        description="One entry per question you found evidence for. Leave the rest out.",
     )
 
 
