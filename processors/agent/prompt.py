@@ -85,18 +85,26 @@ class Prompt(BaseModel):
 
 def untrusted(data: str, *, source: str, id: str | None = None) -> str:
     """Fence ``data`` as labeled untrusted data; delimiter look-alikes inside are neutralized
-    (also when spelled with full-width letters or hidden zero-width marks: then the data is
-    NFKC-folded first, which changes only such lookalike characters)."""
+    (see :func:`neutralize`)."""
     if not defenses.current().fencing:  # switched off only by the red-team benchmark
+        return data
+    attributes = f'source="{_attribute(source)}"'
+    if id is not None:
+        attributes += f' id="{_attribute(id)}"'
+    return f"<untrusted {attributes}>\n{neutralize(data)}\n</untrusted>"
+
+
+def neutralize(data: str) -> str:
+    """``data`` with every delimiter look-alike made inert, so it cannot close a fence early
+    or open one (also when spelled with full-width letters or hidden zero-width marks: then
+    the data is NFKC-folded first, which changes only such lookalike characters)."""
+    if not defenses.current().fencing:
         return data
     body = _DELIMITER.sub(_neutral, data)
     folded = fold(body)
     if _DELIMITER.search(folded):
         body = _DELIMITER.sub(_neutral, folded)
-    attributes = f'source="{_attribute(source)}"'
-    if id is not None:
-        attributes += f' id="{_attribute(id)}"'
-    return f"<untrusted {attributes}>\n{body}\n</untrusted>"
+    return body
 
 
 def _neutral(match: re.Match[str]) -> str:
@@ -107,17 +115,50 @@ def _attribute(value: str) -> str:
     return _ATTRIBUTE_UNSAFE.sub("_", value)[:128]
 
 
+EVENT_FENCE = ('<untrusted source="event">', "</untrusted>")
+"""A task prompt may fence its event fields as one block, written in the prompt file::
+
+    <untrusted source="event">
+    Raw descriptor: {raw_descriptor}
+    Amount: {amount_minor} {currency}
+    </untrusted>
+
+The fields inside are neutralized, not fenced one by one: one fence instead of one per field
+(about 15 prompt tokens each), as safe, since no field can close it."""
+_EVENT_BLOCK = re.compile(
+    rf"({re.escape(EVENT_FENCE[0])}\n)(.*?)(\n{re.escape(EVENT_FENCE[1])})", re.DOTALL
+)
+
+
 def render_task(task: Prompt, event: Mapping[str, Any]) -> str:
-    """Fill ``task``'s placeholders with the event's fields, each fenced as untrusted data.
+    """Fill ``task``'s placeholders with the event's fields as untrusted data: inside the
+    prompt's event block (:data:`EVENT_FENCE`) neutralized, elsewhere each in its own fence.
 
     A field the prompt needs but the event lacks is a :class:`SchemaValidationError` (the
     event is bad, not the code): it names the field and is dead-lettered.
     """
-    values = {}
+    texts: dict[str, str] = {}
     for name in task.placeholders:
         if name not in event:
             raise SchemaValidationError(f"event has no field {name!r}", field=name)
         value = event[name]
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-        values[name] = untrusted(text, source=f"event:{name}")
-    return task.render(**values)
+        texts[name] = (
+            value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        )
+
+    def fill(template: str, *, inside: bool) -> str:
+        def value(match: re.Match[str]) -> str:
+            name, text = match.group(1), texts[match.group(1)]
+            return neutralize(text) if inside else untrusted(text, source=f"event:{name}")
+
+        return _PLACEHOLDER.sub(value, template)
+
+    parts, last = [], 0
+    for block in _EVENT_BLOCK.finditer(task.text):
+        parts.append(fill(task.text[last : block.start()], inside=False))
+        body = fill(block.group(2), inside=True)
+        fenced = defenses.current().fencing  # off only in the red-team benchmark
+        parts.append(f"{block.group(1)}{body}{block.group(3)}" if fenced else body)
+        last = block.end()
+    parts.append(fill(task.text[last:], inside=False))
+    return "".join(parts)

@@ -87,7 +87,7 @@ def test_the_judge_sees_objective_evidence_response_and_policy_and_is_forced_to_
     assert request.tools[0].parameters == JudgeAnswer.model_json_schema()
     assert request.response_schema == JudgeAnswer.model_json_schema()
     user = request.messages[-1].content
-    assert '<untrusted source="event:question">' in user and EVENT["question"] in user
+    assert '<untrusted source="event">' in user and f"Question: {EVENT['question']}" in user
     assert '<untrusted source="tool:aggregateSpend"' in user and "5605.50" in user
     assert '<untrusted source="response">' in user
     # the policy is the daemon's, the same for every event: with the instructions, the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -32,11 +33,13 @@ def test_the_labeled_set_covers_every_daemon_with_good_and_bad_valid_events() ->
 
 
 def _scripted_judge(verdicts: dict[str, str]) -> Judge:
-    """Plays a judge that answers per case (found by the event id in the prompt)."""
+    """Plays a judge that answers per case (found by the principal id in the prompt)."""
 
     def respond(request: ModelRequest) -> Any:
         user = request.messages[-1].content
-        (verdict,) = [v for event_id, v in verdicts.items() if f"\n{event_id}\n" in user]
+        (verdict,) = [
+            v for event_id, v in verdicts.items() if re.search(rf"\b{event_id}(?![\w-])", user)
+        ]
         return tool_calls(
             call(
                 VERDICT_TOOL,
