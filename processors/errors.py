@@ -20,6 +20,8 @@
         ├── ToolRetriesExhausted     a tool kept failing past its per-run retry allowance
         ├── PlanningFailed           no usable plan even after the one re-plan
         ├── ProviderError            an LLM provider refused the request (400/401/403/404/422)
+        ├── Unproducible             an output the broker will not take (too large, invalid)
+        ├── WriteBackFailed          the checked result could not be written, after retries
         └── UnknownTenant            the event names a tenant nobody knows
 
 The errors that end an agent run (``ToolUnavailable``, the four limits, ``InvalidAgentOutput``,
@@ -98,6 +100,22 @@ class ProviderError(PermanentError):
         super().__init__(message)
         self.status = status
         self.provider = provider
+
+
+class Unproducible(PermanentError):
+    """An output the broker will not take (too large for the producer or the topic, or
+    rejected as invalid): the event is dead-lettered instead, never retried."""
+
+
+class WriteBackFailed(PermanentError):
+    """The checked result could not be written to the system of record, after the write's own
+    retries: the event is dead-lettered with its run's ``record`` (the agent is not run again
+    for a failed write; redrive the dead letter once the API is back)."""
+
+    def __init__(self, message: str, *, record: object, outcome: dict[str, object]) -> None:
+        super().__init__(message)
+        self.record = record
+        self.outcome = outcome  # the guardrail outcome of the run, published with the letter
 
 
 class UnknownTenant(PermanentError):

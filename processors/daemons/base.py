@@ -12,6 +12,7 @@ A failed run's record travels with its dead letter.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import uuid
@@ -28,7 +29,7 @@ from pydantic import BaseModel
 from processors.agent import Agent, Gather, Limits, Planner, Prompt, RunRecord
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack, tool_caller
-from processors.errors import DaemonsError
+from processors.errors import DaemonsError, PermanentError, TransientError, WriteBackFailed
 from processors.guardrails import defenses as guard_defenses
 from processors.guardrails.checks import (
     CheckResult,
@@ -68,6 +69,8 @@ Checks = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], list[CheckRe
 Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
 """(the model's answer, what the tools returned, the input event) -> the use case's output."""
 _EVIDENCE: ContextVar[list[ToolEvidence]] = ContextVar("tool_evidence")
+WRITE_ATTEMPTS = 3  # a transient write-back failure is retried here, not by re-running the event
+WRITE_BACKOFF_S = 0.5  # then 1 s
 
 
 class TenantDirectory(Protocol):
@@ -343,10 +346,34 @@ class Pipeline(Generic[OutputT]):
             judge_model = self.env.judge.name if self.env.judge else "none"
             span.set_attribute("daemons.guardrail.judge_model", judge_model)
         if decision.verdict == "pass" and use_case.write_back is not None:
-            writes = tool_caller(self.writable, call, record, self.tracer)
-            output = await use_case.write_back(event, output, writes)
+            output = await self._write_back(event, output, call, record, decision, checks)
             value = {**_common(event, record), **use_case.to_output(event, output)}
         return Processed(output, record, checks, decision, value)
+
+    async def _write_back(
+        self, event: Mapping[str, Any], output: OutputT, call: CallContext, record: RunRecord,
+        decision: Decision, checks: list[CheckResult],
+    ) -> OutputT:  # fmt: skip
+        """The write, retried by itself on a transient failure (the paid agent run is not
+        redone for it; the write is idempotent by event id). When it still fails, the event
+        is dead-lettered with the run's record and outcome (:class:`WriteBackFailed`)."""
+        assert self.use_case.write_back is not None
+        writes = tool_caller(self.writable, call, record, self.tracer)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                written: OutputT = await self.use_case.write_back(event, output, writes)
+                return written
+            except TransientError as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    failure: DaemonsError = exc
+                    break
+                await asyncio.sleep(WRITE_BACKOFF_S * 2 ** (attempt - 1))
+            except PermanentError as exc:
+                failure = exc
+                break
+        why = f"write-back failed after {attempt} attempt(s): {failure}"
+        outcome = _outcome(event, record, Decision("fail", [why]), checks)
+        raise WriteBackFailed(why, record=record, outcome=outcome) from failure
 
 
 def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
@@ -361,7 +388,10 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
             done = await pipeline.run(event, call)
         except DaemonsError as exc:  # a limit, a model's or a provider's failure
             if isinstance(exc.record, RunRecord):  # the run's trace goes out with its letter
-                exc.outputs = [Output("daemons.runs", exc.record.to_avro())]  # type: ignore[attr-defined]
+                extra = [Output("daemons.runs", exc.record.to_avro())]
+                if isinstance(exc, WriteBackFailed):  # the run's outcome, with the reason
+                    extra.insert(0, Output("guardrails.outcomes", dict(exc.outcome)))
+                exc.outputs = extra  # type: ignore[attr-defined]
             raise
         record, decision = done.record, done.decision
         record_verdict(use_case.name, decision.verdict)

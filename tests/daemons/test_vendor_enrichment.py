@@ -293,6 +293,64 @@ def test_good_run_is_grounded_and_the_handler_writes_it_back_after_the_checks(
     assert score(CASES[0], datum)["accuracy"] == 1.0
 
 
+def _failing_writes(app: LedgerApp, times: int) -> list[int]:
+    """Make the API answer the next ``times`` vendor writes with 503; returns the statuses
+    it answered writes with."""
+    from examples.ledger_api.server import Response
+
+    answered: list[int] = []
+    real = app.handle
+
+    def handle(method: str, target: str, headers: Any, body: bytes) -> Response:
+        if method == "POST" and "/vendors" in target and len(answered) < times:
+            answered.append(503)
+            return Response(503, b'{"error": {"code": "unavailable"}}', {})
+        response = real(method, target, headers, body)
+        if method == "POST" and "/vendors" in target:
+            answered.append(response.status)
+        return response
+
+    app.handle = handle  # type: ignore[method-assign]
+    return answered
+
+
+def test_a_transient_write_back_failure_retries_the_write_not_the_agent_run(
+    api: tuple[str, LedgerApp],
+) -> None:
+    base_url, app = api
+    statuses = _failing_writes(app, times=1)
+    ev = event("ve-01")
+    with ScriptedModel([answer()]) as model:  # a second agent run would find no answer
+        outputs = run(with_env(base_url, model, lambda env: build_daemon(USE_CASE, env)
+                               .handler(ev, event_context(ev))))  # fmt: skip
+    assert statuses == [503, 200] and app.ledger.writes == 1
+    assert [o.topic for o in outputs] == ["vendors.enriched", "guardrails.outcomes", "daemons.runs"]
+    writes = [c for c in outputs[-1].value["tool_calls"] if c["name"] == "upsertVendor"]
+    # both attempts in the record: the failed one with its status, then the written one
+    assert [(c["status"], c["error"] is None) for c in writes] == [(503, False), (None, True)]
+
+
+def test_a_write_back_that_keeps_failing_dead_letters_with_the_record_and_outcome(
+    api: tuple[str, LedgerApp],
+) -> None:
+    from processors.errors import WriteBackFailed
+
+    base_url, app = api
+    statuses = _failing_writes(app, times=100)
+    ev = event("ve-01")
+    with ScriptedModel([answer()]) as model, pytest.raises(WriteBackFailed) as failed:
+        run(with_env(base_url, model, lambda env: build_daemon(USE_CASE, env)
+                     .handler(ev, event_context(ev))))  # fmt: skip
+    assert statuses == [503, 503, 503] and app.ledger.writes == 0
+    assert "write-back failed after 3 attempt(s)" in str(failed.value)
+    extra = failed.value.outputs  # type: ignore[attr-defined]
+    assert [o.topic for o in extra] == ["guardrails.outcomes", "daemons.runs"]
+    outcome, record = extra[0].value, extra[1].value
+    assert outcome["verdict"] == "fail" and "write-back failed" in outcome["reasons"][0]
+    assert record["run_id"] == outcome["run_id"]
+    assert [c["name"] for c in record["tool_calls"]].count("upsertVendor") == 3
+
+
 def test_unknown_fields_are_published_as_unknown_with_no_value() -> None:
     profile = VendorProfile.model_validate(
         {"business_id": None, "existing_vendor_id": None, "vendor_id": "v-b-04",
