@@ -238,6 +238,18 @@ class OpenAPITool(ToolBase):
                 span.set_status(trace.StatusCode.ERROR)
             return response
 
+    def _bounded(self, name: str, value: Any) -> None:
+        schema = self._input_schema["properties"].get(name, {})
+        limit = min(MAX_PARAMETER_CHARS, int(schema.get("maxLength") or MAX_PARAMETER_CHARS))
+        longest = max(
+            (len(_text(v)) for v in (value if isinstance(value, list) else [value])), default=0
+        )
+        if longest > limit:
+            raise ToolError(
+                f"invalid arguments for {self._name}: {name!r} is {longest} characters, "
+                f"more than {limit}"
+            )
+
     def _build(self, arguments: dict[str, Any]) -> httpx.Request:
         allowed = set(self._input_schema["properties"])
         unknown = sorted(set(arguments) - allowed)
@@ -253,6 +265,7 @@ class OpenAPITool(ToolBase):
             value = arguments.get(pname)
             if value is None:
                 continue
+            self._bounded(pname, value)
             if where == "path":
                 path = path.replace("{" + pname + "}", quote(_text(value), safe=""))
             elif where == "query":
@@ -271,6 +284,12 @@ class OpenAPITool(ToolBase):
             timeout=self._timeout,
             **kwargs,
         )
+
+
+MAX_PARAMETER_CHARS = 1024
+"""A path, query or header value longer than this (or than its schema's ``maxLength``) is an
+invalid argument, never sent: untrusted text (a descriptor, a question) goes into URLs, and a
+megabyte of it would only fail in the HTTP client — or at the API."""
 
 
 def _text(value: Any) -> str:

@@ -142,6 +142,31 @@ def test_call_as_tenant_principal_reads_its_own_books(ledger: tuple[str, LedgerA
     assert found["results"][0]["city"] == "Oakland" and found["results"][0]["mcc"] == "5814"
 
 
+def test_an_overlong_untrusted_value_is_an_invalid_argument_never_a_url(
+    ledger: tuple[str, LedgerApp],
+) -> None:
+    from processors.tools.openapi import MAX_PARAMETER_CHARS
+
+    base_url, app = ledger
+    seen: list[str] = []
+    real = app.handle
+    app.handle = lambda m, t, h, b: (seen.append(t), real(m, t, h, b))[1]  # type: ignore[method-assign]
+    try:
+        for arguments in (
+            {"query": "SQ *" + "X" * 1_000_000},
+            {"tenant_id": "t-" + "r" * (MAX_PARAMETER_CHARS + 1)},  # a path parameter
+        ):
+            tool = "searchDirectory" if "query" in arguments else "listTransactions"
+            with pytest.raises(ToolError, match="characters, more than") as refused:
+                run(call(base_url, tool, arguments, OWNER_A))
+            assert not refused.value.retryable
+        assert [t for t in seen if t != "/openapi.json"] == []  # no call went out
+        found = run(call(base_url, "searchDirectory", {"query": "X" * 200}, OWNER_A))
+        assert found["results"] == [] and seen[-1].startswith("/directory/search?")
+    finally:
+        app.handle = real  # type: ignore[method-assign]
+
+
 def test_spend_totals_are_sums_of_the_listed_records(ledger: tuple[str, LedgerApp]) -> None:
     base_url, _ = ledger
     q3 = {"tenant_id": "t-quillstack", "date_from": "2026-07-01", "date_to": "2026-09-30"}
