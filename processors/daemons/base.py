@@ -204,9 +204,13 @@ def _screen(value: Any, where: str, enabled: bool) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def collecting_evidence() -> Iterator[list[ToolEvidence]]:
-    """Collect what the daemon's tools return inside the block (for checks, evals, tests)."""
-    evidence: list[ToolEvidence] = []
+def collecting_evidence(
+    into: list[ToolEvidence] | None = None,
+) -> Iterator[list[ToolEvidence]]:
+    """Collect what the daemon's tools return inside the block (for checks, evals, tests),
+    appending to ``into`` when given: the write-back runs with its run's evidence, so a write
+    tool sees what the run's reads were flagged for."""
+    evidence: list[ToolEvidence] = into if into is not None else []
     token = _EVIDENCE.set(evidence)
     try:
         yield evidence
@@ -346,7 +350,8 @@ class Pipeline(Generic[OutputT]):
             judge_model = self.env.judge.name if self.env.judge else "none"
             span.set_attribute("daemons.guardrail.judge_model", judge_model)
         if decision.verdict == "pass" and use_case.write_back is not None:
-            output = await self._write_back(event, output, call, record, decision, checks)
+            with collecting_evidence(list(evidence)):  # a flagged read refuses the write
+                output = await self._write_back(event, output, call, record, decision, checks)
             value = {**_common(event, record), **use_case.to_output(event, output)}
         return Processed(output, record, checks, decision, value)
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN
 from pydantic import SecretStr
 
@@ -349,6 +350,37 @@ def test_a_write_back_that_keeps_failing_dead_letters_with_the_record_and_outcom
     assert outcome["verdict"] == "fail" and "write-back failed" in outcome["reasons"][0]
     assert record["run_id"] == outcome["run_id"]
     assert [c["name"] for c in record["tool_calls"]].count("upsertVendor") == 3
+
+
+def test_a_write_in_a_run_whose_reads_were_flagged_is_refused(
+    api: tuple[str, LedgerApp],
+) -> None:
+    """The write-back runs with its run's evidence: a flagged read refuses the write tool
+    (the routing already holds such a run for review; this guard does not rely on that)."""
+    from processors.agent.record import RunRecord
+    from processors.daemons.base import collecting_evidence, write_tools
+    from processors.daemons.write_back import tool_caller
+    from processors.errors import PermanentError
+
+    base_url, app = api
+    ev = event("ve-01")
+    flagged = ToolEvidence("searchDirectory", {}, {"results": []}, None, ("ignore previous",))
+
+    async def write(evidence: list[ToolEvidence]) -> Any:
+        async def body(env: Environment) -> Any:
+            tools = write_tools(USE_CASE, env)
+            record = RunRecord.open(daemon=USE_CASE.name, model="m", ctx=context(ev), prompts={})
+            with collecting_evidence(list(evidence)):
+                caller = tool_caller(tools, context(ev), record, trace.get_tracer("t"))
+                return await caller("upsertVendor", {"vendor": {"name": "Zq Backdoor"}})
+
+        return await with_env(base_url, ScriptedModel([]), body)
+
+    with pytest.raises(PermanentError, match="write refused"):
+        run(write([flagged]))
+    assert app.ledger.writes == 0
+    run(write([]))  # the same write in a clean run goes through
+    assert app.ledger.writes == 1
 
 
 def test_unknown_fields_are_published_as_unknown_with_no_value() -> None:
