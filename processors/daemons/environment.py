@@ -3,6 +3,7 @@ its string, tools from the existing API's OpenAPI document, credentials minted p
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -21,17 +22,45 @@ from processors.tools.openapi import OpenAPISource, load_document
 class ApiTenantDirectory:
     """Asks the existing API, as the event's principal, for the tenant's record: 401/403/404
     mean the tenant is unknown to that principal (a permanent error, dead-lettered). Known
-    (tenant, principal) pairs are remembered for ``ttl`` seconds."""
+    (tenant, principal) pairs are remembered for ``ttl`` seconds; concurrent lookups of the
+    same pair share one request (at start, a backlog's events of one tenant all arrive
+    before the first answer)."""
 
     def __init__(self, lookup: Tool, *, ttl: float = 300.0) -> None:
         self._lookup = lookup
         self._ttl = ttl
         self._known: dict[tuple[str, str], float] = {}
+        self._asking: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     async def require(self, ctx: CallContext) -> None:
         key = (ctx.tenant_id, ctx.principal_id)
         if self._known.get(key, 0.0) > time.monotonic():
             return
+        while (asking := self._asking.get(key)) is not None:
+            try:  # someone is asking already: share its answer (or its error)
+                await asyncio.shield(asking)
+                return
+            except asyncio.CancelledError:
+                if not asking.cancelled():
+                    raise  # we were cancelled
+                # the asker was cancelled, not us: ask again
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._asking[key] = future
+        try:
+            await self._ask(ctx, key)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        else:
+            future.set_result(None)
+        finally:
+            del self._asking[key]
+
+    async def _ask(self, ctx: CallContext, key: tuple[str, str]) -> None:
         try:
             await self._lookup.call({"tenant_id": ctx.tenant_id}, ctx)
         except ToolError as exc:
