@@ -45,6 +45,12 @@ class Call:
     input_tokens: int
     output_tokens: int
     seconds: float
+    cached_tokens: int = 0  # of input_tokens, read from the server's prompt cache
+
+    @property
+    def computed(self) -> int:
+        """Prompt tokens the server had to compute (a cached one costs next to nothing)."""
+        return max(0, self.input_tokens - self.cached_tokens)
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,8 @@ def _number(value: object) -> float:
 def _call(c: Mapping[str, Any]) -> Call:
     tokens_in, tokens_out = _number(c.get("input_tokens")), _number(c.get("output_tokens"))
     model, judge = str(c.get("model", "")), bool(c.get("judge"))
-    return Call(model, judge, int(tokens_in), int(tokens_out), _number(c.get("seconds")))
+    cached = int(_number(c.get("cached_input_tokens")))
+    return Call(model, judge, int(tokens_in), int(tokens_out), _number(c.get("seconds")), cached)
 
 
 def parse_progress(body: Mapping[str, Any], polled_at: float) -> dict[str, Stage]:
@@ -159,19 +166,23 @@ def estimate_call(
     here = same(stage.calls)
     elsewhere = [(d, same(calls)) for d, calls in others]
     finished = here + [c for _d, calls in elsewhere for c in calls]
+    # (prompt tokens, of them to compute): the server computes only what its cache lacks
     if judge:  # each judge call reads the task, the result and the evidence afresh
-        sizes = [c.input_tokens for c in finished]
+        sizes = [(c.input_tokens, c.computed) for c in finished]
     elif here:  # the conversation grows: at least the last prompt and its answer
-        sizes = [here[-1].input_tokens + here[-1].output_tokens]
+        grown = here[-1].input_tokens + here[-1].output_tokens
+        sizes = [(grown, grown)]  # how much of it the cache holds is not known yet
     else:  # a first turn: like the other events' first turns, this daemon's if it had any
-        sizes = [calls[0].input_tokens for d, calls in elsewhere if calls and d == daemon]
-        sizes = sizes or [calls[0].input_tokens for _d, calls in elsewhere if calls]
-    prompt = round(median(sizes)) if sizes else None
+        firsts = [calls[0] for d, calls in elsewhere if calls and d == daemon]
+        firsts = firsts or [calls[0] for _d, calls in elsewhere if calls]
+        sizes = [(c.input_tokens, c.computed) for c in firsts]
+    prompt = round(median(s for s, _ in sizes)) if sizes else None
     if prompt is None or not finished:
         return Estimate(prompt, None)
+    computed = median(c for _, c in sizes)
     answer = median(c.output_tokens for c in finished)
     if rates is not None and rates.prompt_per_s and rates.generated_per_s:
-        return Estimate(prompt, prompt / rates.prompt_per_s + answer / rates.generated_per_s)
+        return Estimate(prompt, computed / rates.prompt_per_s + answer / rates.generated_per_s)
     read = sum(c.input_tokens for c in finished)
     seconds = prompt * sum(c.seconds for c in finished) / read if read else None
     return Estimate(prompt, seconds)

@@ -328,6 +328,14 @@ def test_a_later_turn_is_estimated_from_the_conversation_so_far_and_the_servers_
     assert estimate == demo_progress.Estimate(1650, 1650 * 30.0 / 1500)
 
 
+def test_a_first_turn_costs_only_what_the_servers_cache_did_not_hold() -> None:
+    stage = _stage("model call", call=1, detail=MODEL)
+    # the daemon's earlier event: 1,100 of its 1,400 prompt tokens came from the cache
+    others = [("vendor-enrichment", [Call(MODEL, False, 1400, 40, 9.0, cached_tokens=1100)])]
+    estimate = demo_progress.estimate_call(stage, "vendor-enrichment", others, Rates(40.0, 4.0))
+    assert estimate == demo_progress.Estimate(1400, 300 / 40 + 40 / 4)  # 7.5 s + 10 s
+
+
 def test_a_first_turn_is_estimated_from_other_events_first_turns_this_daemons_first() -> None:
     stage = _stage("model call", call=1, detail=MODEL)
     vendor = [Call(MODEL, False, 1600, 100, 30.0), Call(MODEL, False, 2400, 60, 20.0)]

@@ -236,12 +236,14 @@ class ProgressTracker(SpanProcessor):
                 attributes = span.attributes or {}
                 tokens_in = _int(attributes.get("gen_ai.usage.input_tokens"))
                 tokens_out = _int(attributes.get("gen_ai.usage.output_tokens"))
+                cached = _int(attributes.get("gen_ai.usage.cache_read.input_tokens"))
                 event.model_calls += 1
                 event.input_tokens += tokens_in
                 event.output_tokens += tokens_out
                 event.calls.append({
                     "model": closed.name, "judge": closed.judge, "input_tokens": tokens_in,
-                    "output_tokens": tokens_out, "seconds": round(at - closed.started, 3),
+                    "cached_input_tokens": cached, "output_tokens": tokens_out,
+                    "seconds": round(at - closed.started, 3),
                     "failed": failed,
                 })  # fmt: skip
             event.restage(at)

@@ -98,13 +98,14 @@ def test_one_event_goes_through_every_stage_and_is_forgotten_when_its_root_ends(
     chat = t.child(agent, "chat qwen2.5-coder-1.5b", T0 + 5, kind=SpanKind.CLIENT)
     assert t.stage() == ("model call", "qwen2.5-coder-1.5b", 1)
     assert t.only()["stage_started"] == T0 + 5
-    _end(chat, T0 + 40, **{"gen_ai.usage.input_tokens": 1653, "gen_ai.usage.output_tokens": 90})
+    _end(chat, T0 + 40, **{"gen_ai.usage.input_tokens": 1653, "gen_ai.usage.output_tokens": 90,
+                           "gen_ai.usage.cache_read.input_tokens": 1200})  # fmt: skip
     event = t.only()
     assert t.stage() == ("tools", None, None) and event["last_activity"] == T0 + 40
     assert (event["model_calls"], event["input_tokens"], event["output_tokens"]) == (1, 1653, 90)
     assert event["calls"] == [{
         "model": "qwen2.5-coder-1.5b", "judge": False, "input_tokens": 1653,
-        "output_tokens": 90, "seconds": 35.0, "failed": False,
+        "cached_input_tokens": 1200, "output_tokens": 90, "seconds": 35.0, "failed": False,
     }]  # fmt: skip
     chat = t.child(agent, "chat qwen2.5-coder-1.5b", T0 + 41, kind=SpanKind.CLIENT)
     assert t.stage() == ("model call", "qwen2.5-coder-1.5b", 2)
@@ -306,6 +307,9 @@ def test_daemons_run_serves_its_tracked_progress_on_the_health_port(
         def __init__(self, daemon: Any, *args: Any, heartbeat: Any, **kwargs: Any) -> None:
             self.daemon, self.mode, self.health = daemon, "alo", heartbeat.__self__
 
+        def stalled(self) -> str | None:
+            return None
+
         async def run(self, stop: asyncio.Event) -> None:
             root = t.consumer(T0)
             t.child(root, "invoke_agent d", T0 + 1, attributes={"daemons.event_id": "ev-run"})
@@ -313,7 +317,9 @@ def test_daemons_run_serves_its_tracked_progress_on_the_health_port(
             answers.append(await asyncio.to_thread(lambda: httpx.get(url, timeout=5).json()))
 
     monkeypatch.setattr(cli_run, "Runner", Runner)
-    args = argparse.Namespace(health_port=0, concurrency=1, mode="alo", grace=1.0)
+    args = argparse.Namespace(
+        health_port=0, concurrency=1, mode="alo", grace=1.0, stall_after=600.0, instance=None
+    )
     daemon = types.SimpleNamespace(name="d", group_id="g")
     metrics = RuntimeMetrics("d", "g")
     code = cli_run._run_daemon(args, Settings.from_env(), daemon, metrics, t.progress)
