@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import importlib
 import logging
+import os
 import signal
 
 from processors import telemetry
@@ -40,6 +41,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="override the agent's wall-clock limit per run, seconds (slow local models)",
     )  # fmt: skip
     parser.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds")
+    parser.add_argument(
+        "--instance", default=os.environ.get("DAEMONS_INSTANCE"),
+        help="this process's stable slot in the group (e.g. a StatefulSet pod name; env "
+        "DAEMONS_INSTANCE): with --mode eos its transactional id, so a restarted process "
+        "fences the one it replaces at once",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stall-after", type=float, default=600.0,
+        help="liveness fails after this many seconds without an event consumed or finished "
+        "while partitions have work (600; keep it above the slowest agent run)",
+    )  # fmt: skip
     parser.set_defaults(handler=_run)
 
 
@@ -88,7 +100,9 @@ def _run_daemon(
     runner = Runner(
         daemon, settings, Contracts.load(settings), concurrency=args.concurrency,
         mode=args.mode, grace=args.grace, metrics=metrics, heartbeat=health.heartbeat,
+        stall_after=args.stall_after, instance=args.instance,
     )  # fmt: skip
+    health.watch(runner.stalled)
     if args.health_port is None:
         asyncio.run(_serve(runner))
         return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,17 @@ class Output:
 
 
 Handler = Callable[[dict[str, Any], EventContext], Awaitable[list[Output]]]
+
+
+class HandlerFailed(Exception):
+    """A handler's failure with the records to publish beside its dead letter (the failed
+    run's record, its guardrail outcome). The one error policy decides by ``cause``; the dead
+    letter names ``cause``'s type and message."""
+
+    def __init__(self, cause: BaseException, outputs: Sequence[Output]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.outputs = tuple(outputs)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from processors.errors import SchemaValidationError
+from processors.errors import SchemaValidationError, SerdeError, Unproducible
 from processors.kafka.clients import Contracts
-from processors.runtime.daemon import Daemon, EventContext, Output, output_id
-from processors.runtime.deadletter import Failure, envelope, error_headers
+from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, output_id
+from processors.runtime.deadletter import Failure, Original, envelope, error_headers
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.policy import DeadLetter, Retry, decide
 
@@ -55,6 +55,12 @@ def _required(decoded: dict[str, Any], field: str) -> str:
     return value
 
 
+def record_size(record: Record) -> int:
+    """Bytes of a record as the producer counts them, near enough: key, value, headers."""
+    _topic, key, value, headers = record
+    return len(key or b"") + len(value) + sum(len(k) + len(v or b"") for k, v in headers)
+
+
 class Handling:
     """Turns an :class:`InFlight` event into the records to produce: outputs or dead letter."""
 
@@ -86,7 +92,10 @@ class Handling:
                 return [self.encode(ctx.event_id, i, o) for i, o in enumerate(outputs)]
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the one error policy decides, below
+            except Exception as raised:  # noqa: BLE001 - the one error policy decides, below
+                # a handler's failure may carry records to publish with its dead letter
+                failed = raised if isinstance(raised, HandlerFailed) else None
+                exc = failed.cause if failed is not None else raised
                 now = dt.datetime.now(dt.UTC)
                 first_failure = first_failure or now
                 decision = decide(exc, attempt, self.daemon.retry)
@@ -104,10 +113,33 @@ class Handling:
                 assert isinstance(decision, DeadLetter)
                 failure = Failure(exc, attempt, first_failure, now)
                 letter = self.dead_letter(event, decoded, failure, decision.reason)
-                # An error may carry records to publish with its dead letter (a run record).
-                extra: list[Output] = list(getattr(exc, "outputs", None) or ())
+                extra = failed.outputs if failed is not None else ()
                 event_id = str((decoded or {}).get("event_id", ""))
                 return [letter, *(self.encode(event_id, i, o) for i, o in enumerate(extra))]
+
+    def unproducible(self, event: InFlight, logical: str, record: Record, why: str) -> Record:
+        """The dead letter that replaces ``record`` of ``event`` when the broker will not
+        take it (:class:`~processors.errors.Unproducible`: never retried)."""
+        now = dt.datetime.now(dt.UTC)
+        error = Unproducible(f"an output to {record[0]} could not be produced: {why}")
+        try:  # the letter carries the event's ids when it decodes (it did, to get here)
+            spec = self.contracts.catalog.get(logical)
+            decoded = self.contracts.codec.decode(event.value, spec.value_schema)
+        except SerdeError:
+            decoded = None
+        return self.dead_letter(event, decoded, Failure(error, 1, now, now), "unproducible")
+
+    def fit(self, event: InFlight, logical: str, records: list[Record], limit: int) -> list[Record]:
+        """``records`` with any record over ``limit`` bytes (the producer's
+        ``message.max.bytes``) replaced by a dead letter saying so: produce() would refuse
+        it, and the same event would stop the daemon again after every restart."""
+        fitted: list[Record] = []
+        for record in records:
+            size = record_size(record)
+            if size > limit and record[0] != self._dlq:
+                record = self.unproducible(event, logical, record, f"{size} bytes > {limit}")
+            fitted.append(record)
+        return fitted
 
     def encode(self, event_id: str, index: int, output: Output) -> Record:
         """An output as a record: its deterministic output id (per event, topic and index)
@@ -136,18 +168,20 @@ class Handling:
             event.offset, failure.attempts, failure.error_type, failure.message,
         )  # fmt: skip
         event.span.set_attribute("error.type", failure.error_type)
+        original = Original.bounded(event.key, event.value, event.headers)
         datum = envelope(
             daemon=self.daemon.name, topic=event.tp[0], partition=event.tp[1],
-            offset=event.offset, key=event.key, value=event.value, headers=event.headers,
-            decoded=decoded, failure=failure,
+            offset=event.offset, key=original.key, value=original.value,
+            headers=original.headers, decoded=decoded, failure=failure,
         )  # fmt: skip
         data = self.contracts.codec.encode(
             "processdaemons.system.DeadLetter", datum, topic=self._dlq
         )
-        headers: list[tuple[str, Any]] = [*event.headers]
+        headers: list[tuple[str, Any]] = [*original.headers]
         headers += error_headers(self.daemon.name, event.tp[0], event.tp[1], event.offset, failure)
         headers.append(("dlq.reason", reason.encode()))
+        headers += original.notes
         self.metrics.dead_lettered(event.tp[0], failure.error_type)
         if self.daemon.on_dead_letter is not None:
             self.daemon.on_dead_letter(datum, failure.error)
-        return self._dlq, event.key, data, headers
+        return self._dlq, original.key, data, headers

@@ -2,7 +2,10 @@
 
 - ``/healthz`` (liveness): 200 while the daemon's loop calls :meth:`HealthServer.heartbeat`
   often enough; 503 once it has been silent for ``stale_after`` seconds (a stuck loop should be
-  restarted, a slow agent run should not, so keep ``stale_after`` well above a poll interval).
+  restarted, a slow agent run should not, so keep ``stale_after`` well above a poll interval),
+  and 503 while the loop turns but makes no progress (:meth:`HealthServer.watch`: e.g.
+  :meth:`~processors.runtime.runner.Runner.stalled`, partitions with lag and nothing consumed
+  or finished for its bound), with the reason in the body.
 - ``/readyz`` (readiness): 200 once :meth:`RuntimeMetrics.set_ready` said ``True`` (partitions
   assigned, consumer caught up), 503 before and after it is set back to ``False``.
 - ``/metrics``: :meth:`RuntimeMetrics.render_prometheus`.
@@ -49,6 +52,7 @@ class HealthServer:
     ) -> None:
         self.metrics = metrics
         self.progress = progress
+        self._stalled: Callable[[], str | None] = lambda: None
         self.host = host
         self.port = port
         self.stale_after = stale_after
@@ -64,6 +68,10 @@ class HealthServer:
         """The loop is alive. Call once per loop turn; cheap."""
         with self._lock:
             self._last_beat = self._clock()
+
+    def watch(self, stalled: Callable[[], str | None]) -> None:
+        """Let liveness also ask ``stalled`` (a reason when the loop makes no progress)."""
+        self._stalled = stalled
 
     @property
     def alive(self) -> bool:
@@ -129,10 +137,14 @@ class HealthServer:
         """Status, content type and body for ``path`` (pure: the handler only writes them)."""
         route = path.split("?", 1)[0]
         if route == "/healthz":
-            if self.alive:
-                return 200, "text/plain; charset=utf-8", b"ok\n"
-            silent = self.seconds_since_heartbeat()
-            return 503, "text/plain; charset=utf-8", f"no heartbeat for {silent:.0f}s\n".encode()
+            if not self.alive:
+                silent = self.seconds_since_heartbeat()
+                body = f"no heartbeat for {silent:.0f}s\n"
+                return 503, "text/plain; charset=utf-8", body.encode()
+            stalled = self._stalled()
+            if stalled is not None:
+                return 503, "text/plain; charset=utf-8", f"stalled: {stalled}\n".encode()
+            return 200, "text/plain; charset=utf-8", b"ok\n"
         if route == "/readyz":
             if self.metrics.ready:
                 return 200, "text/plain; charset=utf-8", b"ready\n"

@@ -60,6 +60,11 @@ CONSUMED = MetricSpec(
     "daemons.events.consumed", "daemons_events_consumed_total", "counter", "{event}",
     "Events read from an input topic.",
 )  # fmt: skip
+SKIPPED = MetricSpec(
+    "daemons.events.skipped", "daemons_events_skipped_total", "counter", "{event}",
+    "Events read again after a restart or rebalance and not run: a previous owner finished "
+    "them (the offset commit's metadata said so).",
+)  # fmt: skip
 PRODUCED = MetricSpec(
     "daemons.events.produced", "daemons_events_produced_total", "counter", "{event}",
     "Records written to an output topic (results, run records, guardrail outcomes).",
@@ -114,7 +119,7 @@ VERDICTS = MetricSpec(
     "Guardrail verdicts, by verdict.",
 )  # fmt: skip
 SPECS = (
-    CONSUMED, PRODUCED, DEAD_LETTERED, RETRIES, IN_FLIGHT, LAG, READY, PROCESSING,
+    CONSUMED, SKIPPED, PRODUCED, DEAD_LETTERED, RETRIES, IN_FLIGHT, LAG, READY, PROCESSING,
     AGENT_RUNS, AGENT_TOKENS, AGENT_COST, AGENT_DURATION, TOOL_ERRORS, VERDICTS,
 )  # fmt: skip
 _LIVE: weakref.WeakSet[RuntimeMetrics] = weakref.WeakSet()
@@ -214,6 +219,7 @@ class _Instruments:
 
     def __init__(self, meter: otel.Meter, owner: RuntimeMetrics) -> None:
         self.consumed = meter.create_counter(CONSUMED.otel_name, CONSUMED.unit, CONSUMED.help)
+        self.skipped = meter.create_counter(SKIPPED.otel_name, SKIPPED.unit, SKIPPED.help)
         self.produced = meter.create_counter(PRODUCED.otel_name, PRODUCED.unit, PRODUCED.help)
         self.dead_lettered = meter.create_counter(
             DEAD_LETTERED.otel_name, DEAD_LETTERED.unit, DEAD_LETTERED.help
@@ -284,6 +290,12 @@ class RuntimeMetrics:
         attributes = self._attributes(topic=topic, error_type=error_type)
         for i in self._instruments:
             i.dead_lettered.add(1, attributes)
+
+    def skipped(self, topic: str, partition: int) -> None:
+        """One event read again that a previous owner of its partition had finished."""
+        attributes = self._attributes(topic=topic, partition=partition)
+        for i in self._instruments:
+            i.skipped.add(1, attributes)
 
     def retried(self, topic: str, error_type: str) -> None:
         """One failed attempt on an event from ``topic`` that will be tried again."""

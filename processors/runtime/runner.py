@@ -31,15 +31,19 @@ from processors import telemetry
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
 from processors.runtime.daemon import Daemon
-from processors.runtime.handling import TP, Handling, InFlight
+from processors.runtime.handling import TP, Handling, InFlight, Record
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
-from processors.runtime.offsets import PartitionOffsets
+from processors.runtime.offsets import PartitionOffsets, decode_finished, encode_finished
 from processors.settings import Settings
 from processors.tracing import extract_context, inject_headers
 
 log = logging.getLogger("processors.runtime")
 Mode = Literal["alo", "eos"]
+_REJECTED = frozenset(
+    {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_MSG_SIZE, KafkaError.INVALID_RECORD}
+)
+"""Delivery errors that are about the record, not the broker: retrying cannot help."""
 
 
 def fetching(paused: bool, pending: int, runnable: int, buffer: int, concurrency: int) -> bool:
@@ -55,6 +59,20 @@ def fetching(paused: bool, pending: int, runnable: int, buffer: int, concurrency
     if paused:
         return starved or pending <= buffer // 2
     return pending < buffer or starved
+
+
+def stall(owned: int, pending: int, lag: int | None, quiet: float, bound: float) -> str | None:
+    """The liveness rule: a loop that owns ``owned`` partitions with work — events in flight,
+    lag, or a lag it has not been able to learn (None) — and has neither consumed nor
+    finished an event for ``quiet`` > ``bound`` seconds is stalled; the reason, else None."""
+    idle = owned == 0 or (pending == 0 and lag == 0)
+    if idle or quiet <= bound:
+        return None
+    known = "unknown" if lag is None else str(lag)
+    return (
+        f"no event consumed or finished for {quiet:.0f}s with {owned} partition(s) "
+        f"assigned, {pending} in flight, lag {known}"
+    )
 
 
 class RunnerError(DaemonsError):
@@ -76,6 +94,8 @@ class Runner:
         tracer: Tracer | None = None,
         metrics: RuntimeMetrics | None = None,
         heartbeat: Callable[[], None] | None = None,
+        stall_after: float = 600.0,
+        instance: str | None = None,
     ) -> None:
         self.daemon, self.contracts, self.mode = daemon, contracts, mode
         self.concurrency = concurrency
@@ -84,27 +104,43 @@ class Runner:
         self.tracer = tracer or telemetry.tracer("processors.runtime")
         self.metrics = metrics or RuntimeMetrics(daemon.name, daemon.group_id)
         self._heartbeat = heartbeat or (lambda: None)
+        self.stall_after = stall_after
         self._last_lag = 0.0
+        self._lag: int | None = None  # total lag of the owned partitions; None: not known
+        self._last_progress = time.monotonic()  # an event consumed or finished, an assignment
+        self._fresh: list[TopicPartition] = []  # assigned, fetch state not yet set
         catalog = contracts.catalog
         self._logical = {catalog.physical(t): t for t in daemon.inputs}
-        self._handling = Handling(
-            daemon, contracts, self.metrics, catalog.physical(daemon.dead_letter_topic)
-        )
+        self._dlq = catalog.physical(daemon.dead_letter_topic)
+        self._handling = Handling(daemon, contracts, self.metrics, self._dlq)
         extra: dict[str, str | int | float | bool] = {}
+        producing = producer_config(settings)
+        # what produce() refuses locally; records over it become dead letters (Handling.fit)
+        self._max_bytes = int(producing.get("message.max.bytes", 1_000_000)) - 1024
+        self._unproducible: deque[tuple[InFlight, Record, str]] = deque()
         if mode == "eos":
-            extra["transactional.id"] = f"{daemon.group_id}-{uuid.uuid4().hex[:12]}"
+            # Stable per process slot, so a successor's init_transactions() fences its killed
+            # predecessor and aborts its open transaction at once (a new random id leaves it
+            # open until transaction.timeout.ms, and the partitions' offsets wait behind it).
+            if instance is None:
+                log.warning(
+                    "exactly-once without --instance: a random transactional.id; a killed "
+                    "process's open transaction then blocks its partitions until it times out"
+                )
+            slot = instance if instance is not None else uuid.uuid4().hex[:12]
+            extra["transactional.id"] = f"{daemon.group_id}-{slot}"
         self.producer = Producer(producer_config(settings, **extra))
-        self.consumer = Consumer(
-            consumer_config(
-                settings,
-                daemon.group_id,
-                **{
-                    "max.poll.interval.ms": 300_000,
-                    "session.timeout.ms": 10_000,
-                    "fetch.wait.max.ms": 100,  # a resumed partition is fetched again soon
-                },
-            )
+        consuming: dict[str, Any] = consumer_config(
+            settings,
+            daemon.group_id,
+            **{
+                "max.poll.interval.ms": 300_000,
+                "session.timeout.ms": 10_000,
+                "fetch.wait.max.ms": 100,  # a resumed partition is fetched again soon
+            },
         )
+        consuming["on_commit"] = self._on_commit  # offsets count as committed only there
+        self.consumer = Consumer(consuming)
         self._offsets: dict[TP, PartitionOffsets] = {}
         self._epochs: dict[TP, int] = {}
         self._keyed: KeyedQueues[InFlight] = KeyedQueues()
@@ -116,6 +152,7 @@ class Runner:
         self._fatal: BaseException | None = None
         self._last_commit = 0.0
         self._txn_busy = False
+        self._draining = False
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -134,6 +171,7 @@ class Runner:
                 got = self._poll()
                 self._launch()
                 self.producer.poll(0)
+                self._replace_unproducible()
                 self._backpressure()
                 await self._maybe_commit()
                 self.metrics.in_flight(self._pending)
@@ -148,7 +186,15 @@ class Runner:
     def _poll(self) -> int:
         # While paused we still call consume() so rebalance callbacks are served; a message
         # it returns anyway (fetched before the pause) is accepted, never dropped.
-        messages = self.consumer.consume(num_messages=1 if self._paused else 500, timeout=0)
+        try:
+            messages = self.consumer.consume(num_messages=1 if self._paused else 500, timeout=0)
+        except KafkaException as exc:
+            failure: KafkaError = exc.args[0]
+            if failure.fatal():
+                raise RunnerError(f"consumer: {failure}") from exc
+            # a broker restarting, a coordinator loading: librdkafka recovers by itself
+            log.warning("consumer: %s (retrying)", failure)
+            return 0
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -158,7 +204,23 @@ class Runner:
                     log.warning("consumer error: %s", error)
                 continue
             self._accept(msg)
+        if self._fresh:
+            self._set_fetch_state()
         return len(messages)
+
+    def _set_fetch_state(self) -> None:
+        """Give newly assigned partitions the fetch state the loop is in. librdkafka keeps a
+        partition's pause across a loss and a re-assignment: partitions lost while the loop
+        was paused came back paused after a broker restart, while the loop, having resumed
+        its (then empty) assignment, believed it was fetching — and consumed nothing again."""
+        fresh, self._fresh = self._fresh, []
+        owned = [p for p in fresh if (p.topic, p.partition) in self._offsets]
+        if not owned:
+            return
+        if self._paused:
+            self.consumer.pause(owned)
+        else:
+            self.consumer.resume(owned)
 
     def _accept(self, msg: Message) -> None:
         tp: TP = (msg.topic(), msg.partition())  # type: ignore[assignment]
@@ -166,6 +228,10 @@ class Runner:
         if offsets is None:  # a straggler from a partition we no longer own
             return
         offset: int = msg.offset()  # type: ignore[assignment]
+        if offsets.skips(offset):  # a previous owner finished it (the commit's metadata)
+            self.metrics.skipped(tp[0], tp[1])
+            self._last_progress = time.monotonic()
+            return
         headers: list[tuple[str, bytes | None]] = list(msg.headers() or [])  # type: ignore[arg-type]
         span = self.tracer.start_span(
             f"process {self._logical[tp[0]]}",
@@ -184,6 +250,7 @@ class Runner:
         event = InFlight(tp, self._epochs[tp], offset, msg.key(), msg.value(), headers, span, 0.0)
         offsets.started(offset)
         self._pending += 1
+        self._last_progress = time.monotonic()
         self.metrics.consumed(tp[0], tp[1])
         key = (tp, event.key) if event.key is not None else (tp, offset)
         if self._keyed.offer(key, event) is not None:
@@ -195,6 +262,8 @@ class Runner:
         (a synchronous watermark query queues behind the fetch long-poll, seconds per call)."""
         now = time.monotonic()
         if now - self._last_lag < every or not self._offsets:
+            if not self._offsets:
+                self._lag = 0
             return
         self._last_lag = now
         total, known = 0, True
@@ -208,9 +277,17 @@ class Runner:
             lag = max(0, high - max(position, 0))
             total += lag
             self.metrics.lag(tp.topic, tp.partition, lag)
+        self._lag = total if known else None
         # Ready once assigned and caught up: the backlog fits in one in-flight buffer.
         if known and not self.metrics.ready and total <= self.buffer:
             self.metrics.set_ready(True)
+
+    def stalled(self, now: float | None = None) -> str | None:
+        """Why the loop is alive but makes no progress, or None (:func:`stall`). Liveness
+        serves this (``/healthz``), so a consumer stuck with paused or silent partitions is
+        restarted; keep ``stall_after`` above the slowest agent run."""
+        quiet = (now if now is not None else time.monotonic()) - self._last_progress
+        return stall(len(self._offsets), self._pending, self._lag, quiet, self.stall_after)
 
     def _launch(self) -> None:
         while self._ready and len(self._tasks) < self.concurrency:
@@ -247,6 +324,7 @@ class Runner:
         logical = self._logical[event.tp[0]]
         with trace.use_span(event.span, end_on_exit=False):
             records = await self._handling.records(event, logical)
+            records = self._handling.fit(event, logical, records, self._max_bytes)
         if event.epoch != self._epochs.get(event.tp):
             return  # abandoned: the partition was revoked meanwhile
         event.records = records
@@ -271,6 +349,11 @@ class Runner:
         headers = self._send_span(event, topic, headers)
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None and err.code() in _REJECTED and topic != self._dlq:
+                # the broker refused this record for what it is (the topic's own size
+                # limit, say): the event is dead-lettered instead, from the loop
+                self._unproducible.append((event, (topic, key, value, headers), str(err)))
+                return
             if err is not None:
                 self._fatal = RunnerError(f"delivery to {topic} failed: {err}")
                 return
@@ -287,18 +370,36 @@ class Runner:
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: serve delivery reports
+            except KafkaException as exc:
+                if topic == self._dlq:
+                    raise RunnerError(f"a dead letter could not be produced: {exc}") from exc
+                self._unproducible.append((event, (topic, key, value, headers), str(exc)))
+                return
+
+    def _replace_unproducible(self) -> None:
+        """Records the producer or the broker refused: each becomes its event's dead letter
+        (the event's other records stand), so the event still ends durably."""
+        while self._unproducible:
+            event, record, why = self._unproducible.popleft()
+            if event.epoch != self._epochs.get(event.tp):
+                continue  # the partition moved on; its next owner redoes the event
+            logical = self._logical[event.tp[0]]
+            letter = self._handling.unproducible(event, logical, record, why)
+            log.warning("%s@%s: %s; dead-lettered instead", event.tp, event.offset, why)
+            self._produce(event, *letter)  # unacked unchanged: one record for another
 
     def _finish(self, event: InFlight, *, produced: bool) -> None:
         if event.epoch != self._epochs.get(event.tp):
             return
         self._offsets[event.tp].finished(event.offset)
         self._pending -= 1
+        self._last_progress = time.monotonic()
         if produced:
             event.span.end()
         self.metrics.processing_time(event.tp[0], time.monotonic() - event.started)
         key = (event.tp, event.key) if event.key is not None else (event.tp, event.offset)
         follower = self._keyed.done(key)
-        if follower is not None:
+        if follower is not None and not self._draining:
             self._ready.append(follower)
 
     # ---- commits ------------------------------------------------------------------------------
@@ -314,11 +415,24 @@ class Runner:
             self._commit_offsets(asynchronous=not force)
 
     def _committable(self, tps: list[TP] | None = None) -> list[TopicPartition]:
+        """What to commit per partition: the watermark and, at least once, in the commit's
+        metadata, the offsets finished beyond it (not in ``eos``: there a finished event's
+        outputs are produced only in the transaction that commits its offset)."""
         offsets = []
         for tp in tps if tps is not None else list(self._offsets):
-            mark = self._offsets[tp].committable() if tp in self._offsets else None
-            if mark is not None:
-                offsets.append(TopicPartition(tp[0], tp[1], mark))
+            owned = self._offsets.get(tp)
+            if owned is None:
+                continue
+            if self.mode == "eos":
+                mark = owned.committable()
+                if mark is not None:
+                    offsets.append(TopicPartition(tp[0], tp[1], mark))
+                continue
+            point = owned.commit_point()
+            if point is not None:
+                mark, beyond = point
+                metadata = encode_finished(mark, beyond)
+                offsets.append(TopicPartition(tp[0], tp[1], mark, metadata=metadata))
         return offsets
 
     def _commit_offsets(self, *, asynchronous: bool, tps: list[TP] | None = None) -> None:
@@ -326,15 +440,26 @@ class Runner:
         if not offsets:
             return
         try:
-            if asynchronous:
+            if asynchronous:  # marked committed when the broker confirms (_on_commit)
                 self.consumer.commit(offsets=offsets, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            confirmed = self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("commit failed (will retry): %s", exc)
             return
-        for tp in offsets:
-            self._offsets[(tp.topic, tp.partition)].mark_committed(tp.offset)
+        self._on_commit(None, confirmed or [])
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The broker's answer to a commit: only what it confirmed counts as committed, so a
+        failed asynchronous commit is offered again (``committable`` still returns its mark)
+        even when the partition goes quiet."""
+        if error is not None:
+            log.warning("offset commit failed (will retry): %s", error)
+            return
+        for tp in partitions:
+            owned = self._offsets.get((tp.topic, tp.partition))
+            if tp.error is None and owned is not None and tp.offset >= 0:
+                owned.mark_committed(tp.offset, decode_finished(tp.offset, tp.metadata))
 
     async def _commit_transaction(self) -> None:
         """Produce held outputs below each watermark and commit them with the offsets."""
@@ -401,9 +526,20 @@ class Runner:
     # ---- rebalances ------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=30) if partitions else []
+        try:
+            committed = consumer.committed(partitions, timeout=30) if partitions else []
+        except KafkaException as exc:  # e.g. _TIMED_OUT while the coordinator loads
+            # librdkafka fetches from the committed offsets itself; the watermark of each
+            # partition then starts at the first offset consumed from it
+            log.warning("committed offsets not known at assignment (%s)", exc.args[0])
+            committed = [TopicPartition(p.topic, p.partition, -1) for p in partitions]
         for tp in committed:
-            self._start_partition((tp.topic, tp.partition), tp.offset if tp.offset >= 0 else -1)
+            start = tp.offset if tp.offset >= 0 else -1
+            done = decode_finished(start, tp.metadata) if start >= 0 else set()
+            self._start_partition((tp.topic, tp.partition), start, done)
+        self._fresh.extend(partitions)
+        self._last_progress = time.monotonic()  # a new owner starts its clock
+        self._lag = None
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -424,8 +560,8 @@ class Runner:
             self.metrics.forget_partition(*tp)
         log.warning("lost %s", [(p.topic, p.partition) for p in partitions])
 
-    def _start_partition(self, tp: TP, start: int) -> None:
-        self._offsets[tp] = PartitionOffsets(start)
+    def _start_partition(self, tp: TP, start: int, finished: set[int] | None = None) -> None:
+        self._offsets[tp] = PartitionOffsets(start, finished or ())
         self._epochs[tp] = self._epochs.get(tp, 0) + 1
 
     def _abandon(self, tp: TP) -> None:
@@ -449,16 +585,28 @@ class Runner:
     # ---- shutdown --------------------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        """Stop fetching, let in-flight work finish within the grace period, commit."""
-        log.info("draining %d in-flight event(s)", self._pending)
+        """Stop fetching and starting events; let the running handlers finish within the
+        grace period, deliver their outputs, commit. Events consumed but not started are
+        left to the partition's next owner (or to us after a restart): running them now
+        would only make the shutdown longer, and a SIGKILL at the end of the grace would
+        leave them to be run again anyway."""
+        unstarted = self._pending - len(self._tasks)
+        log.info(
+            "draining: %d running handler(s); %d consumed, not started, left to the next owner",
+            len(self._tasks), max(0, unstarted),
+        )  # fmt: skip
         self.consumer.pause(self.consumer.assignment())
+        self._ready.clear()
+        self._draining = True  # _finish no longer queues an event's follower
         deadline = time.monotonic() + self.grace
-        while (self._tasks or self._ready or self._pending) and time.monotonic() < deadline:
+        while self._tasks and time.monotonic() < deadline:
             self._check_fatal()
-            self._launch()
             self.producer.poll(0.01)
+            self._replace_unproducible()
             await self._maybe_commit()
             await asyncio.sleep(0.005)
+        self.producer.flush(10)
+        self._replace_unproducible()
         self.producer.flush(10)
         await self._maybe_commit(force=True)
         for task in list(self._tasks):

@@ -116,6 +116,7 @@ def test_prometheus_text_has_help_type_total_counters_and_labels(metrics: Runtim
     types, samples = parse(metrics.render_prometheus())
     assert types == {
         "daemons_events_consumed_total": "counter",
+        "daemons_events_skipped_total": "counter",
         "daemons_events_produced_total": "counter",
         "daemons_events_dead_lettered_total": "counter",
         "daemons_retries_total": "counter",
@@ -213,6 +214,18 @@ def test_healthz_follows_the_heartbeat(server: HealthServer, clock: Clock) -> No
     stale = httpx.get(f"{server.url}/healthz")
     assert stale.status_code == 503 and "no heartbeat for 31s" in stale.text
     server.heartbeat()
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_healthz_fails_while_the_loop_turns_but_makes_no_progress(server: HealthServer) -> None:
+    reason: list[str | None] = [None]
+    server.watch(lambda: reason[0])
+    server.heartbeat()
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+    reason[0] = "no event consumed or finished for 601s with 2 partition(s) assigned"
+    stuck = httpx.get(f"{server.url}/healthz")
+    assert stuck.status_code == 503 and stuck.text == f"stalled: {reason[0]}\n"
+    reason[0] = None
     assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 

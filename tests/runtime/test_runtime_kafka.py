@@ -186,3 +186,101 @@ def test_one_unbroken_trace_from_upstream_producer_to_downstream_consumer(
     assert process.attributes["messaging.destination.name"] == topics.catalog.physical(
         "questions.asked"
     )
+
+
+def test_an_input_near_the_topic_limit_is_dead_lettered_truncated_and_the_rest_flows(
+    isolated: Settings, topics: Contracts
+) -> None:
+    """Its dead letter would carry the whole value plus envelope and headers — over the
+    producer's limit, which used to stop the daemon at this event after every restart."""
+    import hashlib
+    import os
+
+    from confluent_kafka import Producer
+
+    from processors.kafka.clients import producer_config
+    from processors.runtime.deadletter import MAX_ORIGINAL_BYTES
+
+    huge = os.urandom(1_040_000)  # incompressible; the topic takes up to 1,048,588 bytes
+    producer = Producer(producer_config(isolated, **{"message.max.bytes": 1_048_576}))
+    producer.produce(topics.catalog.physical("questions.asked"), key=b"t1:u1", value=huge)
+    assert producer.flush(30) == 0
+    produce_events(isolated, topics, "questions.asked", [question(1, "fine")])
+    with RunnerThread(_runner(isolated, topics)):
+        dead = read_topic(isolated, topics, "question-answering.dlq", expected=1)
+        assert len(read_topic(isolated, topics, "questions.answered", expected=1)) == 1
+    (letter,) = dead
+    assert letter["value"]["error_type"] == "SerdeError"
+    assert letter["value"]["original_value"] == huge[:MAX_ORIGINAL_BYTES]
+    headers = letter["headers"]
+    assert headers["dlq.original.truncated"] == b"true"
+    assert headers["dlq.original.size"] == str(len(huge)).encode()
+    assert headers["dlq.original.sha256"] == hashlib.sha256(huge).hexdigest().encode()
+    assert headers["dlq.source.offset"] == b"0"
+
+
+def test_an_async_commit_counts_only_once_the_broker_confirms_it(
+    isolated: Settings, topics: Contracts
+) -> None:
+    """A failed asynchronous commit is offered again even if the partition goes quiet."""
+    from confluent_kafka import KafkaError
+
+    from processors.runtime.offsets import PartitionOffsets
+
+    runner = _runner(isolated, topics)
+    sent: list[list[TopicPartition]] = []
+
+    class Committing:  # stands in for the consumer's commit call only
+        def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> None:
+            assert asynchronous
+            sent.append(offsets)
+
+    tp = (topics.catalog.physical("questions.asked"), 0)
+    runner._offsets[tp] = offsets = PartitionOffsets(0)
+    for offset in range(5):
+        offsets.started(offset)
+        offsets.finished(offset)
+    real, runner.consumer = runner.consumer, Committing()  # type: ignore[assignment]
+    try:
+        runner._commit_offsets(asynchronous=True)
+        assert [(p.partition, p.offset) for p in sent[0]] == [(0, 5)]
+        assert offsets.committable() == 5  # not yet confirmed
+        runner._on_commit(KafkaError(KafkaError.REQUEST_TIMED_OUT), sent[0])
+        assert offsets.committable() == 5  # failed: still to commit
+        runner._on_commit(None, [TopicPartition(tp[0], 0, 5)])
+        assert offsets.committable() is None  # confirmed
+    finally:
+        runner.consumer = real
+        real.close()
+
+
+def test_a_graceful_stop_leaves_unstarted_events_and_a_restart_reruns_only_those(
+    isolated: Settings, topics: Contracts
+) -> None:
+    """One slow event holds the watermark back while 180 events behind it finish; the stop
+    finishes the running handlers only, the commit's metadata records what finished beyond
+    the watermark, and the next process skips it: nothing is run twice but what ran at the
+    signal (at most the concurrency)."""
+    from collections import Counter
+
+    from processors.testing.runtime import drain_topic
+
+    events = [question(i, "sleep:3000" if i == 0 else "sleep:30", f"u{i % 20}") for i in range(200)]
+    produce_events(isolated, topics, "questions.asked", events, partition=0)
+    daemon = dataclasses.replace(echo, group_id=f"echo-{uuid.uuid4().hex[:8]}")
+
+    def runner() -> Runner:
+        return Runner(daemon, isolated, topics, concurrency=8, commit_interval=0.1, grace=20)
+
+    first = RunnerThread(runner())
+    with first:
+        done = read_topic(isolated, topics, "questions.answered", expected=150, timeout=60)
+        assert len(done) >= 150  # event 0 (and its key's followers) still unfinished
+    with RunnerThread(runner()):
+        read_topic(isolated, topics, "questions.answered", expected=200, timeout=60)
+        time.sleep(1)  # anything run twice has had time to show
+    outputs = drain_topic(isolated, topics, "questions.answered")
+    counts = Counter(o["value"]["event_id"] for o in outputs)
+    assert set(counts) == {e["event_id"] for e in events}
+    twice = [eid for eid, n in counts.items() if n > 1]
+    assert len(twice) <= 8, f"{len(twice)} events ran twice"

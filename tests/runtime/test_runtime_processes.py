@@ -76,11 +76,13 @@ def test_exactly_once_mode_shows_no_duplicates_after_a_crash(
     events = [question(i, "sleep:150") for i in range(120)]
     produce_events(isolated, topics, "questions.asked", events)
     group = f"echo-{uuid.uuid4().hex[:8]}"
-    first = start(isolated, group, tmp_path / "a.log", "--mode", "eos", "--concurrency", "16")
+    # the same slot: the successor's init_transactions() fences the killed process at once
+    slot = ("--mode", "eos", "--instance", "p0")
+    first = start(isolated, group, tmp_path / "a.log", *slot, "--concurrency", "16")
     read_topic(isolated, topics, "questions.answered", expected=20, timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(30)
-    second = start(isolated, group, tmp_path / "b.log", "--mode", "eos", "--concurrency", "64")
+    second = start(isolated, group, tmp_path / "b.log", *slot, "--concurrency", "64")
     try:
         deadline = time.monotonic() + 90
         outputs: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ from processors.runtime.daemon import RetryPolicy
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.offsets import PartitionOffsets
 from processors.runtime.policy import DeadLetter, Retry, decide
-from processors.runtime.runner import fetching
+from processors.runtime.runner import fetching, stall
 
 
 def test_watermark_never_passes_an_unfinished_offset() -> None:
@@ -92,3 +92,78 @@ def test_backpressure_keeps_fetching_when_pending_work_waits_behind_busy_keys() 
     # ... but never past twice the buffer, whatever the keys
     assert not fetching(False, 200, 3, buffer=100, concurrency=10)
     assert not fetching(True, 200, 3, buffer=100, concurrency=10)
+
+
+def test_a_loop_with_work_and_no_progress_past_the_bound_is_stalled() -> None:
+    # owned partitions, in flight, lag, seconds quiet, bound
+    assert stall(2, 0, 500, 601.0, 600.0) == (
+        "no event consumed or finished for 601s with 2 partition(s) assigned, 0 in flight, lag 500"
+    )
+    assert stall(2, 3, 0, 601.0, 600.0) is not None  # handlers that never finish
+    assert "lag unknown" in (stall(2, 0, None, 700.0, 600.0) or "")  # paused: nothing fetched
+    assert stall(2, 0, 500, 599.0, 600.0) is None  # within the bound
+    assert stall(2, 0, 0, 10_000.0, 600.0) is None  # caught up and idle is healthy
+    assert stall(0, 0, None, 10_000.0, 600.0) is None  # no partitions (more members than them)
+
+
+def test_a_dead_letter_keeps_a_bounded_original_and_says_what_it_cut() -> None:
+    import hashlib
+
+    from processors.runtime.deadletter import (
+        MAX_ORIGINAL_BYTES,
+        MAX_ORIGINAL_HEADER_BYTES,
+        Original,
+    )
+
+    small = Original.bounded(b"k", b"v" * 10, [("traceparent", b"00-abc")])
+    assert (small.key, small.value, small.headers, small.notes) == (
+        b"k", b"v" * 10, [("traceparent", b"00-abc")], []
+    )  # fmt: skip
+    value = bytes(range(256)) * 8192  # 2 MiB
+    many = [(f"h{i}", b"x" * 1000) for i in range(40)]  # 40 KB of headers
+    big = Original.bounded(b"k" * (MAX_ORIGINAL_BYTES + 1), value, many)
+    assert big.value == value[:MAX_ORIGINAL_BYTES] and len(big.key or b"") == MAX_ORIGINAL_BYTES
+    notes = dict(big.notes)
+    assert notes["dlq.original.size"] == str(len(value)).encode()
+    assert notes["dlq.original.sha256"] == hashlib.sha256(value).hexdigest().encode()
+    assert notes["dlq.original.key_size"] == str(MAX_ORIGINAL_BYTES + 1).encode()
+    kept = sum(len(k) + len(v or b"") for k, v in big.headers)
+    assert kept <= MAX_ORIGINAL_HEADER_BYTES and big.headers == many[: len(big.headers)]
+    assert notes["dlq.original.headers_dropped"] == str(40 - len(big.headers)).encode()
+
+
+def test_finished_offsets_beyond_the_watermark_travel_in_the_commit_metadata() -> None:
+    from processors.runtime.offsets import decode_finished, encode_finished
+
+    p = PartitionOffsets(100)
+    for o in range(100, 110):
+        p.started(o)
+    for o in (101, 102, 103, 105, 109):  # 100 is slow: the watermark stays at 100
+        p.finished(o)
+    assert p.watermark() == 100 and p.finished_beyond() == (101, 102, 103, 105, 109)
+    assert p.committable() is None  # the watermark did not move ...
+    assert p.commit_point() == (100, (101, 102, 103, 105, 109))  # ... but there is news
+    text = encode_finished(100, p.finished_beyond())
+    assert text == "pd1:1-3,5,9"
+    assert decode_finished(100, text) == {101, 102, 103, 105, 109}
+    p.mark_committed(100, decode_finished(100, text))
+    assert p.commit_point() is None  # confirmed
+    p.finished(100)
+    assert p.commit_point() == (104, (105, 109))
+
+    # the next owner skips what was finished, once, and runs the rest
+    q = PartitionOffsets(100, decode_finished(100, text))
+    ran = [o for o in range(100, 110) if not q.skips(o)]
+    assert ran == [100, 104, 106, 107, 108] and not q.skips(101)
+
+
+def test_commit_metadata_is_bounded_and_foreign_metadata_skips_nothing() -> None:
+    from processors.runtime.offsets import decode_finished, encode_finished
+
+    scattered = range(2, 20_000, 2)  # no ranges to merge: far too many for the metadata
+    text = encode_finished(0, scattered, limit=200)
+    assert len(text) <= 200
+    kept = decode_finished(0, text)
+    assert kept and kept == set(range(2, 2 + 2 * len(kept), 2))  # the nearest ones, in order
+    for foreign in ("", "hello", "pd1:x", "pd1:5-2", "pd9:1-3", "pd1:0"):
+        assert decode_finished(0, foreign) == set()
