@@ -57,7 +57,7 @@ from processors.guardrails.screen import (
 )
 from processors.llm.model import Model, ToolCall
 from processors.notify import Notice, NoticeKind, Notifier
-from processors.runtime.daemon import Daemon, EventContext, Output, RetryPolicy
+from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, RetryPolicy
 from processors.runtime.metrics import record_verdict
 from processors.serde.json_codec import to_json
 from processors.tools.base import CallContext, Tool, ToolError
@@ -392,12 +392,12 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         try:
             done = await pipeline.run(event, call)
         except DaemonsError as exc:  # a limit, a model's or a provider's failure
-            if isinstance(exc.record, RunRecord):  # the run's trace goes out with its letter
-                extra = [Output("daemons.runs", exc.record.to_avro())]
-                if isinstance(exc, WriteBackFailed):  # the run's outcome, with the reason
-                    extra.insert(0, Output("guardrails.outcomes", dict(exc.outcome)))
-                exc.outputs = extra  # type: ignore[attr-defined]
-            raise
+            if not isinstance(exc.record, RunRecord):
+                raise
+            extra = [Output("daemons.runs", exc.record.to_avro())]  # the run's trace too
+            if isinstance(exc, WriteBackFailed):  # and its outcome, with the reason
+                extra.insert(0, Output("guardrails.outcomes", dict(exc.outcome)))
+            raise HandlerFailed(exc, extra) from exc
         record, decision = done.record, done.decision
         record_verdict(use_case.name, decision.verdict)
         _notify(env.notifier, use_case.name, event, record, decision)

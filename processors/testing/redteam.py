@@ -38,7 +38,7 @@ from processors.daemons.environment import ApiTenantDirectory
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts
 from processors.llm.model import Model
-from processors.runtime.daemon import EventContext, Output
+from processors.runtime.daemon import EventContext, HandlerFailed, Output
 from processors.serde.json_codec import from_json
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.openapi import OpenAPISource, load_document
@@ -382,11 +382,13 @@ async def run_handler(
     )  # fmt: skip
     try:
         outputs = await daemon.handler(event, ctx)
-    except DaemonsError as exc:  # a dead letter: what travels with it is what it produced
+    except HandlerFailed as exc:  # a dead letter: what travels with it is what it produced
         outputs = [
-            *getattr(exc, "outputs", []),
-            Output(daemon.dead_letter_topic, {"error_type": type(exc).__name__}),
+            *exc.outputs,
+            Output(daemon.dead_letter_topic, {"error_type": type(exc.cause).__name__}),
         ]
+    except DaemonsError as exc:  # a dead letter alone (e.g. no run: an unknown tenant)
+        outputs = [Output(daemon.dead_letter_topic, {"error_type": type(exc).__name__})]
     records: dict[str, list[dict[str, Any]]] = {}
     for output in outputs:
         records.setdefault(output.topic, []).append(output.value)

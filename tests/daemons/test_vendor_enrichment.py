@@ -38,7 +38,7 @@ from processors.errors import ProviderError, UnknownTenant
 from processors.guardrails.checks import CheckResult, ToolEvidence
 from processors.llm.fakes import FunctionModel, ScriptedModel, call, reply, tool_calls
 from processors.llm.model import ModelRequest, ToolResultMessage
-from processors.runtime.daemon import EventContext, Output
+from processors.runtime.daemon import EventContext, HandlerFailed, Output
 from processors.serde import json_codec
 from processors.serde.codec import AvroCodec
 from processors.serde.schemas import SchemaSet
@@ -339,12 +339,13 @@ def test_a_write_back_that_keeps_failing_dead_letters_with_the_record_and_outcom
     base_url, app = api
     statuses = _failing_writes(app, times=100)
     ev = event("ve-01")
-    with ScriptedModel([answer()]) as model, pytest.raises(WriteBackFailed) as failed:
+    with ScriptedModel([answer()]) as model, pytest.raises(HandlerFailed) as failed:
         run(with_env(base_url, model, lambda env: build_daemon(USE_CASE, env)
                      .handler(ev, event_context(ev))))  # fmt: skip
     assert statuses == [503, 503, 503] and app.ledger.writes == 0
-    assert "write-back failed after 3 attempt(s)" in str(failed.value)
-    extra = failed.value.outputs  # type: ignore[attr-defined]
+    assert isinstance(failed.value.cause, WriteBackFailed)
+    assert "write-back failed after 3 attempt(s)" in str(failed.value.cause)
+    extra = failed.value.outputs
     assert [o.topic for o in extra] == ["guardrails.outcomes", "daemons.runs"]
     outcome, record = extra[0].value, extra[1].value
     assert outcome["verdict"] == "fail" and "write-back failed" in outcome["reasons"][0]
@@ -710,9 +711,10 @@ def test_a_provider_failure_dead_letters_with_the_runs_record(api: tuple[str, Le
     async def handled(env: Environment) -> list[Output]:
         return await build_daemon(USE_CASE, env).handler(ev, event_context(ev))
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(HandlerFailed) as caught:
         run(with_env(api[0], FunctionModel(refuses), handled))
-    (extra,) = caught.value.outputs  # type: ignore[attr-defined]
+    assert isinstance(caught.value.cause, ProviderError)
+    (extra,) = caught.value.outputs
     assert extra.topic == "daemons.runs"
     assert extra.value["outcome"] == "failed" and extra.value["error_type"] == "ProviderError"
     names = [c["name"] for c in extra.value["tool_calls"]]
