@@ -249,6 +249,7 @@ def _onboarding(text: str, fields: dict[str, str]) -> dict[str, Any]:
     answer = {
         "question": "industry",
         "value": value,
+        "confidence": 1.0,
         "evidence": ["signup:notes"],
     }
     return {"answers": [answer]}

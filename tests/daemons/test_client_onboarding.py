@@ -128,10 +128,8 @@ def _nulled(output: OnboardingAnswers) -> list[str]:
 
 
 def _said(answers: dict[str, Any]) -> dict[str, Any]:
-    """What the model replies for these answers: an OnboardingChoice, without confidences."""
-    return {"answers": [
-        {k: v for k, v in a.items() if k != "confidence"} for a in answers["answers"]
-    ]}  # fmt: skip
+    """What the model replies for these answers: an OnboardingChoice (the same fields)."""
+    return {"answers": [dict(a) for a in answers["answers"]]}
 
 
 def _with(answers: dict[str, Any], **replace: dict[str, Any]) -> OnboardingAnswers:
@@ -210,25 +208,30 @@ def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
     case = CASES["oc-17"]  # t-quillstack's profile: c_corp, year from January, USD
     event = case["event"]
     evidence = asyncio.run(_evidence(ledger_url, event))
-    silent = resolved(OnboardingChoice(answers=[]), evidence)
+    silent = resolved(OnboardingChoice(answers=[]), evidence, event)
     assert {a.question: (a.value, a.evidence, a.confidence) for a in silent.answers} == {
         "entity_type": ("c_corp", ["getClient:entity_type"], 0.9),
         "fiscal_year_end": ("december", ["getClient:fiscal_year_start_month"], 0.9),
         "currency": ("USD", ["getClient:currency"], 0.9),
+        "industry": ("B2B SaaS (document automation)", ["getClient:industry"], 0.9),
     }
-    # the model copying the profile itself, wrongly: code's copy replaces it
-    copied = resolved(OnboardingChoice.model_validate({"answers": [
-        {"question": "fiscal_year_end", "evidence": ["getClient:fiscal_year_start_month"],
-         "value": "january"},
-    ]}), evidence)  # fmt: skip
-    assert [(a.question, a.value) for a in copied.answers if a.question == "fiscal_year_end"] == [
-        ("fiscal_year_end", "december")
-    ]
+    # the model copying the profile itself, wrongly, or citing a signup answer the event does
+    # not have: code's copy replaces it
+    for cited in (["getClient:fiscal_year_start_month"], ["signup:fiscal_year"], []):
+        copied = resolved(OnboardingChoice.model_validate({"answers": [
+            {"question": "fiscal_year_end", "evidence": cited, "value": "january",
+             "confidence": 0.9},
+        ]}), evidence, event)  # fmt: skip
+        year_end = [
+            (a.value, a.evidence) for a in copied.answers if a.question == "fiscal_year_end"
+        ]
+        assert year_end == [("december", ["getClient:fiscal_year_start_month"])], cited
     # a signup stating EUR: cited beside the profile, the checks find the contradiction
     said = OnboardingChoice.model_validate({"answers": [
-        {"question": "currency", "evidence": ["signup:currency"], "value": "EUR"},
+        {"question": "currency", "evidence": ["signup:currency", "tx-q-001"], "value": "EUR",
+         "confidence": 0.9},
     ]})  # fmt: skip
-    output = resolved(said, evidence)
+    output = resolved(said, evidence, event)
     currency = next(a for a in output.answers if a.question == "currency")
     assert currency.evidence == ["signup:currency", "getClient:currency"]
     results = checks(output, evidence, event)
@@ -238,12 +241,36 @@ def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
     assert score(case, datum)["invented"] == []
     # a signup agreeing with the profile stands, citing both
     agreeing = resolved(OnboardingChoice.model_validate({"answers": [
-        {"question": "currency", "evidence": ["signup:currency"], "value": "usd"},
-    ]}), evidence)  # fmt: skip
+        {"question": "currency", "evidence": ["signup:currency"], "value": "usd",
+         "confidence": 0.9},
+    ]}), evidence, event)  # fmt: skip
     assert _problems(checks(agreeing, evidence, event)) == {}
     assert {a["question"]: a["value"] for a in to_output(event, agreeing)["answers"]}[
         "currency"
     ] == "USD"
+
+
+def test_a_citation_of_a_signup_key_the_event_lacks_is_dropped_before_the_checks(
+    ledger_url: str,
+) -> None:
+    """A payroll provider the model named from the feed but cited as a made-up signup key:
+    the citation goes, and code cites the debits that name the provider (as it does for any
+    provider named from the ledger); a signup-only answer with only such a citation goes to
+    a human."""
+    evidence = asyncio.run(_evidence(ledger_url, QUILL))
+    output = resolved(OnboardingChoice.model_validate({"answers": [
+        {"question": "payroll_provider", "evidence": ["signup:payroll"], "value": "gusto",
+         "confidence": 0.8},
+        {"question": "size_band", "evidence": ["signup:team"], "value": "11-50",
+         "confidence": 0.8},
+    ]}), evidence, QUILL)  # fmt: skip
+    results = checks(output, evidence, QUILL)
+    datum = to_output(QUILL, output)
+    values = {a["question"]: a for a in datum["answers"]}
+    assert values["payroll_provider"]["value"] == "gusto"
+    assert values["payroll_provider"]["evidence"] == ["tx-q-005", "tx-q-012"]
+    assert "size_band" in datum["needs_human"]
+    assert "size_band: no evidence cited" in _problems(results)["evidence_present"]
 
 
 def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_all(

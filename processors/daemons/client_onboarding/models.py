@@ -1,12 +1,12 @@
 """What the onboarding agent answers, and the answer set code makes of it.
 
 The model answers an :class:`OnboardingChoice`: the questions it reads off the signup answers
-and the bank transactions, each cited, without the profile look-ups and without confidences
-(:mod:`.resolve` copies the profile's entity type, fiscal year end and currency and sets the
-confidences). The daemon's output is the :class:`OnboardingAnswers` that code builds from it;
-code (:mod:`.output`) puts every question left out, answered with low confidence, or that could
-not be traced into ``needs_human``. Field descriptions are part of the response schema the
-model sees, so they are written for it.
+and the bank transactions, each cited, without the profile look-ups (:mod:`.resolve` copies
+the profile's entity type, fiscal year end and currency). The daemon's output is the
+:class:`OnboardingAnswers` that code builds from it; code (:mod:`.output`) puts every question
+left out, answered with low confidence, or that could not be traced into ``needs_human``.
+Field descriptions are part of the response schema the model sees, so they are written for
+it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Answer(BaseModel):
 
 class Choice(BaseModel):
     """One answer as the model gives it: the evidence first, then the value (see
-    :class:`Answer` for why this order)."""
+    :class:`Answer` for why this order), then how sure it is."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,13 +56,17 @@ class Choice(BaseModel):
     evidence: list[str] = Field(
         max_length=20,
         description=(
-            "Where the value comes from: 'signup:<answer key>' for a signup answer, or a "
-            "transaction_id listTransactions returned (e.g. 'tx-q-005')."
+            "Where the value comes from: 'signup:<answer key>' for a signup answer, "
+            "'getClient:<field>' for a company profile field, or a record id a tool "
+            "returned (e.g. a transaction_id like 'tx-q-005')."
         ),
     )
     value: str | None = Field(
         max_length=120,
         description="One of the question's allowed values, or null when unknown. Never guess.",
+    )
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="0 to 1: how sure the evidence makes you (below 0.5 = unsure)."
     )
 
 

@@ -1,16 +1,17 @@
 """From the model's :class:`OnboardingChoice` to the :class:`OnboardingAnswers`: code copies
-the profile look-ups and sets the confidences.
+the profile look-ups.
 
 Entity type, fiscal year end and currency are fields of the company profile ``getClient``
 returned in this run: code copies them, citing the field (the fiscal year ends the month
-before ``fiscal_year_start_month``), as sure as the record (0.9). The model answers one of
-them only when a signup answer states it; code then cites the profile field beside the signup
-answer, so a signup that contradicts the profile is reported by ``sources_support_values`` and
-handed to a human, exactly as when the model cited both. An answer the model gave from the
-profile alone is replaced by the copied value. The model's other answers — read off the
-signup answers and the bank feed, their citations verified by the checks — are a choice
-(0.6 would be an inference; they are stated by the source they cite, so 0.8). Pure: evidence
-in, answers out.
+before ``fiscal_year_start_month``), as sure as the record (0.9). A model's answer to one of
+them counts only when it cites a signup answer the event has; code then cites the profile
+field beside it, so a signup that contradicts the profile is reported by
+``sources_support_values`` and handed to a human, exactly as when the model cited both. Any
+other answer to them (from the profile alone, or citing what the event does not have) is
+replaced by the copied value. The industry is copied from the profile too when the model
+gave none. A citation of a signup key the event does not have is dropped from every answer
+before the checks (the rest of its evidence still has to support it). Pure: evidence and
+event in, answers out.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from processors.daemons.client_onboarding.checks import PROFILE
+from processors.daemons.client_onboarding.checks import PROFILE, SIGNUP
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
-from processors.daemons.client_onboarding.questionnaire import normalize, year_end_month
+from processors.daemons.client_onboarding.questionnaire import MAX_TEXT, normalize, year_end_month
 from processors.guardrails.checks import ToolEvidence
 
 COPIED = 0.9  # a value copied from the profile getClient returned
-CHOSEN = 0.8  # a value the model read off a cited signup answer or transaction
 
 # question -> the profile field code copies it from
 COPIED_FROM_PROFILE = {
@@ -52,26 +52,33 @@ def copied(key: str, profile: Mapping[str, Any]) -> str | None:
     return None if raw is None else normalize(key, str(raw))
 
 
-def answers(choice: OnboardingChoice, evidence: Sequence[ToolEvidence]) -> OnboardingAnswers:
+def answers(
+    choice: OnboardingChoice, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
+) -> OnboardingAnswers:
     """The answer set the choice stands for, the profile's answers copied by code."""
     profile = _profile(evidence)
+    signup = {f"{SIGNUP}{key}" for key in event.get("signup_answers") or {}}
     result: list[Answer] = []
     for given in choice.answers:
-        cited = list(given.evidence)
+        # a signup key the event does not have is no citation at all
+        cited = [e for e in given.evidence if not e.startswith(SIGNUP) or e in signup]
         field = COPIED_FROM_PROFILE.get(given.question)
-        if field is not None and given.value is None:
-            continue  # nothing stated: the profile answers it below
-        if field is not None and all(e.startswith(PROFILE) for e in cited):
-            continue  # the model read the profile: code copies it below
-        if field is not None and f"{PROFILE}{field}" not in cited:
-            cited.append(f"{PROFILE}{field}")
+        if field is not None:
+            stated = [e for e in cited if e.startswith(SIGNUP)]
+            if given.value is None or not stated:
+                continue  # no signup states it: the profile answers it below
+            cited = [*stated, f"{PROFILE}{field}"]  # compared with the profile by the checks
         result.append(
-            Answer(question=given.question, evidence=cited, value=given.value, confidence=CHOSEN)
-        )
-    answered = {a.question for a in result}
+            Answer(
+                question=given.question, evidence=cited, value=given.value,
+                confidence=given.confidence,
+            )
+        )  # fmt: skip
+    answered = {a.question for a in result if a.value is not None}
     for key, field in COPIED_FROM_PROFILE.items():
         value = copied(key, profile)
         if key not in answered and value is not None:
+            result = [a for a in result if a.question != key]
             result.append(
                 Answer(
                     question=key,  # type: ignore[arg-type]  # a QuestionKey by construction
@@ -80,11 +87,24 @@ def answers(choice: OnboardingChoice, evidence: Sequence[ToolEvidence]) -> Onboa
                     confidence=COPIED,
                 )
             )
+    industry = _text(profile.get("industry"))
+    if "industry" not in answered and industry is not None:
+        result = [a for a in result if a.question != "industry"]
+        result.append(
+            Answer(
+                question="industry", evidence=[f"{PROFILE}industry"], value=industry[:MAX_TEXT],
+                confidence=COPIED,
+            )
+        )  # fmt: skip
     return OnboardingAnswers(answers=result)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or not str(value).strip() else str(value).strip()
 
 
 def resolve(
     choice: OnboardingChoice, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> OnboardingAnswers:
-    """The use case's ``resolve`` hook (the event is not needed here)."""
-    return answers(choice, evidence)
+    """The use case's ``resolve`` hook."""
+    return answers(choice, evidence, event)
