@@ -44,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=DEFAULT_CACHE_RAM_MIB,
         metavar="MIB",
-        help="host memory for the prompt cache that keeps each daemon's and tenant's prompt "
-        "prefix warm across events (default %(default)s; 0: off)",
+        help="host memory for llama.cpp's own prompt cache (default %(default)s: off; it is "
+        "consulted only for requests llama.cpp places itself, and the slot router places "
+        "every request)",
     )
     serve.add_argument(
         "--temperature",

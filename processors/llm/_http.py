@@ -27,7 +27,7 @@ import httpx
 from pydantic import SecretStr
 
 from processors.errors import DaemonsError, ProviderError, RateLimited, TransientError
-from processors.llm.config import RetryPolicy, Timeouts
+from processors.llm.config import ModelRetries, Timeouts
 from processors.llm.ratelimit import RateLimiter, Sleep
 
 _log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class ProviderHTTP:
         headers: dict[str, str],
         secrets: Sequence[SecretStr] = (),
         timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
+        retry: ModelRetries | None = None,
         limiter: RateLimiter | None = None,
         client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -128,7 +128,7 @@ class ProviderHTTP:
         self._headers = headers
         self._secrets = tuple(secrets)
         self._timeout = (timeouts or Timeouts()).to_httpx()
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or ModelRetries()
         self._limiter = limiter
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient()
@@ -147,7 +147,7 @@ class ProviderHTTP:
     ) -> dict[str, Any]:
         """POST ``body`` to ``base_url + path``; return the decoded JSON object."""
         attempts = self._retry.max_attempts
-        for attempt in range(attempts):
+        for attempt in range(1, attempts + 1):
             if self._limiter is not None:
                 await self._limiter.acquire(estimated_tokens)
             try:
@@ -155,12 +155,12 @@ class ProviderHTTP:
             except TransientError as exc:
                 retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
                 delay = self._retry.delay(attempt, retry_after, self._rng)
-                if attempt + 1 >= attempts or delay > self._retry.max_delay:
+                if attempt >= attempts or delay > self._retry.max_delay:
                     raise
                 _log.warning(
                     "%s attempt %d/%d failed, retrying in %.2fs: %s",
                     self.provider,
-                    attempt + 1,
+                    attempt,
                     attempts,
                     delay,
                     exc,

@@ -35,20 +35,22 @@ class Timeouts(_Frozen):
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
 
 
-class RetryPolicy(_Frozen):
-    """Bounded retries of transient failures: exponential backoff with full jitter, or the
-    peer's ``Retry-After`` when it sent one. A wait longer than ``max_delay`` is not slept
-    through here: the error goes up to the runtime's own (slower) retry policy instead."""
+class ModelRetries(_Frozen):
+    """Bounded retries of one model request's transient failures (connection errors, 429,
+    5xx): exponential backoff with full jitter, or the peer's ``Retry-After`` when it sent
+    one. A wait longer than ``max_delay`` is not slept through here: the error goes up to the
+    runtime's own (slower) retry of the event instead. Attempts count from 1, as the
+    runtime's :class:`~processors.runtime.daemon.RetryPolicy` does."""
 
     max_attempts: int = Field(default=4, ge=1)
     base_delay: float = 0.5
     max_delay: float = 30.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
+        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
         if retry_after is not None:
             return max(0.0, retry_after)
-        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return rng.uniform(0.0, ceiling)
 
 
@@ -156,7 +158,7 @@ class LLMSettings(_Frozen):
     turn, so a busy machine makes a call slow, not lost. Timing it out would only queue the
     retry behind the abandoned request, which the server still computes; the run's own
     ``Limits.timeout_s`` bounds the call instead."""
-    retry: RetryPolicy = RetryPolicy()
+    retry: ModelRetries = ModelRetries()
     rate_limits: dict[str, RateLimits] = Field(default_factory=dict)
     """Per provider (``openai``, ``anthropic``, ``openai-compatible``, ``local``)."""
     prices: PriceTable = PriceTable()

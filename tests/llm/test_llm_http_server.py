@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from processors.llm.config import LLMSettings, RetryPolicy
+from processors.llm.config import LLMSettings, ModelRetries
 from processors.llm.model import ModelRequest, ToolSpec, UserMessage
 from processors.llm.registry import load_model
 
@@ -59,7 +59,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 def _model(server: FakeOpenAI) -> Any:
     port = server.server_address[1]
-    settings = LLMSettings(compatible_api_key=None, retry=RetryPolicy(max_attempts=3))
+    settings = LLMSettings(compatible_api_key=None, retry=ModelRetries(max_attempts=3))
     return load_model(f"openai-compatible:http://127.0.0.1:{port}/v1#served-model", settings)
 
 

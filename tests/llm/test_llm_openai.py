@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from processors.errors import PermanentError, ProviderError, RateLimited, TransientError
 from processors.llm._http import ProviderHTTP, parse_retry_after
-from processors.llm.config import LLMSettings, PriceTable, RetryPolicy
+from processors.llm.config import LLMSettings, ModelRetries, PriceTable
 from processors.llm.model import (
     AssistantMessage,
     ModelRequest,
@@ -59,7 +59,7 @@ def make_model(
         base_url="https://api.example.test/v1",
         headers={"Authorization": f"Bearer {KEY}"},
         secrets=(SecretStr(KEY),),
-        retry=RetryPolicy(max_attempts=attempts, base_delay=0.5, max_delay=30),
+        retry=ModelRetries(max_attempts=attempts, base_delay=0.5, max_delay=30),
         client=mock_client(handler),
         sleep=sleep or RecordingSleep(),
         rng=random.Random(7),

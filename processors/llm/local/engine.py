@@ -58,11 +58,13 @@ def machine_turn(path: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-DEFAULT_CACHE_RAM_MIB = 8192
-"""Host memory for llama.cpp's prompt cache: every prompt the slot computed is kept (as its
-KV state) and the one sharing the longest prefix with a new request is restored first, so
-each daemon's and each tenant's prefix stays warm when the daemons take turns on one slot.
-Measured with the 0.5B model: prompts A, B, A → the second A computed 1 of 166 tokens."""
+DEFAULT_CACHE_RAM_MIB = 0
+"""Host memory for llama.cpp's prompt cache, off by default: llama.cpp saves and restores
+prompts there only when it picks a request's slot itself (``get_available_slot`` in its
+server), and the :class:`~processors.llm.local.slots.SlotRouter` always names the slot
+(``id_slot``), which takes the other path. (Without the router, on one slot, it did keep
+prefixes warm: prompts A, B, A → the second A computed 1 of 166 tokens with the 0.5B model;
+but it could not keep a tenant's block apart from its daemon's — the router can.)"""
 
 
 DEFAULT_SLOTS = 4
@@ -78,8 +80,9 @@ class XllamacppEngine:
     ``slots`` llama.cpp slots, each with its own ``n_ctx`` window, and a
     :class:`~processors.llm.local.slots.SlotRouter` that sends each request to the slot
     holding its daemon's and tenant's prefix (requests still run one at a time: on a CPU,
-    parallel slots would share the same cores); llama.cpp's host-memory prompt cache
-    (``cache_ram_mib``) keeps what a slot held before it was reused."""
+    parallel slots would share the same cores). A slot the router gives a new prefix starts
+    empty: llama.cpp cannot copy another slot's KV into it, so a new tenant's first request
+    computes its daemon's part once too (``cache_ram_mib``: see :data:`DEFAULT_CACHE_RAM_MIB`)."""
 
     def __init__(
         self,
