@@ -15,13 +15,14 @@ from processors.agent.loop import Agent, Gather
 from processors.agent.planning import DEFAULT_PLANNER_PROMPT, Planner
 from processors.agent.prompt import Prompt, untrusted
 from processors.agent.record import Plan, PlanStep, RunRecord
-from processors.agent.results import CallTools, FinalResult, Retry, RunResult
+from processors.agent.results import CallTools, Correct, FinalResult, RunResult
 
 __all__ = [
     "DEFAULT_PLANNER_PROMPT",
     "Agent",
     "Budget",
     "CallTools",
+    "Correct",
     "FinalResult",
     "Gather",
     "Limits",
@@ -29,7 +30,6 @@ __all__ = [
     "PlanStep",
     "Planner",
     "Prompt",
-    "Retry",
     "RunRecord",
     "RunResult",
     "untrusted",

@@ -11,7 +11,7 @@ One run, top to bottom (:meth:`Agent.run`):
    (:mod:`processors.agent.planning`);
 3. each turn calls the model with the tool catalogue and returns one small result —
    :class:`FinalResult` (valid output: done), :class:`CallTools` (run them, feed the results
-   back) or :class:`Retry` (invalid final response: send a correction, bounded);
+   back) or :class:`Correct` (invalid final response: send a correction, bounded);
 4. the :class:`Budget` and the run's deadline stop a runaway loop with a ``BudgetExceeded``
    subclass; every step lands in the :class:`RunRecord`, which errors carry too.
 
@@ -55,9 +55,9 @@ from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, short_h
 from processors.agent.record import CorrectionRecord, RunRecord, canonical_json
 from processors.agent.results import (
     CallTools,
+    Correct,
     FinalResult,
     OutputT,
-    Retry,
     RunResult,
     TurnResult,
     correction_for,
@@ -282,7 +282,7 @@ class Agent(Generic[OutputT]):
                     return output
                 case CallTools() as step:
                     run.messages.extend(await self._run_tools(run, step))
-                case Retry(correction=correction):
+                case Correct(correction=correction):
                     if len(record.corrections) >= self.limits.max_corrections:
                         message = f"final response invalid after all corrections: {correction}"
                         raise InvalidAgentOutput(message, run_id=run.ctx.run_id)
@@ -315,7 +315,7 @@ class Agent(Generic[OutputT]):
         if message.tool_calls:
             if answering:  # asked for the answer, sent calls anyway: not run, not kept
                 run.messages.pop()  # (a provider rejects tool calls left without results)
-                return Retry(NO_MORE_TOOLS)
+                return Correct(NO_MORE_TOOLS)
             run.tool_turns += 1
             return CallTools(calls=message.tool_calls, reason=message.content or "")
         try:

@@ -29,13 +29,13 @@ class CallTools:
 
 
 @dataclass(frozen=True, slots=True)
-class Retry:
+class Correct:
     """The turn's final response was invalid; ``correction`` goes back to the model."""
 
     correction: str
 
 
-TurnResult = FinalResult[OutputT] | CallTools | Retry
+TurnResult = FinalResult[OutputT] | CallTools | Correct
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +46,13 @@ class RunResult(Generic[OutputT]):
     record: RunRecord
 
 
-def correction_for(error: ValidationError, schema_name: str) -> Retry:
+def correction_for(error: ValidationError, schema_name: str) -> Correct:
     """The correction sent back for a final response that failed validation (no input echo)."""
     problems = "; ".join(
         f"{'.'.join(map(str, e['loc'])) or 'response'}: {e['msg']}"
         for e in error.errors(include_url=False, include_input=False)[:5]
     )
-    return Retry(
+    return Correct(
         f"Your final response is invalid ({problems}). Reply with only JSON matching the "
         f"{schema_name} schema, or call a tool."
     )

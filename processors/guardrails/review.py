@@ -32,7 +32,7 @@ from processors.serde.json_codec import from_json
 from processors.settings import Settings
 
 FEEDBACK_TOPIC = "daemons.feedback"
-Decision = Literal["approve", "reject"]
+Choice = Literal["approve", "reject"]
 
 
 class ReviewError(DaemonsError):
@@ -62,7 +62,7 @@ class Held:
 @dataclass(frozen=True)
 class Outcome:
     held: Held
-    decision: Decision
+    decision: Choice
     published: bool  # False: the result was already decided, nothing was written
 
 
@@ -108,7 +108,7 @@ def decide(
     settings: Settings,
     contracts: Contracts,
     run_id: str,
-    decision: Decision,
+    decision: Choice,
     *,
     reviewer: str,
     comment: str | None = None,
@@ -123,7 +123,7 @@ def decide(
         producer.init_transactions(timeout)  # fences and settles any other decider of this result
         held = find(settings, contracts, run_id)  # what committed before we took the id
         if held.decision is not None:
-            done: Decision = held.decision["decision"]
+            done: Choice = held.decision["decision"]
             if done != decision:
                 raise ReviewError(f"run {run_id} was already {done}d; cannot {decision} it")
             return Outcome(held, decision, published=False)
@@ -149,7 +149,7 @@ def _approved(held: Held, contracts: Contracts) -> dict[str, Any]:
     return dict(value)
 
 
-def _feedback(held: Held, decision: Decision, reviewer: str, comment: str | None) -> dict[str, Any]:
+def _feedback(held: Held, decision: Choice, reviewer: str, comment: str | None) -> dict[str, Any]:
     ident = hashlib.sha256(f"review\x00{held.output_id}".encode()).hexdigest()[:32]
     return {
         "event_id": ident,

@@ -23,7 +23,7 @@ from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, output_id
 from processors.runtime.deadletter import Failure, Original, envelope, error_headers
 from processors.runtime.metrics import RuntimeMetrics
-from processors.runtime.policy import DeadLetter, Retry, decide
+from processors.runtime.policy import DeadLetter, RetryLater, decide
 
 log = logging.getLogger("processors.runtime")
 TP = tuple[str, int]
@@ -102,7 +102,7 @@ class Handling:
                 event.span.add_event(
                     "failure", {"error.type": type(exc).__name__, "attempt": attempt}
                 )
-                if isinstance(decision, Retry):
+                if isinstance(decision, RetryLater):
                     self.metrics.retried(event.tp[0], type(exc).__name__)
                     log.info(
                         "retrying %s@%s in %.2fs: %s", event.tp, event.offset, decision.delay, exc

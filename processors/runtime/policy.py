@@ -19,7 +19,7 @@ from processors.runtime.daemon import RetryPolicy
 
 
 @dataclass(frozen=True)
-class Retry:
+class RetryLater:
     delay: float
 
 
@@ -28,12 +28,12 @@ class DeadLetter:
     reason: str
 
 
-Decision = Retry | DeadLetter
+Disposition = RetryLater | DeadLetter
 
 
 def decide(
     error: BaseException, attempt: int, policy: RetryPolicy, rng: random.Random | None = None
-) -> Decision:
+) -> Disposition:
     """What to do after ``attempt`` (1-based) failed with ``error``."""
     if not isinstance(error, TransientError):
         kind = "permanent" if _is_ours(error) else "unexpected"
@@ -44,7 +44,7 @@ def decide(
     delay = (rng or random).uniform(0, backoff)
     if isinstance(error, RateLimited) and error.retry_after is not None:
         delay = max(delay, min(error.retry_after, policy.max_delay))
-    return Retry(delay)
+    return RetryLater(delay)
 
 
 def _is_ours(error: BaseException) -> bool:
