@@ -30,6 +30,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from processors import telemetry
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
+from processors.kafka.logs import client_logger
 from processors.runtime.daemon import Daemon
 from processors.runtime.handling import TP, Handling, InFlight, Record
 from processors.runtime.keyed import KeyedQueues
@@ -129,7 +130,8 @@ class Runner:
                 )
             slot = instance if instance is not None else uuid.uuid4().hex[:12]
             extra["transactional.id"] = f"{daemon.group_id}-{slot}"
-        self.producer = Producer(producer_config(settings, **extra))
+        # librdkafka's lines go through logging, each repeating line bounded (kafka.logs)
+        self.producer = Producer({**producer_config(settings, **extra), "logger": client_logger()})
         consuming: dict[str, Any] = consumer_config(
             settings,
             daemon.group_id,
@@ -140,6 +142,7 @@ class Runner:
             },
         )
         consuming["on_commit"] = self._on_commit  # offsets count as committed only there
+        consuming["logger"] = client_logger()
         self.consumer = Consumer(consuming)
         self._offsets: dict[TP, PartitionOffsets] = {}
         self._epochs: dict[TP, int] = {}

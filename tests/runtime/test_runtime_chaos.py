@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from confluent_kafka import Consumer
 from processors.kafka import broker as local
 from processors.kafka.admin import apply_topics
 from processors.kafka.clients import Contracts, admin_client, consumer_config, ephemeral_group
+from processors.kafka.logs import LOGGER
 from processors.runtime.runner import Runner
 from processors.settings import KafkaSettings, Settings
 from processors.testing.apps import echo
@@ -92,8 +94,9 @@ def _answered(settings: Settings, contracts: Contracts, want: set[str], timeout:
 
 
 def test_the_daemon_resumes_by_itself_after_a_broker_restart_with_a_backlog_beyond_its_buffer(
-    broker: RestartableBroker,
+    broker: RestartableBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
     settings = broker.settings
     contracts = Contracts.load(settings)
     apply_topics(admin_client(settings), contracts.catalog)
@@ -118,3 +121,7 @@ def test_the_daemon_resumes_by_itself_after_a_broker_restart_with_a_backlog_beyo
     missing = ids - answered
     assert not missing, f"{len(missing)} of {len(ids)} events never answered after the restart"
     assert stalled is None
+    # librdkafka's lines came through logging, each repeating one bounded
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert lines, "the outage is logged"
+    assert len(lines) <= 60, f"{len(lines)} librdkafka lines in a 15 s outage"

@@ -8,7 +8,7 @@ from processors.errors import BudgetExceeded, RateLimited, SerdeError, Transient
 from processors.runtime.daemon import RetryPolicy
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.offsets import PartitionOffsets
-from processors.runtime.policy import DeadLetter, Retry, decide
+from processors.runtime.policy import DeadLetter, RetryLater, decide
 from processors.runtime.runner import fetching, stall
 
 
@@ -56,8 +56,8 @@ def test_transient_errors_retry_with_bounded_jittered_backoff() -> None:
     rng = random.Random(7)
     first = decide(TransientError("timeout"), 1, policy, rng)
     second = decide(TransientError("timeout"), 2, policy, rng)
-    assert isinstance(first, Retry) and 0 <= first.delay <= 1.0
-    assert isinstance(second, Retry) and 0 <= second.delay <= 2.0
+    assert isinstance(first, RetryLater) and 0 <= first.delay <= 1.0
+    assert isinstance(second, RetryLater) and 0 <= second.delay <= 2.0
     assert decide(TransientError("timeout"), 3, policy, rng) == DeadLetter(
         "gave up after 3 attempts"
     )
@@ -65,8 +65,8 @@ def test_transient_errors_retry_with_bounded_jittered_backoff() -> None:
 
 def test_retry_after_is_honored_but_capped() -> None:
     policy = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=5.0)
-    assert decide(RateLimited("slow down", retry_after=3.0), 1, policy) == Retry(3.0)
-    assert decide(RateLimited("slow down", retry_after=99.0), 1, policy) == Retry(5.0)
+    assert decide(RateLimited("slow down", retry_after=3.0), 1, policy) == RetryLater(3.0)
+    assert decide(RateLimited("slow down", retry_after=99.0), 1, policy) == RetryLater(5.0)
 
 
 def test_permanent_and_unexpected_errors_dead_letter_at_once() -> None:
@@ -167,3 +167,26 @@ def test_commit_metadata_is_bounded_and_foreign_metadata_skips_nothing() -> None
     assert kept and kept == set(range(2, 2 + 2 * len(kept), 2))  # the nearest ones, in order
     for foreign in ("", "hello", "pd1:x", "pd1:5-2", "pd9:1-3", "pd1:0"):
         assert decode_finished(0, foreign) == set()
+
+
+def test_a_repeating_librdkafka_line_is_let_through_once_per_interval() -> None:
+    import logging
+
+    from processors.kafka.logs import Repeats
+
+    now = [0.0]
+    repeats = Repeats(every=30.0, clock=lambda: now[0])
+
+    def line(text: str) -> logging.LogRecord:
+        return logging.LogRecord("FAIL", logging.ERROR, "", 0, text, None, None)
+
+    refused = "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed (after {}ms)"
+    passed = []
+    for i in range(300):  # 300 reconnect attempts in 60 s of outage
+        now[0] = i * 0.2
+        record = line(refused.format(i % 7))
+        if repeats.filter(record):
+            passed.append(record.getMessage())
+    assert len(passed) == 2
+    assert passed[1].endswith("(149 like it held back)")
+    assert repeats.filter(line("another line"))  # other lines are not held back
