@@ -214,6 +214,8 @@ def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
         "fiscal_year_end": ("december", ["getClient:fiscal_year_start_month"], 0.9),
         "currency": ("USD", ["getClient:currency"], 0.9),
         "industry": ("B2B SaaS (document automation)", ["getClient:industry"], 0.9),
+        "payroll_provider": ("gusto", ["tx-q-005", "tx-q-012"], 0.9),  # read off the feed
+        "payment_processors": ("stripe", ["tx-q-004", "tx-q-015"], 0.9),
     }
     # the model copying the profile itself, wrongly, or citing a signup answer the event does
     # not have: code's copy replaces it
@@ -248,6 +250,31 @@ def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
     assert {a["question"]: a["value"] for a in to_output(event, agreeing)["answers"]}[
         "currency"
     ] == "USD"
+
+
+def test_code_reads_providers_off_the_feed_unless_the_signup_names_another(
+    ledger_url: str,
+) -> None:
+    """What the model left out of payroll and payments, code reads off the bank feed — but a
+    signup naming a provider the feed does not show (Rippling, PayPal) is for a person."""
+    quill = asyncio.run(_evidence(ledger_url, QUILL))
+    nothing = OnboardingChoice(answers=[])
+    values = {a.question: (a.value, a.evidence) for a in resolved(nothing, quill, QUILL).answers}
+    assert values["payroll_provider"] == ("gusto", ["tx-q-005", "tx-q-012"])
+    assert values["payment_processors"][0] == "stripe"
+    datum = to_output(QUILL, resolved(nothing, quill, QUILL))
+    assert {"payroll_provider", "payment_processors"}.isdisjoint(datum["needs_human"])
+    switched = CASES["oc-14"]["event"]  # "We switched payroll to Rippling in March"
+    found = {a.question for a in resolved(nothing, quill, switched).answers}
+    assert "payroll_provider" not in found and "payment_processors" in found
+    paypal = CASES["oc-15"]["event"]  # ridgeline: Shopify payouts; signup adds PayPal
+    ridge = asyncio.run(_evidence(ledger_url, paypal))
+    found = {a.question for a in resolved(nothing, ridge, paypal).answers}
+    assert "payment_processors" not in found and "payroll_provider" not in found
+    assert (
+        score(CASES["oc-14"], to_output(switched, resolved(nothing, quill, switched)))["invented"]
+        == []
+    )
 
 
 def test_a_citation_of_a_signup_key_the_event_lacks_is_dropped_before_the_checks(

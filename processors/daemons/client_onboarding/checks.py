@@ -159,14 +159,12 @@ def _cite_integrations(output: OnboardingAnswers, facts: Facts) -> CheckResult:
     answer is left as it is."""
     cited: list[str] = []
     for a in output.answers:
-        if a.question not in _SIDE or a.value is None:
+        if a.question not in SIDE or a.value is None:
             continue
         value = normalize(a.question, a.value)
         if value is None or value == "none" or any(e.startswith(SIGNUP) for e in a.evidence):
             continue
-        found = [
-            _naming(a.question, name, facts.transactions.values()) for name in value.split(",")
-        ]
+        found = [naming(a.question, name, facts.transactions.values()) for name in value.split(",")]
         if all(found):
             a.evidence = [str(tx["transaction_id"]) for records in found for tx in records[:3]]
             cited.append(f"{a.question}={value!r}: {', '.join(a.evidence)}")
@@ -281,22 +279,22 @@ def _integration_problem(key: str, value: str, cited: list[dict[str, Any]]) -> s
     for name in value.split(","):
         if name == "none":
             return f"{key}: 'none' needs a signup answer (missing data proves nothing)"
-        if not _naming(key, name, cited):
-            direction, markers = _SIDE[key]
+        if not naming(key, name, cited):
+            direction, markers = SIDE[key]
             return f"{key}: no cited {direction} mentions {markers[name]}"
     return None
 
 
 # payroll shows up in debits (the company pays the provider), processors in credits (payouts)
-_SIDE = {
+SIDE = {
     "payroll_provider": ("debit", PAYROLL_MARKERS),
     "payment_processors": ("credit", PAYMENT_MARKERS),
 }
 
 
-def _naming(key: str, name: str, transactions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def naming(key: str, name: str, transactions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The transactions on the provider's side whose descriptor names provider ``name``."""
-    direction, markers = _SIDE[key]
+    direction, markers = SIDE[key]
     return [
         tx
         for tx in transactions

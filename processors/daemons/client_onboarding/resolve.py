@@ -9,9 +9,12 @@ field beside it, so a signup that contradicts the profile is reported by
 ``sources_support_values`` and handed to a human, exactly as when the model cited both. Any
 other answer to them (from the profile alone, or citing what the event does not have) is
 replaced by the copied value. The industry is copied from the profile too when the model
-gave none. A citation of a signup key the event does not have is dropped from every answer
-before the checks (the rest of its evidence still has to support it). Pure: evidence and
-event in, answers out.
+gave none, or one that cites neither the profile nor a signup answer. The payroll provider and
+payment processors the model left out are read off the bank feed by code (the debits and
+credits whose descriptors name them, cited), unless a signup answer names a provider the feed
+does not show — that is for a person. A citation of a signup key the event does not have is
+dropped from every answer before the checks (the rest of its evidence still has to support
+it). Pure: evidence and event in, answers out.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from processors.daemons.client_onboarding.checks import PROFILE, SIGNUP
+from processors.daemons.client_onboarding.checks import PROFILE, SIDE, SIGNUP, Facts, naming
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
 from processors.daemons.client_onboarding.questionnaire import MAX_TEXT, normalize, year_end_month
 from processors.guardrails.checks import ToolEvidence
@@ -88,6 +91,11 @@ def answers(
                 )
             )
     industry = _text(profile.get("industry"))
+    given_industry = next((a for a in result if a.question == "industry"), None)
+    if given_industry is not None and not any(
+        e in signup or e == f"{PROFILE}industry" for e in given_industry.evidence
+    ):
+        answered.discard("industry")  # the profile states it; a record id only hints at it
     if "industry" not in answered and industry is not None:
         result = [a for a in result if a.question != "industry"]
         result.append(
@@ -96,7 +104,33 @@ def answers(
                 confidence=COPIED,
             )
         )  # fmt: skip
+    for key in ("payroll_provider", "payment_processors"):
+        found = _from_feed(key, Facts.of(evidence), event)
+        if key not in answered and found is not None:
+            result = [a for a in result if a.question != key]
+            result.append(found)
     return OnboardingAnswers(answers=result)
+
+
+def _from_feed(key: str, facts: Facts, event: Mapping[str, Any]) -> Answer | None:
+    """The payroll provider or payment processors the bank feed names (debits to a payroll
+    provider, credits from a processor), citing those records — unless a signup answer names
+    a provider of that kind the feed does not show (then a person compares them)."""
+    _direction, markers = SIDE[key]
+    seen = [name for name in markers if naming(key, name, facts.transactions.values())]
+    text = " ".join(str(v) for v in (event.get("signup_answers") or {}).values()).upper()
+    said = {name for name, marker in markers.items() if marker in text or name.upper() in text}
+    if not seen or not said <= set(seen):
+        return None
+    cited = [
+        str(tx["transaction_id"])
+        for name in seen
+        for tx in naming(key, name, facts.transactions.values())[:3]
+    ]
+    return Answer(
+        question=key,  # type: ignore[arg-type]  # a QuestionKey by construction
+        evidence=cited, value=",".join(sorted(seen)), confidence=COPIED,
+    )  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
