@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,10 @@ def _required(decoded: dict[str, Any], field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SchemaValidationError(f"event has no {field}: {value!r}", field=field)
     return value
+
+
+BARE = ("dlq.bare", b"true")
+"""The header that marks a bare dead letter (:meth:`Handling.bare_dead_letter`)."""
 
 
 def record_size(record: Record) -> int:
@@ -158,6 +163,28 @@ class Handling:
             ("daemon", self.daemon.name.encode()),
         ]  # fmt: skip
         return physical, key, data, headers
+
+    def bare_dead_letter(self, event: InFlight, why: str) -> Record:
+        """The last resort when a dead letter itself was refused (a dead-letter topic with a
+        smaller size limit, say): the source coordinates, the error and the original's size
+        and hash, without the original's key, value or headers — those stay at the source
+        offset. Never the reason a daemon stops."""
+        now = dt.datetime.now(dt.UTC)
+        failure = Failure(
+            Unproducible(f"the dead letter could not be produced: {why}"), 1, now, now
+        )
+        stripped = InFlight(
+            event.tp, event.epoch, event.offset, None, None, [], event.span, event.started
+        )
+        topic, _key, data, headers = self.dead_letter(stripped, None, failure, "unproducible")
+        headers.append(BARE)
+        if event.value is not None:
+            headers += [
+                ("dlq.original.truncated", b"true"),
+                ("dlq.original.size", str(len(event.value)).encode()),
+                ("dlq.original.sha256", hashlib.sha256(event.value).hexdigest().encode()),
+            ]
+        return topic, None, data, headers
 
     def dead_letter(
         self, event: InFlight, decoded: dict[str, Any] | None, failure: Failure, reason: str

@@ -32,7 +32,7 @@ from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
 from processors.kafka.logs import client_logger
 from processors.runtime.daemon import Daemon
-from processors.runtime.handling import TP, Handling, InFlight, Record
+from processors.runtime.handling import BARE, TP, Handling, InFlight, Record
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.offsets import PartitionOffsets, decode_finished, encode_finished
@@ -45,6 +45,12 @@ _REJECTED = frozenset(
     {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_MSG_SIZE, KafkaError.INVALID_RECORD}
 )
 """Delivery errors that are about the record, not the broker: retrying cannot help."""
+
+
+def _bare(headers: list[tuple[str, Any]]) -> bool:
+    """Whether a record is a bare dead letter (:meth:`Handling.bare_dead_letter`): the last
+    resort, so a refusal of it is the one produce error that stops the daemon."""
+    return BARE in headers
 
 
 def fetching(paused: bool, pending: int, runnable: int, buffer: int, concurrency: int) -> bool:
@@ -352,7 +358,7 @@ class Runner:
         headers = self._send_span(event, topic, headers)
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            if err is not None and err.code() in _REJECTED and topic != self._dlq:
+            if err is not None and err.code() in _REJECTED and not _bare(headers):
                 # the broker refused this record for what it is (the topic's own size
                 # limit, say): the event is dead-lettered instead, from the loop
                 self._unproducible.append((event, (topic, key, value, headers), str(err)))
@@ -374,7 +380,7 @@ class Runner:
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: serve delivery reports
             except KafkaException as exc:
-                if topic == self._dlq:
+                if _bare(headers):  # even the bare dead letter was refused: nothing is left
                     raise RunnerError(f"a dead letter could not be produced: {exc}") from exc
                 self._unproducible.append((event, (topic, key, value, headers), str(exc)))
                 return
@@ -387,7 +393,10 @@ class Runner:
             if event.epoch != self._epochs.get(event.tp):
                 continue  # the partition moved on; its next owner redoes the event
             logical = self._logical[event.tp[0]]
-            letter = self._handling.unproducible(event, logical, record, why)
+            if record[0] == self._dlq:  # the dead letter itself was refused: a bare one
+                letter = self._handling.bare_dead_letter(event, why)
+            else:
+                letter = self._handling.unproducible(event, logical, record, why)
             log.warning("%s@%s: %s; dead-lettered instead", event.tp, event.offset, why)
             self._produce(event, *letter)  # unacked unchanged: one record for another
 

@@ -284,3 +284,38 @@ def test_a_graceful_stop_leaves_unstarted_events_and_a_restart_reruns_only_those
     assert set(counts) == {e["event_id"] for e in events}
     twice = [eid for eid, n in counts.items() if n > 1]
     assert len(twice) <= 8, f"{len(twice)} events ran twice"
+
+
+def test_a_dead_letter_the_dlq_topic_refuses_goes_out_bare_and_the_rest_flows(
+    isolated: Settings, topics: Contracts
+) -> None:
+    """A dead-letter topic with a smaller size limit than its input's: the broker refuses
+    the letter (its original value), so a bare one goes instead — the coordinates, the
+    error, the original's size and hash — and the daemon keeps going."""
+    import hashlib
+    import os
+
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from processors.kafka.clients import admin_client, producer_config
+
+    dlq = topics.catalog.physical("question-answering.dlq")
+    limit = ConfigEntry("max.message.bytes", "20000", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource("topic", dlq, incremental_configs=[limit])
+    admin = admin_client(isolated)
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+    garbage = os.urandom(100_000)  # undecodable, and its letter is over the DLQ's limit
+    producer = Producer(producer_config(isolated))
+    producer.produce(topics.catalog.physical("questions.asked"), key=b"t1:u1", value=garbage)
+    assert producer.flush(30) == 0
+    produce_events(isolated, topics, "questions.asked", [question(1, "fine")])
+    with RunnerThread(_runner(isolated, topics)):
+        dead = read_topic(isolated, topics, "question-answering.dlq", expected=1)
+        assert len(read_topic(isolated, topics, "questions.answered", expected=1)) == 1
+    (letter,) = dead
+    assert letter["value"]["error_type"] == "Unproducible"
+    assert letter["value"]["original_value"] is None and letter["value"]["source_offset"] == 0
+    assert letter["headers"]["dlq.bare"] == b"true"
+    assert letter["headers"]["dlq.original.sha256"] == hashlib.sha256(garbage).hexdigest().encode()
