@@ -1,22 +1,36 @@
-"""librdkafka configurations and the schema/topic bundle every command and daemon uses."""
+"""librdkafka configurations and the schema/topic bundle every command and daemon uses.
+
+Every client's log lines go through Python logging, each repeating one bounded
+(:func:`processors.kafka.logs.client_logger`): a broker outage must not flood stderr.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 from processors.catalog import Catalog
+from processors.kafka.logs import client_logger
 from processors.serde import AvroCodec, SchemaSet
 from processors.serde.registry import RegistryClient
-from processors.settings import KafkaConfig, Settings
+from processors.settings import Settings
+
+ClientConfig = dict[str, Any]
+"""A librdkafka configuration as confluent-kafka takes it: the settings' values plus the
+``logger`` (and, for a consumer, callbacks a caller adds)."""
 
 
-def producer_config(settings: Settings, **overrides: str | int | float | bool) -> KafkaConfig:
+def _common(settings: Settings) -> ClientConfig:
+    return {**settings.kafka.client_config(), "logger": client_logger()}
+
+
+def producer_config(settings: Settings, **overrides: str | int | float | bool) -> ClientConfig:
     """Idempotent producer, always: no duplicates or reordering from librdkafka retries."""
-    config: KafkaConfig = {
-        **settings.kafka.client_config(),
+    config: ClientConfig = {
+        **_common(settings),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -28,10 +42,10 @@ def producer_config(settings: Settings, **overrides: str | int | float | bool) -
 
 def consumer_config(
     settings: Settings, group_id: str, **overrides: str | int | float | bool
-) -> KafkaConfig:
+) -> ClientConfig:
     """Offsets are stored and committed by us, never automatically."""
-    config: KafkaConfig = {
-        **settings.kafka.client_config(),
+    config: ClientConfig = {
+        **_common(settings),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -44,7 +58,7 @@ def consumer_config(
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(settings.kafka.client_config())
+    return AdminClient(_common(settings))
 
 
 def ephemeral_group(prefix: str) -> str:

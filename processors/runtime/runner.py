@@ -30,7 +30,6 @@ from opentelemetry.trace import SpanKind, Tracer
 from processors import telemetry
 from processors.errors import DaemonsError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
-from processors.kafka.logs import client_logger
 from processors.runtime.daemon import Daemon
 from processors.runtime.handling import BARE, TP, Handling, InFlight, Record
 from processors.runtime.keyed import KeyedQueues
@@ -136,8 +135,7 @@ class Runner:
                 )
             slot = instance if instance is not None else uuid.uuid4().hex[:12]
             extra["transactional.id"] = f"{daemon.group_id}-{slot}"
-        # librdkafka's lines go through logging, each repeating line bounded (kafka.logs)
-        self.producer = Producer({**producer_config(settings, **extra), "logger": client_logger()})
+        self.producer = Producer(producer_config(settings, **extra))
         consuming: dict[str, Any] = consumer_config(
             settings,
             daemon.group_id,
@@ -148,7 +146,6 @@ class Runner:
             },
         )
         consuming["on_commit"] = self._on_commit  # offsets count as committed only there
-        consuming["logger"] = client_logger()
         self.consumer = Consumer(consuming)
         self._offsets: dict[TP, PartitionOffsets] = {}
         self._epochs: dict[TP, int] = {}
