@@ -7,13 +7,11 @@ state directory and ports), so they can restart it without disturbing the rest.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
@@ -27,6 +25,7 @@ from processors.settings import KafkaSettings, Settings
 from processors.testing.apps import echo
 from processors.testing.broker import free_port
 from processors.testing.runtime import RunnerThread, produce_events
+from tests.runtime.test_runtime_processes import question
 
 pytestmark = pytest.mark.kafka
 
@@ -66,14 +65,6 @@ def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
         yield own
     finally:
         own.stop()
-
-
-def question(i: int, text: str) -> dict[str, Any]:
-    return {
-        "event_id": f"e{i:05d}-{uuid.uuid4().hex[:6]}", "tenant_id": "t1",
-        "principal_id": f"u{i % 20}", "occurred_at": dt.datetime.now(dt.UTC),
-        "question_id": f"q{i}", "question": text, "conversation_id": None,
-    }  # fmt: skip
 
 
 def _answered(settings: Settings, contracts: Contracts, want: set[str], timeout: float) -> set[str]:

@@ -196,20 +196,10 @@ def test_an_input_near_the_topic_limit_is_dead_lettered_truncated_and_the_rest_f
     import hashlib
     import os
 
-    from confluent_kafka import Producer
-
-    from processors.kafka.clients import producer_config
     from processors.runtime.deadletter import MAX_ORIGINAL_BYTES
 
     huge = os.urandom(1_040_000)  # incompressible; the topic takes up to 1,048,588 bytes
-    producer = Producer(producer_config(isolated, **{"message.max.bytes": 1_048_576}))
-    producer.produce(topics.catalog.physical("questions.asked"), key=b"t1:u1", value=huge)
-    assert producer.flush(30) == 0
-    produce_events(isolated, topics, "questions.asked", [question(1, "fine")])
-    with RunnerThread(_runner(isolated, topics)):
-        dead = read_topic(isolated, topics, "question-answering.dlq", expected=1)
-        assert len(read_topic(isolated, topics, "questions.answered", expected=1)) == 1
-    (letter,) = dead
+    letter = _dead_letter_of(isolated, topics, huge)
     assert letter["value"]["error_type"] == "SerdeError"
     assert letter["value"]["original_value"] == huge[:MAX_ORIGINAL_BYTES]
     headers = letter["headers"]
@@ -295,10 +285,9 @@ def test_a_dead_letter_the_dlq_topic_refuses_goes_out_bare_and_the_rest_flows(
     import hashlib
     import os
 
-    from confluent_kafka import Producer
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
-    from processors.kafka.clients import admin_client, producer_config
+    from processors.kafka.clients import admin_client
 
     dlq = topics.catalog.physical("question-answering.dlq")
     limit = ConfigEntry("max.message.bytes", "20000", incremental_operation=AlterConfigOpType.SET)
@@ -307,15 +296,26 @@ def test_a_dead_letter_the_dlq_topic_refuses_goes_out_bare_and_the_rest_flows(
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(30)
     garbage = os.urandom(100_000)  # undecodable, and its letter is over the DLQ's limit
-    producer = Producer(producer_config(isolated))
-    producer.produce(topics.catalog.physical("questions.asked"), key=b"t1:u1", value=garbage)
+    letter = _dead_letter_of(isolated, topics, garbage)
+    assert letter["value"]["error_type"] == "Unproducible"
+    assert letter["value"]["original_value"] is None and letter["value"]["source_offset"] == 0
+    assert letter["headers"]["dlq.bare"] == b"true"
+    assert letter["headers"]["dlq.original.sha256"] == hashlib.sha256(garbage).hexdigest().encode()
+
+
+def _dead_letter_of(isolated: Settings, topics: Contracts, raw: bytes) -> dict[str, Any]:
+    """Feed ``raw`` bytes (with a plain producer, as upstream may have) and then a good
+    event; run the daemon; the one dead letter, once the good event was answered too."""
+    from confluent_kafka import Producer
+
+    from processors.kafka.clients import producer_config
+
+    producer = Producer(producer_config(isolated, **{"message.max.bytes": 1_048_576}))
+    producer.produce(topics.catalog.physical("questions.asked"), key=b"t1:u1", value=raw)
     assert producer.flush(30) == 0
     produce_events(isolated, topics, "questions.asked", [question(1, "fine")])
     with RunnerThread(_runner(isolated, topics)):
         dead = read_topic(isolated, topics, "question-answering.dlq", expected=1)
         assert len(read_topic(isolated, topics, "questions.answered", expected=1)) == 1
     (letter,) = dead
-    assert letter["value"]["error_type"] == "Unproducible"
-    assert letter["value"]["original_value"] is None and letter["value"]["source_offset"] == 0
-    assert letter["headers"]["dlq.bare"] == b"true"
-    assert letter["headers"]["dlq.original.sha256"] == hashlib.sha256(garbage).hexdigest().encode()
+    return letter
