@@ -144,12 +144,12 @@ def test_each_prefix_stays_cached_when_daemons_take_turns(local_server: tuple[st
     assert rates["completions"] >= 4 and rates["prompt_tokens_per_s"] > 0
 
 
-def _for_tenant(tenant: str, event: str) -> ModelRequest:
+def _for_tenant(tenant: str, event: str, rule: str = "Answer with the account. ") -> ModelRequest:
     """One daemon's request: its instructions, then ``tenant``'s records, then the event."""
     records = " ".join(f"{tenant} account {i} is {tenant}-{i}." for i in range(30))
     return ModelRequest(
         messages=(
-            SystemMessage(content="Answer with the account. " * 20),
+            SystemMessage(content=rule * 20),
             UserMessage(content=records),
             UserMessage(content=f"Event {event}: which account?"),
         ),
@@ -168,3 +168,19 @@ def test_each_tenant_keeps_its_prefix_when_tenants_take_turns(
     again = _run(name, base_url, _for_tenant("acme", "e3"))
     assert again.usage.input_tokens == first.usage.input_tokens
     assert again.usage.input_tokens - again.usage.cached_input_tokens <= 20
+
+
+def test_a_new_tenant_reads_its_daemons_instructions_from_another_slot(
+    local_server: tuple[str, str],
+) -> None:
+    """The first event of a second tenant runs in a slot the server first filled with a copy
+    of the first tenant's (slot save and restore): the daemon's instructions come from the
+    cache, only the tenant's records and the event are computed. (Instructions no earlier
+    test used, so no slot holds them before.)"""
+    name, base_url = local_server
+    rule = "Answer with the ledger code only. "
+    first = _run(name, base_url, _for_tenant("initech", "e1", rule))
+    other = _run(name, base_url, _for_tenant("umbrella", "e2", rule))
+    assert first.usage.cached_input_tokens < 20
+    assert other.usage.cached_input_tokens >= 100  # the ~140 tokens of instructions
+    assert other.usage.cached_input_tokens < other.usage.input_tokens - 100  # not its records

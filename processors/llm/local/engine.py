@@ -11,10 +11,13 @@ import contextlib
 import fcntl
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+import httpx
 
 from processors.errors import ConfigError, DaemonsError
 from processors.llm.local.slots import SlotRouter
@@ -80,9 +83,10 @@ class XllamacppEngine:
     ``slots`` llama.cpp slots, each with its own ``n_ctx`` window, and a
     :class:`~processors.llm.local.slots.SlotRouter` that sends each request to the slot
     holding its daemon's and tenant's prefix (requests still run one at a time: on a CPU,
-    parallel slots would share the same cores). A slot the router gives a new prefix starts
-    empty: llama.cpp cannot copy another slot's KV into it, so a new tenant's first request
-    computes its daemon's part once too (``cache_ram_mib``: see :data:`DEFAULT_CACHE_RAM_MIB`)."""
+    parallel slots would share the same cores). A slot the router gives a new prefix gets a
+    copy of the slot sharing most of it first — llama.cpp's slot save and restore, through a
+    private directory — so a new tenant's first request computes only its tenant's records,
+    not its daemon's instructions again (``cache_ram_mib``: see :data:`DEFAULT_CACHE_RAM_MIB`)."""
 
     def __init__(
         self,
@@ -114,6 +118,8 @@ class XllamacppEngine:
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.warmup = True
+        self._slot_files = tempfile.TemporaryDirectory(prefix="daemons-slots-")
+        params.slot_save_path = self._slot_files.name + os.sep  # llama.cpp appends the name
         self._model_id = model_id
         self._lock = threading.Lock()
         self._router = SlotRouter(slots)
@@ -123,6 +129,10 @@ class XllamacppEngine:
             model_id, model_path, slots, n_ctx, threads, cache_ram_mib,
         )  # fmt: skip
         self._server = xllamacpp.Server(params)
+        address = getattr(self._server, "listening_address", None)  # older wheels lack it
+        self._slots_url = f"{address}/slots" if address else None
+        if address is None:
+            _log.warning("this xllamacpp has no slot endpoint: a new tenant's slot starts cold")
 
     @property
     def model_id(self) -> str:
@@ -131,8 +141,10 @@ class XllamacppEngine:
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock, machine_turn(self._machine_lock):
             request = {k: v for k, v in body.items() if k != "prefix_key"}
-            slot = self._router.route(request.get("messages") or (), body.get("prefix_key"))
-            result = self._server.handle_chat_completions({**request, "id_slot": slot})
+            route = self._router.route(request.get("messages") or (), body.get("prefix_key"))
+            if route.copy_from is not None and self._slots_url is not None:
+                self._copy_slot(route.copy_from, route.slot)
+            result = self._server.handle_chat_completions({**request, "id_slot": route.slot})
         if not isinstance(result, dict):
             raise EngineError(f"llama.cpp returned {type(result).__name__}, not an object")
         if "choices" not in result:
@@ -141,3 +153,23 @@ class XllamacppEngine:
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
             raise EngineError(f"llama.cpp: {message}", status=int(code) if code else 500)
         return result
+
+    def _copy_slot(self, source: int, target: int) -> None:
+        assert self._slots_url is not None
+        """Copy slot ``source``'s KV cache into slot ``target`` (save, restore, delete the
+        file: a slot of the 1.5B model is about 28 KiB per token). A copy that fails costs
+        only speed — the request then computes its whole prompt — so it is logged, not raised."""
+        name = f"slot-{source}.bin"
+        try:
+            with httpx.Client(timeout=120) as client:
+                for slot, action in ((source, "save"), (target, "restore")):
+                    answer = client.post(
+                        f"{self._slots_url}/{slot}", params={"action": action},
+                        json={"filename": name},
+                    )  # fmt: skip
+                    answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            _log.warning("could not copy slot %d into slot %d (%s): it starts cold",
+                         source, target, exc)  # fmt: skip
+        finally:
+            Path(self._slot_files.name, name).unlink(missing_ok=True)

@@ -11,11 +11,16 @@ slots alike; routed by :class:`SlotRouter`, it computed 9.
 A request that says where its cacheable prefix ends (``cache_prefix``: the daemon's part and
 the tenant's, :mod:`processors.agent.loop`) carries a :func:`prefix_key`; the router sends it
 to the slot that holds that key (every turn of a run, every event of the daemon and tenant),
-else to a slot that has served nothing yet, else to the least recently used one (llama.cpp's
-host-memory prompt cache keeps what it held). A request without a key goes to the slot
-sharing the most leading messages with it when that is more than the first, else likewise.
-(Message contents alone cannot tell a tenant's block from the event's: every tenant's
-request starts with the same instructions, note and tool calls.)
+else to a slot that has served nothing yet, else to the least recently used one. A request
+without a key goes to the slot sharing the most leading messages with it when that is more
+than the first, else likewise. (Message contents alone cannot tell a tenant's block from the
+event's: every tenant's request starts with the same instructions, note and tool calls.)
+
+A slot given a new prefix would start cold and compute its daemon's instructions again (about
+800 tokens for vendor-enrichment). So when another slot shares more leading messages with the
+request than the chosen one does — the daemon's instructions, its tenant note and calls — the
+route says to copy that slot into it first (:attr:`Route.copy_from`; the engine does it with
+llama.cpp's slot save and restore), and the new tenant computes only its own records.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def fingerprints(messages: Sequence[Any]) -> tuple[str, ...]:
@@ -48,6 +53,14 @@ def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return n
 
 
+class Route(NamedTuple):
+    """Where a request runs: ``slot``; ``copy_from`` another slot whose cache the engine
+    copies into ``slot`` before (it shares more of the request's leading messages)."""
+
+    slot: int
+    copy_from: int | None = None
+
+
 class SlotRouter:
     """Picks a slot per request and remembers what each slot holds (not thread-safe: the
     engine calls it under its own lock, one request at a time)."""
@@ -64,21 +77,25 @@ class SlotRouter:
     def slots(self) -> int:
         return len(self._held)
 
-    def route(self, messages: Sequence[Any], key: str | None = None) -> int:
-        """The slot for a request with ``messages`` (and its prefix ``key``, if it has one);
-        the slot now holds them."""
+    def route(self, messages: Sequence[Any], key: str | None = None) -> Route:
+        """The slot for a request with ``messages`` (and its prefix ``key``, if it has one),
+        and the slot to copy into it first, if any; the slot now holds them."""
         prints = fingerprints(messages)
+        shared = [_common(prints, h) if h is not None else 0 for h in self._held]
+        copy_from = None
         if key is not None and key in self._keys:
             best = self._keys.index(key)
         else:
             best = -1
             if key is None:
-                shared = [_common(prints, h) if h is not None else -1 for h in self._held]
                 best = max(range(self.slots), key=lambda i: (shared[i], self._used[i]))
                 best = best if shared[best] > 1 else -1  # only the instructions in common
             if best < 0:
                 empty = [i for i, held in enumerate(self._held) if held is None]
                 best = empty[0] if empty else min(range(self.slots), key=self._used.__getitem__)
+            donor = max(range(self.slots), key=lambda i: (shared[i], self._used[i]))
+            if donor != best and shared[donor] > shared[best]:
+                copy_from = donor
         self._clock += 1
         self._held[best], self._keys[best], self._used[best] = prints, key, self._clock
-        return best
+        return Route(best, copy_from)
