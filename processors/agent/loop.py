@@ -7,8 +7,9 @@ One run, top to bottom (:meth:`Agent.run`):
 2. optionally run the daemon's tool calls made by code, recorded and traced like the model's
    own: first its *context* (reads that are the same for every event of a tenant: the chart
    of accounts, the vendor list, the client profile), then the task, then its *gathered*
-   calls (reads of this event: a directory search for its descriptor); and plan
-   (:mod:`processors.agent.planning`);
+   calls (reads of this event: a directory search for its descriptor), whose results join
+   the task's message (computed for every event, so written as compactly as it can be: no
+   call messages, one message); and plan (:mod:`processors.agent.planning`);
 3. each turn calls the model with the tool catalogue and returns one small result —
    :class:`FinalResult` (valid output: done), :class:`CallTools` (run them, feed the results
    back) or :class:`Correct` (invalid final response: send a correction, bounded);
@@ -80,6 +81,7 @@ from processors.tools.base import CallContext, Tool
 
 NO_MORE_TOOLS = "No more tool calls in this run: give your final answer now, from the results."
 CONTEXT_NOTE = "The daemon has read this tenant's records for you; the results follow."
+GATHERED_NOTE = "The daemon has looked these up for this event:"
 Gather = Callable[[Mapping[str, Any]], Sequence[ToolCall]]
 """event -> the tool calls the daemon makes before the model's first turn."""
 _DEFAULT_LIMITS = Limits()
@@ -103,7 +105,7 @@ class _Run:
 
     @property
     def has_tool_results(self) -> bool:
-        return any(isinstance(m, ToolResultMessage) for m in self.messages)
+        return bool(self.gathered) or any(isinstance(m, ToolResultMessage) for m in self.messages)
 
 
 class Agent(Generic[OutputT]):
@@ -267,12 +269,12 @@ class Agent(Generic[OutputT]):
                 outcome = await run.tools.execute(call, run.ctx, turn=0)
                 run.messages.append(outcome.message)
         run.cache_prefix = len(run.messages)
-        run.messages.append(UserMessage(content=run.task))
-        if run.gathered:
-            run.messages.append(AssistantMessage(content=None, tool_calls=run.gathered))
-            for call in run.gathered:
-                outcome = await run.tools.execute(call, run.ctx, turn=0)
-                run.messages.append(outcome.message)
+        task = run.task
+        if run.gathered:  # each result as its tool fenced it, under the tool's name
+            results = [(await run.tools.execute(c, run.ctx, turn=0)).message for c in run.gathered]
+            shown = (f"{r.name}{' (failed)' if r.is_error else ''}:\n{r.content}" for r in results)
+            task = "\n\n".join((task.rstrip(), GATHERED_NOTE, *shown))
+        run.messages.append(UserMessage(content=task))
         if run.planning is not None:
             run.messages.append(UserMessage(content=await run.planning.start()))
         while True:

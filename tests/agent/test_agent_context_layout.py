@@ -83,14 +83,16 @@ def test_the_tenant_context_comes_before_the_event_and_is_the_same_for_every_eve
         UserMessage,
         AssistantMessage,
         ToolResultMessage,
-        UserMessage,
-        AssistantMessage,
-        ToolResultMessage,
+        UserMessage,  # the task, then the event's reads in the same message
     ]
     # the prefix: instructions, then the tenant's reads; then the event's task and evidence
     assert one.cache_prefix == two.cache_prefix == 4
     assert one.messages[:4] == two.messages[:4]  # byte-identical for the same tenant
-    assert "BLUE BOTTLE" in str(one.messages[4].content)
+    task = str(one.messages[4].content)
+    assert task.startswith('Descriptor: <untrusted source="event:descriptor">\nSQ *BLUE BOTTLE')
+    # the gathered result follows under its tool's name, fenced as the tool layer fenced it
+    assert '\n\nsearch:\n<untrusted source="tool:search" id="g-search">' in task
+    assert '"id":"SQ *BLUE BOTTLE"' in task and task.endswith("</untrusted>")
     assert "BLUE BOTTLE" not in "".join(str(m) for m in one.messages[:4])
     assert one.messages[4:] != two.messages[4:]
     # both reads are made by code before the first turn, recorded in that order

@@ -15,7 +15,7 @@ from processors.cli import main
 from processors.daemons import registry
 from processors.daemons.evaluation import CaseResult, load_cases, run_eval, summarize
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
-from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage
+from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage, UserMessage
 from processors.testing.llm import openai_compatible_stub
 
 PACIFIC_Q3 = {"tenant_id": "t-ridgeline", "group_by": "vendor", "vendor_id": "v-r-03",
@@ -27,11 +27,14 @@ def _case(name: str, case_id: str) -> dict[str, Any]:
 
 
 def _played(first: Any, final: dict[str, Any]) -> FunctionModel:
-    """Calls ``first`` (unless the daemon already gathered that tool's result), then answers."""
+    """Calls ``first`` (unless the daemon already gathered that tool's result, in a tool
+    message or in the task's message), then answers."""
 
     def respond(request: ModelRequest) -> AssistantMessage:
+        fence = f'<untrusted source="tool:{first.name}"'
         if not any(
-            isinstance(m, ToolResultMessage) and m.name == first.name for m in request.messages
+            isinstance(m, ToolResultMessage | UserMessage) and fence in str(m.content)
+            for m in request.messages
         ):
             return tool_calls(first)
         return reply(final)

@@ -37,7 +37,7 @@ from processors.daemons.vendor_enrichment.write import write_back
 from processors.errors import ProviderError, UnknownTenant
 from processors.guardrails.checks import CheckResult, ToolEvidence
 from processors.llm.fakes import FunctionModel, ScriptedModel, call, reply, tool_calls
-from processors.llm.model import ModelRequest, ToolResultMessage
+from processors.llm.model import AssistantMessage, ModelRequest
 from processors.runtime.daemon import EventContext, HandlerFailed, Output
 from processors.serde import json_codec
 from processors.serde.codec import AvroCodec
@@ -112,12 +112,21 @@ def event_context(ev: dict[str, Any]) -> EventContext:
     )  # fmt: skip
 
 
-def last_result(request: ModelRequest, tool: str) -> str:
-    """What a tool returned, as the (fenced) tool message the model was shown says it."""
-    message = next(
-        m for m in reversed(request.messages) if isinstance(m, ToolResultMessage) and m.name == tool
+_SHOWN = re.compile(r'<untrusted source="tool:(\w+)" id="[^"]*">\n(.*?)\n</untrusted>', re.S)
+
+
+def shown_results(request: ModelRequest) -> list[tuple[str, str]]:
+    """The tool results the model was shown, in order: (tool, text inside its fence) — as
+    tool messages (the tenant's reads) or in the task's message (the event's)."""
+    text = "\n".join(
+        str(m.content) for m in request.messages if not isinstance(m, AssistantMessage)
     )
-    return str(message.content).split("\n", 1)[1].rsplit("\n</untrusted>", 1)[0]
+    return _SHOWN.findall(text)
+
+
+def last_result(request: ModelRequest, tool: str) -> str:
+    """What a tool returned, as the (fenced) result the model was shown says it."""
+    return next(text for name, text in reversed(shown_results(request)) if name == tool)
 
 
 def answer(**overrides: Any) -> Callable[[ModelRequest], Any]:
@@ -198,14 +207,13 @@ def test_the_four_reads_are_gathered_as_the_principal_before_the_first_turn(
     seen: list[list[str]] = []
 
     def first_turn(request: ModelRequest) -> Any:
-        seen.append([m.name for m in request.messages if isinstance(m, ToolResultMessage)])
+        seen.append([name for name, _ in shown_results(request)])
         directory = last_result(request, "searchDirectory").splitlines()  # a table, 1st row:
         # what matching needs; the values the daemon copies from the chosen entry are not shown
         assert directory[2].startswith("biz-001 | Blue Bottle Coffee | Oakland")
         assert "bluebottlecoffee.com" not in "".join(directory)
-        transactions = last_result(request, "listTransactions")  # the tenant's, its view:
-        assert set(re.findall(r"\btx-[a-z]", transactions)) == {"tx-r"}  # ids and bookings
-        assert "vendor_id=null" in transactions and "OAKLAND" not in transactions
+        transactions = last_result(request, "listTransactions")  # its view: bookings only,
+        assert transactions == '{"transactions":[]}'  # and ve-01's two were never booked
         accounts = last_result(request, "listAccounts")  # expense accounts only
         assert "6600 | Meals" in accounts and "1000" not in accounts
         return tool_calls(
@@ -241,7 +249,8 @@ def test_topics_and_prompt_placeholders_match_the_schemas() -> None:
     }
     task = Prompt.load(USE_CASE.prompts / "task.md")
     assert task.placeholders and task.placeholders <= fields
-    assert "tenant_id" in task.placeholders
+    # no tenant id: the model calls no tool, and the tenant's records come before the task
+    assert "tenant_id" not in task.placeholders
     assert "unknown" in Prompt.load(USE_CASE.prompts / "instructions.md").text.casefold()
 
 

@@ -63,11 +63,13 @@ VIEWS = {
     "listAccounts": rows(
         "accounts", columns=("code", "name"), where=lambda a: a.get("type") == "expense"
     ),
-    # earlier transactions of this descriptor tell the category and vendor they were booked to
+    # earlier transactions of this descriptor tell the category and vendor they were booked
+    # to: only booked ones tell anything, and one per category says it
     "listTransactions": rows(
         "transactions",
-        columns=("transaction_id", "category", "vendor_id"),
-        keep=("total_matching",),
+        columns=("category", "vendor_id"),
+        where=lambda t: bool(t.get("category") or t.get("vendor_id")),
+        distinct="category",
     ),
     "listVendors": rows("vendors", columns=("vendor_id", "name", "default_category")),
 }
