@@ -80,7 +80,8 @@ def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorPro
         value = next((c for c in candidates if c), None)
         values[field], values[f"{field}_confidence"] = value, COPIED if value else 0.0
     recorded_names = {_text(entry.get("name")), _text(vendor.get("name"))} - {None}
-    name = choice.name or _text(entry.get("name")) or _text(vendor.get("name"))
+    # the chosen record's name as it is written there; the model's only when it chose none
+    name = _text(entry.get("name")) or _text(vendor.get("name")) or choice.name
     values["name"] = name
     values["name_confidence"] = (COPIED if name in recorded_names else CHOSEN) if name else 0.0
     account = choice.account_category or _text(vendor.get("default_category"))
