@@ -48,15 +48,18 @@ class Answer(BaseModel):
 
 class Choice(BaseModel):
     """One answer as the model gives it: the evidence first, then the value (see
-    :class:`Answer` for why this order), then how sure it is. The model answers from the
-    signup answers only; code reads the profile and the bank feed (:mod:`.resolve`)."""
+    :class:`Answer` for why this order), then how sure it is."""
 
     model_config = ConfigDict(extra="forbid")
 
     question: QuestionKey = Field(description="The questionnaire key this answers.")
     evidence: list[str] = Field(
         max_length=20,
-        description="The signup answers it comes from: 'signup:<answer key>' each.",
+        description=(
+            "Where the value comes from: 'signup:<answer key>' for a signup answer, "
+            "'getClient:<field>' for a company profile field, or a record id a tool "
+            "returned (e.g. a transaction_id like 'tx-q-005')."
+        ),
     )
     value: str | None = Field(
         max_length=120,
