@@ -37,7 +37,6 @@ import httpx
 
 from examples.ledger_api import serve_in_thread
 from examples.ledger_api.store import Ledger
-from processors.guardrails import defenses
 from processors.kafka.clients import Contracts
 from processors.llm.config import DEFAULT_LOCAL_BASE_URL, LLMSettings
 from processors.llm.model import Model
@@ -51,6 +50,7 @@ from processors.testing.redteam import (
     run_handler,
     summary,
 )
+from processors.untrusted import defenses
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "redteam-benchmark-key-5c1d"
@@ -144,8 +144,8 @@ def _judge(args: argparse.Namespace) -> dict[str, Any]:
     if not JUDGE_CASES.exists():
         print(f"judge: SKIPPED — {JUDGE_CASES} is missing")
         return {"skipped": f"{JUDGE_CASES.name} missing"}
+    from processors.daemons.judge_eval import judge_precision_recall
     from processors.guardrails.judge import Judge
-    from processors.guardrails.judge_eval import judge_precision_recall
 
     judge = Judge(_model(args.judge_model, args.judge_url), primary=args.model)
     labeled = [json.loads(line) for line in JUDGE_CASES.read_text().splitlines() if line.strip()]

@@ -4,7 +4,7 @@ An :class:`EventRow` per input event goes ``queued`` → ``waiting`` (sent) → 
 :data:`FINAL` as its records come back from Kafka; in flight, it also holds what its daemon
 says it is doing.
 
-Each daemon process serves ``GET /progress`` (:mod:`processors.runtime.progress`): per
+Each daemon process serves ``GET /progress`` (:mod:`processors.telemetry.progress`): per
 in-flight event, its stage (``gathering``, ``model call``, ``judge``, ``publish``, …), since
 when, and the model calls finished so far. The local model server's ``GET /health`` may add
 ``rates``: the prompt and generated tokens per second of its recent completions. From those

@@ -34,12 +34,25 @@ The runtime's one error policy (``processors.runtime.policy``) decides what each
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
+
+class RunTrace(Protocol):
+    """The closed decision record of an agent run, as an error carries it to the dead letter
+    (:class:`processors.agent.record.RunRecord`; declared here, structurally, because this
+    module sits below the agent)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    def to_avro(self) -> dict[str, Any]: ...
+
 
 class DaemonsError(Exception):
     """Base of every error this package raises on purpose. An error that ended an agent run
     (a provider's refusal included) carries the run's closed decision ``record``."""
 
-    record: object | None = None
+    record: RunTrace | None = None
 
 
 class ConfigError(DaemonsError):
@@ -112,7 +125,7 @@ class WriteBackFailed(PermanentError):
     retries: the event is dead-lettered with its run's ``record`` (the agent is not run again
     for a failed write; redrive the dead letter once the API is back)."""
 
-    def __init__(self, message: str, *, record: object, outcome: dict[str, object]) -> None:
+    def __init__(self, message: str, *, record: RunTrace, outcome: dict[str, object]) -> None:
         super().__init__(message)
         self.record = record
         self.outcome = outcome  # the guardrail outcome of the run, published with the letter
@@ -132,7 +145,7 @@ class AgentRunError(DaemonsError):
     def __init__(self, message: str, *, run_id: str = "") -> None:
         super().__init__(message)
         self.run_id = run_id
-        self.record: object | None = None
+        self.record: RunTrace | None = None
 
 
 class ToolUnavailable(AgentRunError, TransientError):

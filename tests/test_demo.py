@@ -12,7 +12,7 @@ from examples import demo, demo_progress
 from examples.demo_progress import Call, EventRow, Rates, Stage
 from processors.runtime.health import HealthServer
 from processors.runtime.metrics import RuntimeMetrics
-from processors.runtime.progress import ProgressTracker
+from processors.telemetry.progress import ProgressTracker
 
 
 def _run_record(**overrides: Any) -> dict[str, Any]:

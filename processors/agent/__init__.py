@@ -13,9 +13,10 @@ result.record   # the RunRecord (the decision trace)
 from processors.agent.limits import Budget, Limits
 from processors.agent.loop import Agent, Gather
 from processors.agent.planning import DEFAULT_PLANNER_PROMPT, Planner
-from processors.agent.prompt import Prompt, untrusted
+from processors.agent.prompt import Prompt
 from processors.agent.record import Plan, PlanStep, RunRecord
 from processors.agent.results import CallTools, Correct, FinalResult, RunResult
+from processors.untrusted.fencing import untrusted
 
 __all__ = [
     "DEFAULT_PLANNER_PROMPT",

@@ -19,7 +19,7 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from processors.agent.limits import Budget
-from processors.agent.record import ModelCallRecord, RunRecord, redact
+from processors.agent.record import ModelCallRecord, RunRecord
 from processors.llm.model import (
     AssistantMessage,
     Message,
@@ -31,6 +31,7 @@ from processors.llm.model import (
     ToolResultMessage,
     Usage,
 )
+from processors.untrusted.redaction import redact
 
 COST_ATTRIBUTE = "daemons.usage.cost_usd"
 # GenAI semantic conventions: parts of gen_ai.usage.input_tokens, set when non-zero.

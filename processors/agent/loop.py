@@ -52,7 +52,7 @@ from processors.agent.chat import (
 from processors.agent.chat import settings_attributes as _settings_attributes
 from processors.agent.limits import Budget, Limits
 from processors.agent.planning import Planner, Planning, strip_fences
-from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, short_hash
+from processors.agent.prompt import Prompt, render_task, short_hash
 from processors.agent.record import CorrectionRecord, RunRecord, canonical_json
 from processors.agent.results import (
     CallTools,
@@ -78,6 +78,8 @@ from processors.llm.model import (
 )
 from processors.runtime.metrics import ModelUsage, record_run
 from processors.tools.base import CallContext, Tool
+from processors.tools.evidence import Screen
+from processors.untrusted.fencing import UNTRUSTED_NOTE
 
 NO_MORE_TOOLS = "No more tool calls in this run: give your final answer now, from the results."
 CONTEXT_NOTE = "The daemon has read this tenant's records for you; the results follow."
@@ -135,6 +137,7 @@ class Agent(Generic[OutputT]):
         gather: Gather | None = None,
         context: Sequence[ToolCall] = (),
         views: Mapping[str, View] | None = None,
+        screen: Screen | None = None,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
@@ -148,6 +151,8 @@ class Agent(Generic[OutputT]):
         # context: reads the same for every event of a tenant, made before the task is shown
         # (the cacheable prefix); views: what the model reads of a tool's result
         self.context, self.views = tuple(context), dict(views or {})
+        # screen: what every tool result is screened with (the guardrails' screen), see ToolBox
+        self.screen = screen
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
@@ -190,7 +195,7 @@ class Agent(Generic[OutputT]):
                 raise
             record.close(budget=budget, wall_s=self.clock() - started, error=None)
             self._finish(span, record)
-        return RunResult(output=output, record=record)
+        return RunResult(output=output, record=record, evidence=tuple(run.tools.evidence))
 
     def _finish(self, span: trace.Span, record: RunRecord) -> None:
         """Totals onto the agent span; the run into the decision metrics."""
@@ -238,8 +243,9 @@ class Agent(Generic[OutputT]):
         budget = Budget(self.limits, run_id=ctx.run_id)
         meter = Meter(budget, record, self.tracer, self.clock, self.capture_content)
         tools = ToolBox(
-            self.tools, meter=meter, max_retries=self.limits.max_tool_retries, views=self.views
-        )
+            self.tools, meter=meter, max_retries=self.limits.max_tool_retries, views=self.views,
+            screen=self.screen,
+        )  # fmt: skip
         system = f"{self.instructions.text}\n\n{UNTRUSTED_NOTE}"
         task = render_task(self.task, event)
         messages: list[Message] = [SystemMessage(content=system)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from processors.agent.chat import Meter
-from processors.agent.prompt import Prompt, untrusted
+from processors.agent.prompt import Prompt
 from processors.agent.record import DeviationRecord, Plan, PlanRecord
 from processors.agent.toolbox import ToolBox, ToolOutcome
 from processors.errors import PlanningFailed
@@ -26,6 +26,7 @@ from processors.llm.model import (
     ToolCall,
     UserMessage,
 )
+from processors.untrusted.fencing import untrusted
 
 DEFAULT_PLANNER_PROMPT = Prompt.from_text(
     "You plan the work of a background agent before it starts. Read the objective and the "

@@ -10,27 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from processors.guardrails.checks import mask_pii
+from processors.untrusted.redaction import redact
 
 if TYPE_CHECKING:
     from processors.agent.limits import Budget
     from processors.tools.base import CallContext
-
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(r"\b(sk|pk|rk|ghp|gho|xox[abpr])[-_][A-Za-z0-9_-]{8,}"),
-    re.compile(
-        r"(?i)\b(api[_-]?key|access[_-]?token|token|secret|password|passwd|authorization)"
-        r"(\"?\s*[:=]\s*\"?)[^\s\"',}]+"
-    ),
-)
 
 
 def canonical_json(value: Any) -> str:
@@ -41,15 +30,6 @@ def canonical_json(value: Any) -> str:
 def digest(value: Any) -> str:
     """``sha256:<hex>`` of the canonical JSON of ``value``."""
     return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
-
-
-def redact(text: str) -> str:
-    """Mask secret-looking substrings (bearer tokens, JWTs, ``sk-…`` keys, ``password=…``)
-    and card or SSN-like numbers."""
-    text = mask_pii(_JWT.sub("[REDACTED]", text))
-    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)} [REDACTED]", text)
-    text = _SECRET_PATTERNS[1].sub("[REDACTED]", text)
-    return _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
 
 
 class PlanStep(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from processors.agent.record import RunRecord
 from processors.llm.model import ToolCall
+from processors.tools.evidence import ToolEvidence
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -40,10 +41,12 @@ TurnResult = FinalResult[OutputT] | CallTools | Correct
 
 @dataclass(frozen=True, slots=True)
 class RunResult(Generic[OutputT]):
-    """A successful run: the validated output and the closed run record."""
+    """A successful run: the validated output, the closed run record, and what the tools
+    really returned (the checks' and the judge's ground truth)."""
 
     output: OutputT
     record: RunRecord
+    evidence: tuple[ToolEvidence, ...] = ()
 
 
 def correction_for(error: ValidationError, schema_name: str) -> Correct:

@@ -8,6 +8,11 @@ appended to the run record (with a digest of the result, never the result itself
 A use case may give a tool a *view*: a pure function from its result to what the model reads
 of it (the columns and rows the use case needs). Every prompt token costs time on a CPU; the
 record's digest, the guardrails' evidence and the judge still see the whole result.
+
+Every call that ran is kept as :class:`~processors.tools.evidence.ToolEvidence` (``evidence``:
+what the tool really returned, with the arguments it ran with), screened by the ``screen`` the
+daemon gives (the guardrails' screen for instruction-like content; its flags go on the
+``execute_tool`` span and into the evidence). The run result carries it to the checks.
 """
 
 from __future__ import annotations
@@ -22,18 +27,20 @@ from pydantic import BaseModel
 
 from processors.agent import schema_check
 from processors.agent.chat import Meter, span_id_hex
-from processors.agent.prompt import untrusted
 from processors.agent.record import (
     ToolCallRecord,
     ToolRefusal,
     canonical_json,
     digest,
-    redact,
 )
 from processors.agent.tabular import for_model
 from processors.errors import ConfigError, ToolRetriesExhausted, ToolUnavailable
 from processors.llm.model import ToolCall, ToolResultMessage, ToolSpec
 from processors.tools.base import CallContext, Tool, ToolError
+from processors.tools.evidence import Screen, ToolEvidence
+from processors.tools.scoped import arguments_run
+from processors.untrusted.fencing import untrusted
+from processors.untrusted.redaction import redact
 
 FORBIDDEN_STATUSES = frozenset({401, 403})
 View = Callable[[Any], Any]
@@ -62,8 +69,11 @@ class ToolBox:
         meter: Meter,
         max_retries: int,
         views: Mapping[str, View] | None = None,
+        screen: Screen | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
+        self._screen = screen
+        self.evidence: list[ToolEvidence] = []  # every call that ran, in order
         self._views = dict(views or {})
         if len(self._tools) != len(tools):
             raise ConfigError("two tools share a name in the agent's catalogue")
@@ -163,9 +173,12 @@ class ToolBox:
         if problems:
             entry.error_type, entry.error = "invalid_arguments", redact("; ".join(problems))
             return {"error": "invalid_arguments", "problems": problems}, False
+        ran_with = arguments_run(tool, call.arguments, ctx)
         try:
             result = await tool.call(call.arguments, ctx)
         except ToolError as exc:
+            flags = self._screened(str(exc), f"tool:{call.name} error")
+            self.evidence.append(ToolEvidence(call.name, ran_with, None, str(exc), flags))
             entry.status, entry.error = exc.status, redact(str(exc))
             if exc.status in FORBIDDEN_STATUSES:
                 self._forbidden.add(call.name)
@@ -181,8 +194,13 @@ class ToolBox:
             }, exc.retryable
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
+        flags = self._screened(result, f"tool:{call.name}")
+        self.evidence.append(ToolEvidence(call.name, ran_with, result, None, flags))
         entry.result_digest = digest(result)
         return result, False
+
+    def _screened(self, value: Any, where: str) -> tuple[str, ...]:
+        return self._screen(value, where) if self._screen is not None else ()
 
     def _count_failure(self, name: str, retryable: bool) -> None:
         self._failures[name] += 1

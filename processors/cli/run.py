@@ -16,9 +16,9 @@ from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon
 from processors.runtime.health import HealthServer
 from processors.runtime.metrics import RuntimeMetrics
-from processors.runtime.progress import ProgressTracker
 from processors.runtime.runner import Runner
 from processors.settings import Settings
+from processors.telemetry.progress import ProgressTracker
 
 log = logging.getLogger("processors.cli.run")
 

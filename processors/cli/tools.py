@@ -46,7 +46,7 @@ def daemon_catalog(name: str) -> ToolCatalog:
     source = OpenAPISource(
         document, base_url=base, client=httpx.AsyncClient(), credentials=_NoCredentials()
     )
-    return ToolCatalog.build([source], use_case.tools)
+    return ToolCatalog.build([source], use_case.tools, tenant_scoped=True)
 
 
 class _NoCredentials:

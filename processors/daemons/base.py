@@ -9,9 +9,11 @@ judge (``Environment.judge``, a second model) pass it, to ``guardrails.review`` 
 a person (:mod:`processors.guardrails.routing`), and nowhere when it fails.
 A failed run's record travels with its dead letter.
 
-The parts, by concept: :mod:`.usecase` (what a user defines), :mod:`.scoping` (the guard
-around every tool call, and the evidence it keeps), :mod:`.pipeline` (one event through a use
-case, without Kafka) and :mod:`.handler` (the runtime daemon); this module re-exports them.
+The parts, by concept: :mod:`.usecase` (what a user defines), :mod:`.pipeline` (one event
+through a use case, without Kafka), :mod:`.write_back` (the code-driven writes) and
+:mod:`.handler` (the runtime daemon); this module re-exports them. The guard around every
+tool call is below, in :mod:`processors.tools.scoped` (the event's tenant) and the agent's
+:class:`~processors.agent.toolbox.ToolBox` (what the tools returned, screened, as evidence).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from processors.daemons.pipeline import (
     run_checks,
     write_tools,
 )
-from processors.daemons.scoping import _EVIDENCE, _ScopedTool, collecting_evidence
 from processors.daemons.usecase import (
+    Checked,
     Checks,
     Environment,
     OutputT,
@@ -39,7 +41,7 @@ from processors.daemons.usecase import (
 __all__ = [
     "WRITE_ATTEMPTS",
     "WRITE_BACKOFF_S",
-    "_EVIDENCE",
+    "Checked",
     "Checks",
     "Environment",
     "OutputT",
@@ -48,10 +50,8 @@ __all__ = [
     "Resolve",
     "TenantDirectory",
     "UseCase",
-    "_ScopedTool",
     "build_agent",
     "build_daemon",
-    "collecting_evidence",
     "run_checks",
     "write_tools",
 ]

@@ -31,7 +31,7 @@ from processors.agent import RunRecord
 from processors.daemons import registry
 from processors.daemons.base import Environment, Pipeline, UseCase
 from processors.daemons.environment import ApiTenantDirectory
-from processors.errors import DaemonsError
+from processors.errors import DaemonsError, RunTrace
 from processors.llm.model import Model
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
@@ -210,7 +210,7 @@ def _failed(
     case: Mapping[str, Any],
     scorer: Scorer,
     exc: DaemonsError,
-    record: object | None,
+    record: RunTrace | None,
     latency: float,
 ) -> CaseResult:
     scored = scorer(case, None)

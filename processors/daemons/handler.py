@@ -37,7 +37,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         try:
             done = await pipeline.run(event, call)
         except DaemonsError as exc:  # a limit, a model's or a provider's failure
-            if not isinstance(exc.record, RunRecord):
+            if exc.record is None:  # no run started (a config or tenant error): as it is
                 raise
             extra = [Output("daemons.runs", exc.record.to_avro())]  # the run's trace too
             if isinstance(exc, WriteBackFailed):  # and its outcome, with the reason

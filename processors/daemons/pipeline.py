@@ -14,14 +14,11 @@ from typing import Any, Generic
 from opentelemetry import trace
 
 from processors.agent import Agent, Planner, Prompt, RunRecord
-from processors.daemons.scoping import _ScopedTool, collecting_evidence
-from processors.daemons.usecase import Environment, OutputT, UseCase
+from processors.daemons.usecase import Checked, Environment, OutputT, UseCase
 from processors.daemons.write_back import tool_caller
 from processors.errors import DaemonsError, PermanentError, TransientError, WriteBackFailed
-from processors.guardrails import defenses as guard_defenses
 from processors.guardrails.checks import (
     CheckResult,
-    ToolEvidence,
     cross_tenant_refs,
     no_pii,
     no_secrets,
@@ -38,17 +35,21 @@ from processors.guardrails.screen import (
     injection_check,
     record_flags,
     screen_event,
+    screen_tool_result,
 )
 from processors.serde.json_codec import to_json
 from processors.tools.base import CallContext, Tool
 from processors.tools.catalog import ToolCatalog
+from processors.tools.evidence import ToolEvidence
+from processors.untrusted import defenses as guard_defenses
 
 WRITE_ATTEMPTS = 3  # a transient write-back failure is retried here, not by re-running the event
 WRITE_BACKOFF_S = 0.5  # then 1 s
 
 
 def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
-    catalog = ToolCatalog.build(env.tool_sources, use_case.tools)  # unknown name: ConfigError
+    # unknown name: ConfigError; every tool called for the event's tenant only
+    catalog = ToolCatalog.build(env.tool_sources, use_case.tools, tenant_scoped=True)
     planner = None
     if use_case.planning:
         planner = Planner(model=env.planner_model or env.model)
@@ -59,10 +60,11 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
         task=Prompt.load(use_case.prompts / "task.md"),
         output_type=use_case.answer_type or use_case.output_type,
         tools=[
-            _ScopedTool(catalog.get(name), write=name in use_case.writes)
+            catalog.get(name)
             for name in use_case.tools
             if use_case.write_back is None or name not in use_case.writes  # writes: by code
         ],
+        screen=screen_tool_result,
         limits=use_case.limits,
         planner=planner,
         tracer=env.tracer,
@@ -75,8 +77,8 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
 
 def write_tools(use_case: UseCase[OutputT], env: Environment) -> dict[str, Tool]:
     """The use case's write tools for its :attr:`UseCase.write_back`, scoped like the agent's."""
-    catalog = ToolCatalog.build(env.tool_sources, use_case.writes)
-    return {name: _ScopedTool(catalog.get(name), write=True) for name in use_case.writes}
+    catalog = ToolCatalog.build(env.tool_sources, use_case.writes, tenant_scoped=True)
+    return {name: catalog.get(name) for name in use_case.writes}
 
 
 def run_checks(
@@ -85,7 +87,7 @@ def run_checks(
     evidence: Sequence[ToolEvidence],
     event: Mapping[str, Any],
     record: RunRecord | None = None,
-) -> list[CheckResult]:
+) -> Checked[OutputT]:
     """The deterministic checks of one run, in order: the use case's own, secrets, PII,
     other tenants' ids, the tool-call policy (``record``: the calls the model asked for,
     refused ones included) and, last, ``prompt_injection`` — what the screen flagged in the
@@ -94,14 +96,15 @@ def run_checks(
     every published datum against its topic's Avro schema — a datum that does not fit is
     dead-lettered, never published.)
 
-    A use case's own checks may *demote* parts of ``output`` they cannot stand behind, in
-    place (a vendor field to unknown, an onboarding answer to a human), and say so in their
-    detail; secrets, PII and other tenants' ids are looked for in the output as the model
-    gave it, before any demotion."""
+    A use case's own checks may *demote* parts of ``output`` they cannot stand behind (a
+    vendor field to unknown, an onboarding answer to a human) in the copy they return, and
+    say so in their detail; secrets, PII and other tenants' ids are looked for in the output
+    as the model gave it, before any demotion. Pure: ``output`` is not changed."""
     data = output.model_dump(mode="json")
     tenant = str(event.get("tenant_id", ""))
-    return [
-        *use_case.checks(output, evidence, event),
+    own: Checked[OutputT] = use_case.checks(output, evidence, event)
+    return Checked(own.output, [
+        *own.results,
         no_secrets(data),
         no_pii(data, evidence, event),
         cross_tenant_refs(data, tenant),
@@ -109,7 +112,7 @@ def run_checks(
             use_case.tools, tenant, evidence, record.tool_calls if record is not None else ()
         ),
         _injection(event, evidence),
-    ]
+    ])  # fmt: skip
 
 
 def _injection(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> CheckResult:
@@ -152,16 +155,15 @@ class Pipeline(Generic[OutputT]):
     async def run(self, event: Mapping[str, Any], call: CallContext) -> Processed[OutputT]:
         use_case = self.use_case
         await self.env.tenants.require(call)
-        with collecting_evidence() as evidence:
-            result = await self.agent.run(event, call)
-        record = result.record
+        result = await self.agent.run(event, call)
+        record, evidence = result.record, list(result.evidence)
         output: OutputT = result.output
         if use_case.resolve is not None:  # the model chose; code copies what it chose
             output = use_case.resolve(result.output, evidence, event)
         with self.tracer.start_as_current_span(f"guardrails {use_case.name}") as span:
-            checks = run_checks(use_case, output, evidence, event, record)
-            # after the checks: they may have demoted parts of the output (see run_checks)
-            value = {**common_fields(event, record), **use_case.to_output(event, output)}
+            checked = run_checks(use_case, output, evidence, event, record)
+            output, checks = checked.output, checked.results  # parts demoted (see run_checks)
+            value = {**common_fields(event, record), **use_case.to_output(event, output, evidence)}
             decision = after_checks(checks)
             if decision is None and self.judging is not None:
                 judge, task, policy = self.judging
@@ -175,20 +177,21 @@ class Pipeline(Generic[OutputT]):
             judge_model = self.env.judge.name if self.env.judge else "none"
             span.set_attribute("daemons.guardrail.judge_model", judge_model)
         if decision.verdict == "pass" and use_case.write_back is not None:
-            with collecting_evidence(list(evidence)):  # a flagged read refuses the write
-                output = await self._write_back(event, output, call, record, decision, checks)
-            value = {**common_fields(event, record), **use_case.to_output(event, output)}
+            output = await self._write_back(event, output, call, evidence, record, decision, checks)
+            value = {**common_fields(event, record), **use_case.to_output(event, output, evidence)}
         return Processed(output, record, checks, decision, value)
 
     async def _write_back(
-        self, event: Mapping[str, Any], output: OutputT, call: CallContext, record: RunRecord,
-        decision: Decision, checks: list[CheckResult],
+        self, event: Mapping[str, Any], output: OutputT, call: CallContext,
+        evidence: Sequence[ToolEvidence], record: RunRecord, decision: Decision,
+        checks: list[CheckResult],
     ) -> OutputT:  # fmt: skip
         """The write, retried by itself on a transient failure (the paid agent run is not
         redone for it; the write is idempotent by event id). When it still fails, the event
         is dead-lettered with the run's record and outcome (:class:`WriteBackFailed`)."""
         assert self.use_case.write_back is not None
-        writes = tool_caller(self.writable, call, record, self.tracer)
+        # a flagged read of the run refuses every write
+        writes = tool_caller(self.writable, call, record, self.tracer, evidence=evidence)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 written: OutputT = await self.use_case.write_back(event, output, writes)

@@ -15,18 +15,32 @@ from pydantic import BaseModel
 from processors.agent import Gather, Limits
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack
-from processors.guardrails.checks import (
-    CheckResult,
-    ToolEvidence,
-)
+from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
 from processors.notify import Notifier
 from processors.tools.base import CallContext, Tool
+from processors.tools.evidence import ToolEvidence
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
-Checks = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], list[CheckResult]]
-"""(output, what the tools returned, the input event) -> check results."""
+
+
+@dataclass(frozen=True)
+class Checked(Generic[OutputT]):
+    """What a use case's checks make of an output: a copy with every part they cannot stand
+    behind demoted (a vendor field to unknown, an onboarding answer to a human), and their
+    results, each saying what it demoted. The output given to the checks is never changed."""
+
+    output: OutputT
+    results: list[CheckResult]
+
+
+Checks = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Checked[Any]]
+"""(output, what the tools returned, the input event) -> the demoted copy and the results
+(pure: the same arguments give the same answer, and nothing is changed in place)."""
+ToOutput = Callable[[Mapping[str, Any], Any, Sequence[ToolEvidence]], dict[str, Any]]
+"""(the input event, the checked output, what the tools returned) -> the output topic's
+use-case fields."""
 Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
 """(the model's answer, what the tools returned, the input event) -> the use case's output."""
 
@@ -45,7 +59,7 @@ class UseCase(Generic[OutputT]):
     output_type: type[OutputT]
     prompts: Path  # a folder with instructions.md and task.md
     tools: tuple[str, ...]  # the allowlist: nothing else is exposed
-    to_output: Callable[[Mapping[str, Any], OutputT], dict[str, Any]]
+    to_output: ToOutput
     checks: Checks
     limits: Limits = field(default_factory=Limits)
     planning: bool = False

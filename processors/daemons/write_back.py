@@ -9,15 +9,18 @@ to its tenant, idempotent by the event id — and is traced and recorded like th
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
-from processors.agent.record import RunRecord, ToolCallRecord, canonical_json, digest, redact
+from processors.agent.record import RunRecord, ToolCallRecord, canonical_json, digest
 from processors.errors import PermanentError, TransientError
 from processors.tools.base import CallContext, Tool, ToolError
+from processors.tools.evidence import ToolEvidence, flagged
+from processors.untrusted import defenses
+from processors.untrusted.redaction import redact
 
 CallTool = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """(tool name, arguments) -> what the tool returned, as plain JSON data."""
@@ -27,13 +30,22 @@ write returned)."""
 
 
 def tool_caller(
-    tools: Mapping[str, Tool], ctx: CallContext, record: RunRecord, tracer: Tracer
+    tools: Mapping[str, Tool],
+    ctx: CallContext,
+    record: RunRecord,
+    tracer: Tracer,
+    *,
+    evidence: Sequence[ToolEvidence],
 ) -> CallTool:
     """Call the daemon's own (allowlisted, tenant-scoped) tools; each call lands in the record.
 
     A failed write is an error of the event, decided by the one error policy: retryable tool
-    errors (timeouts, 5xx, 429) are transient, the rest (403, validation) permanent.
+    errors (timeouts, 5xx, 429) are transient, the rest (403, validation) permanent. A write
+    in a run whose reads (``evidence``) the screen flagged is refused, permanently: a person
+    reviews such a run before anything is written (the routing already holds it; this guard
+    does not rely on that).
     """
+    tainted = flagged(evidence) if defenses.current().screen else ()
 
     async def call(name: str, arguments: dict[str, Any]) -> Any:
         attributes = {
@@ -48,6 +60,14 @@ def tool_caller(
         with tracer.start_as_current_span(f"execute_tool {name}", attributes=attributes) as span:
             entry.span_id = f"{span.get_span_context().span_id:016x}"
             started = time.perf_counter()
+            if tainted:
+                entry.error_type = "refused"
+                entry.error = (
+                    "write refused: this run's tool results held instruction-like content "
+                    f"({tainted[0]}); a person must review before anything is written"
+                )
+                span.set_attribute("error.type", "refused:flagged_evidence")
+                raise PermanentError(entry.error)
             try:
                 result = await tools[name].call(arguments, ctx)
                 if isinstance(result, BaseModel):

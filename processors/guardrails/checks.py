@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from processors.tools.evidence import ToolEvidence
+from processors.untrusted.redaction import pii_found
+
 # A bearer/JWT token, a provider key, a private key block, or a password assignment.
 _SECRET = re.compile(
     r"(eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
@@ -44,17 +47,6 @@ def demotion(name: str, problems: Mapping[str, str], *, to: str, ok: str) -> Che
     if problems:
         return CheckResult(name, True, f"to {to}: {'; '.join(problems.values())}")
     return CheckResult(name, True, ok)
-
-
-@dataclass(frozen=True)
-class ToolEvidence:
-    """One tool call of the run as the runtime saw it (not as the model described it)."""
-
-    tool: str
-    arguments: dict[str, Any]
-    result: Any
-    error: str | None = None
-    flags: tuple[str, ...] = ()  # where the screen found instruction-like content in it
 
 
 def evidence_text(evidence: Sequence[ToolEvidence]) -> str:
@@ -148,53 +140,6 @@ def cross_tenant_refs(
 
 
 # --- PII -----------------------------------------------------------------------------------
-
-# 13-19 digits in one run, in groups of four (Visa, Mastercard, …) or 4-6-5 (Amex)
-_CARD = re.compile(
-    r"(?<![\d-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?![\d-])"
-)
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
-_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        n = int(d) * (2 if i % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return total % 10 == 0
-
-
-def _iban_valid(text: str) -> bool:
-    iban = text.replace(" ", "")
-    moved = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
-
-
-def mask_pii(text: str) -> str:
-    """``text`` with card numbers (Luhn-valid) and SSN-like numbers masked, for records."""
-    text = _CARD.sub(
-        lambda m: "[CARD]" if _luhn(re.sub(r"\D", "", m.group(0))) else m.group(0), text
-    )
-    return _SSN.sub("[SSN]", text)
-
-
-def pii_found(text: str, known: str = "") -> list[str]:
-    """The kinds of personal data in ``text``: card numbers (Luhn-valid) and SSN-like numbers
-    always; IBANs (mod-97 valid) and email addresses unless ``known`` (the evidence and the
-    event, where the person gave them) already holds them."""
-    kinds = []
-    if any(_luhn(re.sub(r"\D", "", m.group(0))) for m in _CARD.finditer(text)):
-        kinds.append("card_number")
-    if _SSN.search(text):
-        kinds.append("ssn")
-    if any(_iban_valid(m.group(0)) and m.group(0) not in known for m in _IBAN.finditer(text)):
-        kinds.append("iban")
-    lowered = known.casefold()
-    if any(m.group(0).casefold() not in lowered for m in _EMAIL.finditer(text)):
-        kinds.append("email")
-    return kinds
 
 
 def no_pii(output: Any, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]) -> CheckResult:

@@ -26,10 +26,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from processors.agent.planning import strip_fences
-from processors.agent.prompt import UNTRUSTED_NOTE, Prompt, render_task, untrusted
+from processors.agent.prompt import Prompt, render_task
 from processors.agent.tabular import for_model
 from processors.errors import ConfigError, DaemonsError
-from processors.guardrails.checks import ToolEvidence
 from processors.llm.model import (
     Model,
     ModelRequest,
@@ -38,6 +37,8 @@ from processors.llm.model import (
     ToolSpec,
     UserMessage,
 )
+from processors.tools.evidence import ToolEvidence
+from processors.untrusted.fencing import UNTRUSTED_NOTE, untrusted
 
 Verdict = Literal["pass", "fail", "needs_review"]
 VERDICT_TOOL = "submit_verdict"

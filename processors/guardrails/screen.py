@@ -14,7 +14,6 @@ the ``prompt_injection`` check in ``guardrails.outcomes`` — so a person sees t
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +21,10 @@ from typing import Any
 from opentelemetry import trace
 
 from processors.guardrails.checks import CheckResult
+from processors.untrusted import defenses
+from processors.untrusted.text import normalize
 
 CHECK_NAME = "prompt_injection"
-_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _ANY = r"[^.!?\n]{0,60}?"  # within one clause
 
 # name -> pattern over normalized text (NFKC, invisible characters removed, casefolded)
@@ -98,17 +98,6 @@ class Flag:
         return f"{self.where} ({', '.join(self.patterns)})"
 
 
-def fold(text: str) -> str:
-    """NFKC (full-width and look-alike forms folded) with invisible characters removed."""
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-
-
-def normalize(text: str) -> str:
-    """:func:`fold`, casefolded: the text a pattern sees, so full-width letters or a
-    zero-width space inside a word still match."""
-    return fold(text).casefold()
-
-
 def screen_text(text: str) -> tuple[str, ...]:
     """The names of the patterns ``text`` matches (empty: nothing instruction-like)."""
     plain = normalize(text)
@@ -130,6 +119,18 @@ def screen_event(event: Mapping[str, Any], fields: Sequence[str] | None = None) 
     """Screen an input event's fields (``fields``: only these; default all but the ids)."""
     names = fields if fields is not None else [k for k in event if k not in _ENVELOPE]
     return [flag for name in names for flag in screen_value(event.get(name), f"event:{name}")]
+
+
+def screen_tool_result(value: Any, where: str) -> tuple[str, ...]:
+    """The screen a daemon's agent runs on every tool result (a
+    :data:`~processors.tools.evidence.Screen`): flags on the current (``execute_tool``) span
+    and returned for the evidence, from where the checks report them as ``prompt_injection``
+    and the write-back refuses to write. Off only in the red-team benchmark."""
+    if not defenses.current().screen:
+        return ()
+    flags = screen_value(value, where)
+    record_flags(flags)
+    return tuple(str(flag) for flag in flags)
 
 
 def record_flags(flags: Sequence[Flag]) -> None:

@@ -28,7 +28,7 @@ import httpx
 from opentelemetry import metrics
 from pydantic import SecretStr
 
-from processors.agent.record import redact
+from processors.untrusted.redaction import redact
 
 log = logging.getLogger("processors.notify")
 NoticeKind = Literal["guardrail_fail", "dead_letter", "budget_exceeded", "judge_error"]

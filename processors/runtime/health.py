@@ -10,7 +10,7 @@
   assigned, consumer caught up), 503 before and after it is set back to ``False``.
 - ``/metrics``: :meth:`RuntimeMetrics.render_prometheus`.
 - ``/progress``: JSON, where each in-flight event is (stage, since when, model calls and
-  tokens so far; :meth:`processors.runtime.progress.ProgressTracker.snapshot`) plus the
+  tokens so far; :meth:`processors.telemetry.progress.ProgressTracker.snapshot`) plus the
   ``daemon``; 404 when the server was made without a ``progress`` source.
 
 The server is the stdlib ``ThreadingHTTPServer`` on a daemon thread: no dependency, and a
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 class HealthServer:
     """Serves the probes and metrics of one daemon process. ``port=0`` picks a free port;
-    ``progress`` (e.g. a :class:`~processors.runtime.progress.ProgressTracker`'s
+    ``progress`` (e.g. a :class:`~processors.telemetry.progress.ProgressTracker`'s
     ``snapshot``) is what ``/progress`` serves."""
 
     def __init__(

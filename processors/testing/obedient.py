@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from processors.guardrails.checks import REFERENCE_IDS
-from processors.guardrails.screen import fold
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import (
     AssistantMessage,
@@ -28,6 +27,7 @@ from processors.llm.model import (
     ToolCall,
     ToolResultMessage,
 )
+from processors.untrusted.text import fold
 
 _CALL = re.compile(
     r"\b(?:call|invoke|execute|trigger)\s+(?:the\s+)?(?:tool\s+|function\s+)?`?"

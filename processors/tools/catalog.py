@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from processors.errors import ConfigError
 from processors.llm.model import ToolSpec
 from processors.tools.base import Tool, ToolError
+from processors.tools.scoped import TenantScoped
 
 
 class ToolCatalog:
@@ -26,8 +27,16 @@ class ToolCatalog:
             self._tools[tool.name] = tool
 
     @classmethod
-    def build(cls, sources: Iterable[Mapping[str, Tool]], allow: Sequence[str]) -> ToolCatalog:
-        """The tools named in ``allow`` (in that order), each taken from exactly one source."""
+    def build(
+        cls,
+        sources: Iterable[Mapping[str, Tool]],
+        allow: Sequence[str],
+        *,
+        tenant_scoped: bool = False,
+    ) -> ToolCatalog:
+        """The tools named in ``allow`` (in that order), each taken from exactly one source;
+        with ``tenant_scoped``, each called for the event's tenant only (a daemon's catalogue:
+        :class:`~processors.tools.scoped.TenantScoped`)."""
         sources = list(sources)
         tools: list[Tool] = []
         missing: list[str] = []
@@ -36,7 +45,8 @@ class ToolCatalog:
             if len(holders) > 1:
                 raise ConfigError(f"tool {name!r} is offered by more than one source")
             if holders:
-                tools.append(holders[0][name])
+                tool = holders[0][name]
+                tools.append(TenantScoped(tool) if tenant_scoped else tool)
             else:
                 missing.append(name)
         if missing:

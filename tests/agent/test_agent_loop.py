@@ -270,3 +270,42 @@ def test_missing_event_field_names_the_field() -> None:
     with pytest.raises(SchemaValidationError) as caught:
         asyncio.run(make_agent(ScriptedModel([])).run({"other": 1}, ctx()))
     assert caught.value.field == "vendor"
+
+
+def test_the_run_result_carries_what_every_tool_that_ran_really_returned() -> None:
+    """The evidence the checks read comes from the toolbox, not from the model: each call
+    that ran (a result or a tool error, screened by the daemon's screen), none that was
+    refused; the whole result, not the view the model read."""
+    calls = iter([{"matches": [{"name": "Acme Corp"}]}, ToolError("directory down", status=503)])
+
+    def flaky(arguments: dict[str, Any], ctx: CallContext) -> Any:
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    screened: list[str] = []
+
+    def screen(value: Any, where: str) -> tuple[str, ...]:
+        screened.append(where)
+        return ("flag:" + where,) if "directory down" in str(value) else ()
+
+    agent = make_agent(ScriptedModel([
+        tool_calls(call("search_directory", {"query": "ACME"}, id="c1")),
+        tool_calls(call("delete_vendor", {"id": "v1"}, id="c2"),
+                   call("search_directory", {"query": "ACME 2"}, id="c3")),
+        reply(GOOD_ANSWER),
+    ]), [search_tool(flaky)])  # fmt: skip
+    agent.screen = screen
+    result = asyncio.run(agent.run(EVENT, ctx()))
+
+    first, second = result.evidence
+    assert (first.tool, first.arguments, first.error) == (
+        "search_directory",
+        {"query": "ACME"},
+        None,
+    )
+    assert first.result == {"matches": [{"name": "Acme Corp"}]} and first.flags == ()
+    assert second.result is None and "directory down" in (second.error or "")
+    assert second.flags == ("flag:tool:search_directory error",)
+    assert screened == ["tool:search_directory", "tool:search_directory error"]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from processors.agent.prompt import Prompt, render_task, untrusted
+from processors.agent.prompt import Prompt, render_task
 from processors.errors import ConfigError
-from processors.guardrails import defenses
+from processors.untrusted import defenses
+from processors.untrusted.fencing import untrusted
 
 CLOSE = re.compile(r"</untrusted>")
 OPEN = re.compile(r"<untrusted[ >]")

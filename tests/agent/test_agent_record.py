@@ -11,10 +11,11 @@ from typing import Any
 import fastavro
 from agent_support import EVENT, GOOD_ANSWER, INSTRUCTIONS, TASK, ctx, make_agent, search_tool
 
-from processors.agent.record import RunRecord, digest, redact
+from processors.agent.record import RunRecord, digest
 from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelResponse, Usage
 from processors.tools.base import CallContext, ToolError
+from processors.untrusted.redaction import redact
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SEARCH_RESULT = {"matches": [{"name": "Acme Corp", "website": "https://acme.example"}]}

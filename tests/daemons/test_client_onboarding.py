@@ -29,13 +29,14 @@ from processors.daemons.client_onboarding.output import to_output
 from processors.daemons.client_onboarding.resolve import answers as resolved
 from processors.daemons.client_onboarding.resolve import resolve
 from processors.errors import UnknownTenant
-from processors.guardrails.checks import CheckResult, ToolEvidence
+from processors.guardrails.checks import CheckResult
 from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
 from processors.runtime.daemon import EventContext
 from processors.serde import AvroCodec, SchemaSet
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
 from processors.tools.catalog import ToolCatalog
+from processors.tools.evidence import ToolEvidence
 
 KEY = "client-onboarding-test-key"
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -176,7 +177,9 @@ def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
     assert "t-quillstack" in task and "Mercury" in task and '<untrusted source="event">' in task
     # the second request carried the real tool results from the API
     assert "GUSTO PAYROLL FEE" in str(model.requests[1].messages)
-    results = checks(output, evidence, QUILL)
+    checked = checks(output, evidence, QUILL)
+    output = checked.output
+    results = checked.results
     assert _failed(results) == {}
     assert {r.name for r in results} >= {"tenant_scoped_ids", "sources_support_values"}
 
@@ -236,7 +239,9 @@ def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
     output = resolved(said, evidence, event)
     currency = next(a for a in output.answers if a.question == "currency")
     assert currency.evidence == ["signup:currency", "getClient:currency"]
-    results = checks(output, evidence, event)
+    checked = checks(output, evidence, event)
+    output = checked.output
+    results = checked.results
     assert "contradicts getClient currency='USD'" in _problems(results)["sources_support_values"]
     datum = to_output(event, output)
     assert "currency" in datum["needs_human"]
@@ -246,7 +251,9 @@ def test_code_copies_the_profile_and_a_contradicting_signup_goes_to_a_human(
         {"question": "currency", "evidence": ["signup:currency"], "value": "usd",
          "confidence": 0.9},
     ]}), evidence, event)  # fmt: skip
-    assert _problems(checks(agreeing, evidence, event)) == {}
+    checked = checks(agreeing, evidence, event)
+    agreeing = checked.output
+    assert _problems(checked.results) == {}
     assert {a["question"]: a["value"] for a in to_output(event, agreeing)["answers"]}[
         "currency"
     ] == "USD"
@@ -291,7 +298,9 @@ def test_a_citation_of_a_signup_key_the_event_lacks_is_dropped_before_the_checks
         {"question": "size_band", "evidence": ["signup:team"], "value": "11-50",
          "confidence": 0.8},
     ]}), evidence, QUILL)  # fmt: skip
-    results = checks(output, evidence, QUILL)
+    checked = checks(output, evidence, QUILL)
+    output = checked.output
+    results = checked.results
     datum = to_output(QUILL, output)
     values = {a["question"]: a for a in datum["answers"]}
     assert values["payroll_provider"]["value"] == "gusto"
@@ -308,7 +317,10 @@ def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_a
         invented = _with(GOOD_QUILL, industry={
             "question": "industry", "value": "SaaS", "confidence": 0.9,
             "evidence": cited})  # fmt: skip
-        results = checks(invented, evidence, QUILL)
+        checked = checks(invented, evidence, QUILL)
+        assert _nulled(invented) == []  # the checks demote a copy: what they were given stays
+        invented = checked.output
+        results = checked.results
         assert _failed(results) == {}, cited  # the other answers stand
         assert f"no tool returned {cited[0]!r}" in _problems(results)["tenant_scoped_ids"]
         assert _nulled(invented) == ["industry"]
@@ -318,7 +330,9 @@ def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_a
     foreign = _with(GOOD_QUILL, payment_processors={
         "question": "payment_processors", "value": "shopify", "confidence": 0.9,
         "evidence": ["tx-r-004"]})  # ridgeline's Shopify payout  # fmt: skip
-    failed = _problems(checks(foreign, evidence, QUILL))
+    checked = checks(foreign, evidence, QUILL)
+    foreign = checked.output
+    failed = _problems(checked.results)
     assert "tx-r-004" in failed["tenant_scoped_ids"]
     assert "SHOPIFY" in failed["sources_support_values"]
     assert _nulled(foreign) == ["payment_processors"]
@@ -326,7 +340,7 @@ def test_an_invented_id_or_a_placeholder_demotes_its_answer_a_foreign_id_fails_a
     foreign = _with(GOOD_QUILL, payment_processors={
         "question": "payment_processors", "value": "shopify", "confidence": 0.9,
         "evidence": ["tx-r-004"]})  # fmt: skip
-    every = {r.name: r for r in run_checks(USE_CASE, foreign, evidence, QUILL)}
+    every = {r.name: r for r in run_checks(USE_CASE, foreign, evidence, QUILL).results}
     assert not every["cross_tenant_refs"].passed
     assert {n for n, r in every.items() if not r.passed} == {"cross_tenant_refs"}
 
@@ -336,11 +350,13 @@ def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
     wrong_type = _with(GOOD_QUILL, entity_type={
         "question": "entity_type", "value": "llc", "confidence": 0.9,
         "evidence": ["getClient:entity_type"]})  # fmt: skip
+    checked = checks(wrong_type, evidence)
+    wrong_type = checked.output
     assert (
         "contradicts getClient entity_type"
-        in _problems(checks(wrong_type, evidence))["sources_support_values"]
+        in (_problems(checked.results)["sources_support_values"])
     )
-    assert _failed(checks(wrong_type, evidence)) == {}  # the other answers still stand
+    assert _failed(checked.results) == {}  # the other answers still stand
     assert _nulled(wrong_type) == ["entity_type"]
     assert to_output(QUILL, wrong_type)["answers"][0] == {
         "question": "entity_type",
@@ -354,7 +370,9 @@ def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
         wrong_month = _with(GOOD_QUILL, fiscal_year_end={
             "question": "fiscal_year_end", "value": "january", "confidence": 0.9,
             "evidence": [cited]})  # starts Jan: ends Dec  # fmt: skip
-        results = checks(wrong_month, evidence)
+        checked = checks(wrong_month, evidence)
+        wrong_month = checked.output
+        results = checked.results
         assert _problems(results) == {}
         (year_end,) = [a for a in wrong_month.answers if a.question == "fiscal_year_end"]
         assert (year_end.value, year_end.evidence) == (
@@ -366,7 +384,9 @@ def test_values_must_agree_with_the_profile_they_cite(ledger_url: str) -> None:
     no_field = _with(GOOD_QUILL, bank={
         "question": "bank", "value": "Mercury", "confidence": 0.9,
         "evidence": ["getClient:bank"]})  # fmt: skip
-    failed = _problems(checks(no_field, evidence))
+    checked = checks(no_field, evidence)
+    no_field = checked.output
+    failed = _problems(checked.results)
     assert "getClient returned no 'bank'" in failed["citations_traceable"]
     assert "only a signup answer" in failed["sources_support_values"]
 
@@ -377,15 +397,18 @@ def test_brightsmile_fiscal_year_starting_in_july_ends_in_june(ledger_url: str) 
     answer = {"question": "fiscal_year_end", "value": "June", "confidence": 0.9,
               "evidence": ["getClient:fiscal_year_start_month"]}  # fmt: skip
     good = OnboardingAnswers.model_validate({"answers": [answer]})
-    assert _problems(checks(good, evidence)) == {} and _nulled(good) == []
+    checked = checks(good, evidence)
+    good = checked.output
+    assert _problems(checked.results) == {} and _nulled(good) == []
     answer["value"] = "july"  # the start month, copied: code derives the end instead
     copied = OnboardingAnswers.model_validate({"answers": [answer]})
-    assert _problems(checks(copied, evidence)) == {}
+    checked = checks(copied, evidence)
+    copied = checked.output
+    assert _problems(checked.results) == {}
     assert copied.answers[0].value == "june"
     answer["evidence"] = ["signup:fiscal_year"]  # a signup answer is not code's to correct
     signup = OnboardingAnswers.model_validate({"answers": [answer]})
-    checks(signup, evidence)
-    assert signup.answers[0].value == "july"
+    assert checks(signup, evidence).output.answers[0].value == "july"
 
 
 def test_code_cites_the_ledger_records_behind_a_named_provider(ledger_url: str) -> None:
@@ -396,7 +419,9 @@ def test_code_cites_the_ledger_records_behind_a_named_provider(ledger_url: str) 
         {"question": "payment_processors", "evidence": [], "value": "stripe",
          "confidence": 0.8},
     ]})  # fmt: skip
-    results = checks(named, evidence, QUILL)
+    checked = checks(named, evidence, QUILL)
+    named = checked.output
+    results = checked.results
     assert _problems(results) == {} and _nulled(named) == []
     payroll, payments = named.answers
     transactions = Facts.of(evidence).transactions
@@ -416,7 +441,9 @@ def test_code_cites_the_ledger_records_behind_a_named_provider(ledger_url: str) 
     unnamed = OnboardingAnswers.model_validate({"answers": [
         {"question": "payroll_provider", "evidence": ["<transaction_id>"], "value": "adp",
          "confidence": 0.8}]})  # fmt: skip
-    assert "tenant_scoped_ids" in _problems(checks(unnamed, evidence, QUILL))
+    checked = checks(unnamed, evidence, QUILL)
+    unnamed = checked.output
+    assert "tenant_scoped_ids" in _problems(checked.results)
     assert _nulled(unnamed) == ["payroll_provider"]
 
 
@@ -424,13 +451,19 @@ def test_square_purchases_are_not_the_clients_payment_processor(ledger_url: str)
     evidence = asyncio.run(_evidence(ledger_url, RIDGE))
     square = {"question": "payment_processors", "value": "square", "confidence": 0.8,
               "evidence": ["tx-r-005"]}  # "SQ *BLUE BOTTLE COF": a debit  # fmt: skip
-    failed = _problems(checks(OnboardingAnswers.model_validate({"answers": [square]}), evidence))
+    failed = _problems(
+        checks(OnboardingAnswers.model_validate({"answers": [square]}), evidence).results
+    )
     assert "no cited credit mentions SQUARE" in failed["sources_support_values"]
     shopify = {**square, "value": "shopify", "evidence": ["tx-r-004", "tx-r-019"]}
     ok = OnboardingAnswers.model_validate({"answers": [shopify]})
-    assert _problems(checks(ok, evidence)) == {}
+    checked = checks(ok, evidence)
+    ok = checked.output
+    assert _problems(checked.results) == {}
     none = {**square, "question": "payroll_provider", "value": "none", "evidence": ["tx-r-001"]}
-    failed = _problems(checks(OnboardingAnswers.model_validate({"answers": [none]}), evidence))
+    failed = _problems(
+        checks(OnboardingAnswers.model_validate({"answers": [none]}), evidence).results
+    )
     assert "needs a signup answer" in failed["sources_support_values"]
 
 
@@ -446,20 +479,28 @@ def test_bare_unknown_and_signup_only_answers_go_to_a_human_duplicates_fail(
         {"question": "size_band", "value": "2-10", "confidence": 0.9, "evidence": ["signup:team"]},
         {"question": "bank", "value": "Chase", "confidence": 0.9, "evidence": ["signup:banking"]},
     ]})  # fmt: skip
-    failed = _problems(checks(output, evidence, RIDGE))
+    checked = checks(output, evidence, RIDGE)
+    output = checked.output
+    failed = _problems(checked.results)
     assert "entity_type" in failed["evidence_present"]
-    assert set(_failed(checks(output, evidence, RIDGE))) == {"unique_questions"}
+    checked = checks(output, evidence, RIDGE)
+    output = checked.output
+    assert set(_failed(checked.results)) == {"unique_questions"}
     assert set(_nulled(output)) == {"entity_type", "size_band", "bank"}
     # a value outside its allowed set goes to a human (to_output), it does not fail the run
     assert "allowed_values" not in failed
-    allowed = next(c for c in checks(output, evidence, RIDGE) if c.name == "allowed_values")
+    checked = checks(output, evidence, RIDGE)
+    output = checked.output
+    allowed = next(c for c in checked.results if c.name == "allowed_values")
     assert "accounting_basis='modified cash'" in allowed.detail
     assert "accounting_basis" in USE_CASE.to_output(RIDGE, output)["needs_human"]
     assert "size_band" in failed["unique_questions"]
     assert "size_band: only a signup answer" in failed["sources_support_values"]
     assert "no signup answer 'banking'" in failed["citations_traceable"]
     # without the event a signup key cannot be verified here; to_output drops it instead
-    assert "citations_traceable" not in _problems(checks(output, evidence))
+    checked = checks(output, evidence)
+    output = checked.output
+    assert "citations_traceable" not in _problems(checked.results)
 
 
 def test_to_output_hands_unsure_unknown_and_untraceable_questions_to_a_human() -> None:

@@ -10,7 +10,7 @@ import httpx
 
 from examples.ledger_api import sample_app, serve_in_thread
 from processors.daemons import registry
-from processors.daemons.base import Environment, build_agent, collecting_evidence
+from processors.daemons.base import Environment, build_agent
 from processors.daemons.environment import ApiTenantDirectory
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage
@@ -52,9 +52,7 @@ def test_a_tool_call_naming_another_tenant_runs_for_the_events_tenant() -> None:
         ctx = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner", event_id="e1")
 
         async def run() -> list[Any]:
-            with collecting_evidence() as evidence:
-                await agent.run(EVENT, ctx)
-            return evidence
+            return list((await agent.run(EVENT, ctx)).evidence)
 
         (evidence,) = asyncio.run(run())
     assert evidence.arguments["tenant_id"] == "t-ridgeline"

@@ -23,13 +23,14 @@ from processors.daemons.question_answering import USE_CASE, QuestionAnswer, chec
 from processors.daemons.question_answering.evals import load_cases, score
 from processors.daemons.question_answering.evidence import resolve
 from processors.errors import UnknownTenant
-from processors.guardrails.checks import CheckResult, ToolEvidence
+from processors.guardrails.checks import CheckResult
 from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
 from processors.llm.model import Model
 from processors.runtime.daemon import EventContext, Output
 from processors.serde import AvroCodec, SchemaSet
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
+from processors.tools.evidence import ToolEvidence
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = SchemaSet.load(ROOT / "schemas")
@@ -94,16 +95,9 @@ def with_env(
 async def _evidence_run(
     env: Environment, e: dict[str, Any]
 ) -> tuple[QuestionAnswer, list[ToolEvidence]]:
-    """Run the agent and collect what its (recording) tools really returned."""
-    from processors.daemons.base import _EVIDENCE  # the recording hook build_daemon uses
-
-    evidence: list[ToolEvidence] = []
-    token = _EVIDENCE.set(evidence)
-    try:
-        result = await build_agent(USE_CASE, env).run(e, ctx_for(e))
-    finally:
-        _EVIDENCE.reset(token)
-    return result.output, evidence
+    """Run the agent; what its tools really returned comes with its result."""
+    result = await build_agent(USE_CASE, env).run(e, ctx_for(e))
+    return result.output, list(result.evidence)
 
 
 def run_agent(
@@ -167,11 +161,11 @@ def test_grounded_answer_passes_and_code_computes_the_difference(ledger_url: str
     e = event(QUESTION)
     output, evidence, model = run_agent(ledger_url, software_steps(GOOD), e)
 
-    results = checks(output, evidence, e)
+    results = checks(output, evidence, e).results
     assert all(r.passed for r in results), [r for r in results if not r.passed]
     assert {r.name for r in results} >= {"numeric_grounding", "tenant_scoped_ids"}
 
-    fields = to_output(e, output)
+    fields = to_output(e, output, evidence)
     q3, q2, diff = fields["figures"]
     assert (q3["amount_minor"], q3["record_ids"]) == (0, [])
     assert (q2["amount_minor"], q2["record_ids"]) == (42000, ["tx-q-003", "tx-q-010"])
@@ -197,8 +191,8 @@ def test_published_figures_come_from_the_tool_not_the_models_copy(ledger_url: st
     ]
     e = event(QUESTION)
     output, evidence, _ = run_agent(ledger_url, software_steps(sloppy), e)
-    assert all(r.passed for r in checks(output, evidence, e))
-    assert to_output(e, output)["figures"][1]["record_ids"] == ["tx-q-003", "tx-q-010"]
+    assert all(r.passed for r in checks(output, evidence, e).results)
+    assert to_output(e, output, evidence)["figures"][1]["record_ids"] == ["tx-q-003", "tx-q-010"]
 
 
 def test_invented_amount_fails_grounding(ledger_url: str) -> None:
@@ -209,7 +203,7 @@ def test_invented_amount_fails_grounding(ledger_url: str) -> None:
     ]
     e = event(QUESTION)
     output, evidence, _ = run_agent(ledger_url, software_steps(invented), e)
-    results = by_name(checks(output, evidence, e))
+    results = by_name(checks(output, evidence, e).results)
     assert not results["numeric_grounding"].passed
     assert "45000" in results["numeric_grounding"].detail
     assert not results["figures_traced"].passed  # and the difference rests on it
@@ -223,7 +217,7 @@ def test_amount_that_disagrees_with_its_records_fails(ledger_url: str) -> None:
     ]
     e = event(QUESTION)
     output, evidence, _ = run_agent(ledger_url, software_steps(wrong), e)
-    results = by_name(checks(output, evidence, e))
+    results = by_name(checks(output, evidence, e).results)
     assert not results["figures_traced"].passed
     assert "differs from the tool's 420.00" in results["figures_traced"].detail
 
@@ -236,7 +230,7 @@ def test_record_id_of_another_tenant_fails_tenant_scoping(ledger_url: str) -> No
     ]
     e = event(QUESTION)
     output, evidence, _ = run_agent(ledger_url, software_steps(foreign), e)
-    results = by_name(checks(output, evidence, e))
+    results = by_name(checks(output, evidence, e).results)
     assert not results["tenant_scoped_ids"].passed
     assert "tx-r-001" in results["tenant_scoped_ids"].detail
     assert not results["figures_traced"].passed
@@ -246,15 +240,18 @@ def test_model_arithmetic_in_the_answer_is_caught_unless_it_matches_code(ledger_
     wrong_math = {**GOOD, "answer": "Software spend fell by 400.00 from 2026-Q2 to 2026-Q3."}
     e = event(QUESTION)
     output, evidence, _ = run_agent(ledger_url, software_steps(wrong_math), e)
-    results = by_name(checks(output, evidence, e))
+    results = by_name(checks(output, evidence, e).results)
     assert not results["answer_numbers"].passed and "400" in results["answer_numbers"].detail
 
     right_math = {**GOOD, "answer": "Software spend fell by $420 from Q2 2026 to Q3 2026."}
     e = event(QUESTION)
     output, evidence, _ = run_agent(ledger_url, software_steps(right_math), e)
-    assert all(r.passed for r in checks(output, evidence, e))
+    assert all(r.passed for r in checks(output, evidence, e).results)
     # no {difference} in the text: code states it after the answer
-    assert "(2026-Q3 minus 2026-Q2: -$420.00.)" in to_output(event(QUESTION), output)["answer"]
+    assert (
+        "(2026-Q3 minus 2026-Q2: -$420.00.)"
+        in to_output(event(QUESTION), output, evidence)["answer"]
+    )
 
 
 def test_money_received_is_summed_by_code_from_listed_transactions(ledger_url: str) -> None:
@@ -276,8 +273,8 @@ def test_money_received_is_summed_by_code_from_listed_transactions(ledger_url: s
         output, evidence = with_env(
             ledger_url, model, lambda env: _evidence_run(env, e), ["t-ridgeline"]
         )
-    assert all(r.passed for r in checks(output, evidence, e))
-    (figure,) = to_output(e, output)["figures"]
+    assert all(r.passed for r in checks(output, evidence, e).results)
+    (figure,) = to_output(e, output, evidence)["figures"]
     assert figure["amount_minor"] == 521044 + 390000
     case = next(c for c in load_cases() if c["id"] == "money-in-q2")
     assert score(case, {"can_answer": True, "figures": [figure]})["score"] == 1.0
@@ -293,8 +290,8 @@ def test_question_outside_the_data_cannot_be_answered(ledger_url: str) -> None:
     # evidence_first: even a refusal looks at the data first
     steps = [tool_calls(call("listAccounts", {"tenant_id": TENANT})), reply(final)]
     output, evidence, _ = run_agent(ledger_url, steps, e)
-    assert all(r.passed for r in checks(output, evidence, e))
-    fields = to_output(e, output)
+    assert all(r.passed for r in checks(output, evidence, e).results)
+    fields = to_output(e, output, evidence)
     assert fields["can_answer"] is False and fields["figures"] == []
     assert fields["reason"] and "forecast" in fields["reason"]
     encode_answer(e, fields)
@@ -304,7 +301,7 @@ def test_an_answer_without_any_tool_call_fails() -> None:
     output = QuestionAnswer.model_validate(
         {"can_answer": True, "answer": "You spent nothing on software."}
     )
-    assert not by_name(checks(output, [], event(QUESTION)))["answer_rests_on_data"].passed
+    assert not by_name(checks(output, [], event(QUESTION)).results)["answer_rests_on_data"].passed
 
 
 def test_a_tool_call_for_another_tenant_is_flagged() -> None:
@@ -313,10 +310,10 @@ def test_a_tool_call_for_another_tenant_is_flagged() -> None:
     )
     refused = ToolEvidence("aggregateSpend", {"tenant_id": "t-ridgeline"}, None, "HTTP 403")
     own = ToolEvidence("listAccounts", {"tenant_id": TENANT}, {"accounts": []})
-    results = by_name(checks(output, [own, refused], event(QUESTION)))
+    results = by_name(checks(output, [own, refused], event(QUESTION)).results)
     assert not results["tool_calls_scoped"].passed
     assert "t-ridgeline" in results["tool_calls_scoped"].detail
-    assert by_name(checks(output, [own], event(QUESTION)))["tool_calls_scoped"].passed
+    assert by_name(checks(output, [own], event(QUESTION)).results)["tool_calls_scoped"].passed
 
 
 def test_cannot_answer_needs_a_reason_and_a_difference_needs_two_figures() -> None:
@@ -359,12 +356,14 @@ def test_dates_quarters_years_and_ids_are_not_taken_for_amounts() -> None:
             "(tx-q-002).",
         }
     )
-    assert by_name(checks(ok, evidence, event(QUESTION)))["answer_numbers"].passed
+    assert by_name(checks(ok, evidence, event(QUESTION)).results)["answer_numbers"].passed
     stray = QuestionAnswer.model_validate({**base, "answer": "Hosting was $2,026.50 over 3 bills."})
-    assert not by_name(checks(stray, evidence, event(QUESTION)))["answer_numbers"].passed
+    assert not by_name(checks(stray, evidence, event(QUESTION)).results)["answer_numbers"].passed
     # "2026.00" is an amount, not a year followed by noise
     year_like = QuestionAnswer.model_validate({**base, "answer": "Hosting was 2026.00."})
-    assert not by_name(checks(year_like, evidence, event(QUESTION)))["answer_numbers"].passed
+    assert not by_name(checks(year_like, evidence, event(QUESTION)).results)[
+        "answer_numbers"
+    ].passed
 
 
 def test_to_output_without_checks_keeps_model_figures_marked_unresolved() -> None:

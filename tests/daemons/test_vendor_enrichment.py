@@ -35,7 +35,7 @@ from processors.daemons.vendor_enrichment.evals import EVAL_SET, score
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 from processors.daemons.vendor_enrichment.write import write_back
 from processors.errors import ProviderError, UnknownTenant
-from processors.guardrails.checks import CheckResult, ToolEvidence
+from processors.guardrails.checks import CheckResult
 from processors.llm.fakes import FunctionModel, ScriptedModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest
 from processors.runtime.daemon import EventContext, HandlerFailed, Output
@@ -44,6 +44,7 @@ from processors.serde.codec import AvroCodec
 from processors.serde.schemas import SchemaSet
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
+from processors.tools.evidence import ToolEvidence
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,16 +156,9 @@ def resolved(result: Any, evidence: list[ToolEvidence], ev: dict[str, Any]) -> V
 
 
 async def agent_run(env: Environment, ev: dict[str, Any]) -> tuple[Any, list[ToolEvidence]]:
-    """Run the agent with tool evidence recorded the way the daemon records it."""
-    from processors.daemons import base
-
-    evidence: list[ToolEvidence] = []
-    token = base._EVIDENCE.set(evidence)
-    try:
-        result = await build_agent(USE_CASE, env).run(ev, context(ev))
-    finally:
-        base._EVIDENCE.reset(token)
-    return result, evidence
+    """Run the agent; its result carries the tool evidence the daemon's checks read."""
+    result = await build_agent(USE_CASE, env).run(ev, context(ev))
+    return result, list(result.evidence)
 
 
 def encode(output: Output) -> bytes:
@@ -275,7 +269,8 @@ def test_good_run_is_grounded_and_the_handler_writes_it_back_after_the_checks(
         result, evidence = run(with_env(base_url, model, lambda env: agent_run(env, ev)))
     profile = resolved(result, evidence, ev)
     assert profile.vendor_id is None and app.ledger.writes == 0  # the agent never writes
-    assert all(c.passed for c in checks(profile, evidence, ev)), checks(profile, evidence, ev)
+    results = checks(profile, evidence, ev).results
+    assert all(c.passed for c in results), results
 
     with ScriptedModel([answer()]) as model:
         outputs = run(
@@ -368,7 +363,7 @@ def test_a_write_in_a_run_whose_reads_were_flagged_is_refused(
     """The write-back runs with its run's evidence: a flagged read refuses the write tool
     (the routing already holds such a run for review; this guard does not rely on that)."""
     from processors.agent.record import RunRecord
-    from processors.daemons.base import collecting_evidence, write_tools
+    from processors.daemons.base import write_tools
     from processors.daemons.write_back import tool_caller
     from processors.errors import PermanentError
 
@@ -380,9 +375,9 @@ def test_a_write_in_a_run_whose_reads_were_flagged_is_refused(
         async def body(env: Environment) -> Any:
             tools = write_tools(USE_CASE, env)
             record = RunRecord.open(daemon=USE_CASE.name, model="m", ctx=context(ev), prompts={})
-            with collecting_evidence(list(evidence)):
-                caller = tool_caller(tools, context(ev), record, trace.get_tracer("t"))
-                return await caller("upsertVendor", {"vendor": {"name": "Zq Backdoor"}})
+            tracer = trace.get_tracer("t")
+            caller = tool_caller(tools, context(ev), record, tracer, evidence=evidence)
+            return await caller("upsertVendor", {"vendor": {"name": "Zq Backdoor"}})
 
         return await with_env(base_url, ScriptedModel([]), body)
 
@@ -439,15 +434,17 @@ def test_an_invented_value_becomes_unknown_and_the_rest_stands(
     grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any], check: str
 ) -> None:
     profile, evidence = grounded
-    assert all(c.passed for c in checks(profile, evidence, event("ve-01")))
+    assert all(c.passed for c in checks(profile, evidence, event("ve-01")).results)
     bad = profile.model_copy(update=change)
-    results = by_name(checks(bad, evidence, event("ve-01")))
+    checked = checks(bad, evidence, event("ve-01"))
+    results, demoted = by_name(checked.results), checked.output
     assert all(c.passed for c in results.values())
     ((field, value),) = change.items()
     assert results[check].detail.startswith("to unknown:") and value in results[check].detail
-    assert bad.value(field) is None and bad.confidence(field) == 0.0
+    assert demoted.value(field) is None and demoted.confidence(field) == 0.0
+    assert bad.value(field) == value  # the checks demote a copy: what they were given stays
     kept = [f for f in VALUE_FIELDS if f != field and profile.value(f) is not None]
-    assert kept and all(bad.value(f) == profile.value(f) for f in kept)
+    assert kept and all(demoted.value(f) == profile.value(f) for f in kept)
 
 
 @pytest.mark.parametrize(
@@ -461,7 +458,7 @@ def test_a_vendor_record_no_tool_returned_fails_the_whole_profile(
     grounded: tuple[VendorProfile, list[ToolEvidence]], change: dict[str, Any]
 ) -> None:
     profile, evidence = grounded
-    results = by_name(checks(profile.model_copy(update=change), evidence, event("ve-01")))
+    results = by_name(checks(profile.model_copy(update=change), evidence, event("ve-01")).results)
     assert not results["tenant_scoped_ids"].passed, results["tenant_scoped_ids"]
 
 
@@ -470,8 +467,8 @@ def test_an_invented_directory_entry_leaves_a_vendor_the_directory_does_not_know
     grounded: tuple[VendorProfile, list[ToolEvidence]], invented: str
 ) -> None:
     profile, evidence = grounded
-    bad = profile.model_copy(update={"business_id": invented})
-    results = by_name(checks(bad, evidence, event("ve-01")))
+    checked = checks(profile.model_copy(update={"business_id": invented}), evidence, event("ve-01"))
+    results, bad = by_name(checked.results), checked.output
     assert all(c.passed for c in results.values()), results
     assert f"business_id {invented!r} is no directory result" in results["entry_returned"].detail
     assert bad.business_id is None
@@ -479,11 +476,9 @@ def test_an_invented_directory_entry_leaves_a_vendor_the_directory_does_not_know
     assert bad.name == profile.name and bad.account_category == profile.account_category
     # with no directory field set, the invented id alone is cleared and reported
     bare = profile.model_copy(update={"business_id": invented, **dict.fromkeys(DIRECTORY_FIELDS)})
-    assert (
-        "no directory result"
-        in by_name(checks(bare, evidence, event("ve-01")))["entry_returned"].detail
-    )
-    assert bare.business_id is None
+    checked = checks(bare, evidence, event("ve-01"))
+    assert "no directory result" in by_name(checked.results)["entry_returned"].detail
+    assert checked.output.business_id is None
 
 
 def test_the_write_backs_echo_is_not_evidence(
@@ -496,8 +491,9 @@ def test_the_write_backs_echo_is_not_evidence(
         {"vendor": {"vendor_id": "v-r-05", "phone": "510-555-0199"}, "created": True},
     )  # fmt: skip
     bad = profile.model_copy(update={"phone": "510-555-0199"})
-    results = by_name(checks(bad, [*evidence, echo], event("ve-01")))
-    assert "phone" in results["fields_grounded"].detail and bad.phone is None
+    checked = checks(bad, [*evidence, echo], event("ve-01"))
+    results = by_name(checked.results)
+    assert "phone" in results["fields_grounded"].detail and checked.output.phone is None
 
 
 def test_descriptors_ground_a_name_but_never_a_website() -> None:
@@ -513,12 +509,12 @@ def test_descriptors_ground_a_name_but_never_a_website() -> None:
          **{f: None for f in VALUE_FIELDS[2:]}, **{f"{f}_confidence": 0.6 for f in VALUE_FIELDS}}
     )  # fmt: skip
     for evidence in ([], [listed]):
-        checked = profile.model_copy()
-        result = by_name(checks(checked, evidence, ev))["fields_grounded"]
+        checked = checks(profile, evidence, ev)
+        result = by_name(checked.results)["fields_grounded"]
         assert "website" in result.detail and "name" not in result.detail
-        assert checked.website is None and checked.name == "Hilltop Hardware"
+        assert checked.output.website is None and checked.output.name == "Hilltop Hardware"
     honest = profile.model_copy(update={"website": None})
-    assert by_name(checks(honest, [], ev))["fields_grounded"].detail.startswith("every")
+    assert by_name(checks(honest, [], ev).results)["fields_grounded"].detail.startswith("every")
 
 
 def test_the_write_back_stores_exactly_the_checked_values_and_nothing_unknown() -> None:
@@ -698,17 +694,17 @@ def test_the_chosen_entry_must_be_the_descriptors_business_in_its_city(
     grounded: tuple[VendorProfile, list[ToolEvidence]],
 ) -> None:
     profile, evidence = grounded  # "SQ *BLUE BOTTLE COF 1234 OAKLAND CA" -> biz-001, Oakland
-    assert by_name(checks(profile, evidence, event("ve-01")))["business_matches"].passed
+    assert by_name(checks(profile, evidence, event("ve-01")).results)["business_matches"].passed
     branch = profile.model_copy(update={"business_id": "biz-002", "phone": "415-555-0102"})
-    result = by_name(checks(branch, evidence, event("ve-01")))["business_matches"]
+    result = by_name(checks(branch, evidence, event("ve-01")).results)["business_matches"]
     assert not result.passed and "Oakland" in result.detail and "San Francisco" in result.detail
     other = profile.model_copy(update={"business_id": "biz-003"})  # Sweet Maria's, Oakland
-    result = by_name(checks(other, evidence, event("ve-01")))["business_matches"]
+    result = by_name(checks(other, evidence, event("ve-01")).results)["business_matches"]
     assert not result.passed and "Sweet Maria" in result.detail
     # the San Francisco descriptor: the Mint Plaza branch is right there
     sf = event("ve-07")
     assert "SAN FRANCISCO" in sf["raw_descriptor"]
-    assert by_name(checks(branch, evidence, sf))["business_matches"].passed
+    assert by_name(checks(branch, evidence, sf).results)["business_matches"].passed
 
 
 def test_a_provider_failure_dead_letters_with_the_runs_record(api: tuple[str, LedgerApp]) -> None:
@@ -739,6 +735,6 @@ def test_every_check_in_an_outcome_is_one_that_can_fail(
     from processors.daemons.base import run_checks
 
     profile, evidence = grounded
-    names = [c.name for c in run_checks(USE_CASE, profile, evidence, event("ve-01"))]
+    names = [c.name for c in run_checks(USE_CASE, profile, evidence, event("ve-01")).results]
     assert "output_schema" not in names
     assert names[-1] == "prompt_injection" and "no_secrets" in names and "no_pii" in names

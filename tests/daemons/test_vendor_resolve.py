@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from processors.daemons.vendor_enrichment.models import VendorChoice
 from processors.daemons.vendor_enrichment.resolve import CHOSEN, COPIED, profile
-from processors.guardrails.checks import ToolEvidence
+from processors.tools.evidence import ToolEvidence
 
 DIRECTORY = ToolEvidence("searchDirectory", {"query": "SQ *BLUE BOTTLE"}, {"results": [
     {"business_id": "biz-001", "name": "Blue Bottle Coffee", "website": "https://bb.example",

@@ -13,7 +13,6 @@ from processors.agent.prompt import Prompt
 from processors.daemons import registry
 from processors.daemons.environment import judge_from_settings
 from processors.errors import ConfigError, ProviderError
-from processors.guardrails.checks import ToolEvidence
 from processors.guardrails.judge import (
     VERDICT_TOOL,
     Judge,
@@ -24,6 +23,7 @@ from processors.guardrails.judge import (
 from processors.llm.fakes import FunctionModel, ScriptedModel, call, reply, tool_calls
 from processors.llm.model import ModelRequest
 from processors.settings import Settings
+from processors.tools.evidence import ToolEvidence
 
 USE_CASE = registry.use_case("question-answering")
 TASK = Prompt.load(USE_CASE.prompts / "task.md")

@@ -9,8 +9,8 @@ from collections import Counter
 from typing import Any
 
 from processors.daemons import registry
+from processors.daemons.judge_eval import LABELED, judge_precision_recall, load_cases
 from processors.guardrails.judge import VERDICT_TOOL, Judge
-from processors.guardrails.judge_eval import LABELED, judge_precision_recall, load_cases
 from processors.kafka.clients import Contracts
 from processors.llm.fakes import FunctionModel, call, tool_calls
 from processors.llm.model import ModelRequest

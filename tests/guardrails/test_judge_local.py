@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from processors.daemons.judge_eval import judge_precision_recall, load_cases
 from processors.guardrails.judge import Judge
-from processors.guardrails.judge_eval import judge_precision_recall, load_cases
 from processors.llm.config import LLMSettings
 from processors.llm.registry import load_model
 from processors.testing.llm import TEST_THREADS, local_model_server, missing_extra

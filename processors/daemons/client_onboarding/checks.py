@@ -33,7 +33,9 @@ from processors.daemons.client_onboarding.questionnaire import (
     normalize,
     year_end_month,
 )
-from processors.guardrails.checks import CheckResult, ToolEvidence, demotion, evidence_text
+from processors.daemons.usecase import Checked
+from processors.guardrails.checks import CheckResult, demotion, evidence_text
+from processors.tools.evidence import ToolEvidence
 
 SIGNUP = "signup:"
 PROFILE = "getClient:"
@@ -85,8 +87,9 @@ def checks(
     output: OnboardingAnswers,
     evidence: Sequence[ToolEvidence],
     event: Mapping[str, Any] | None = None,
-) -> list[CheckResult]:
-    """The onboarding checks; ``event`` (optional) lets signup citations be verified too.
+) -> Checked[OnboardingAnswers]:
+    """The onboarding checks, on a copy of ``output`` that they return with what they could
+    not stand behind demoted; ``event`` (optional) lets signup citations be verified too.
 
     An answer whose evidence is missing, cannot be traced or does not support its value is
     not a reason to throw the other answers away: it is *demoted* in place (value null,
@@ -95,6 +98,7 @@ def checks(
     invented one, a copied placeholder). What fails the whole output here: a question
     answered twice; an id of *another* tenant anywhere in the output fails it in
     ``run_checks`` (``cross_tenant_refs``, on the output as the model gave it)."""
+    output = output.model_copy(deep=True)  # set by code and demoted below
     facts = Facts.of(evidence)
     by_code = [_derive_year_end(output, facts), _cite_integrations(output, facts)]
     answered = [a for a in output.answers if a.value is not None]
@@ -128,7 +132,7 @@ def checks(
     for answer in output.answers:
         if answer.question in demoted:
             answer.value, answer.confidence, answer.evidence = None, 0.0, []
-    return results
+    return Checked(output, results)
 
 
 def _derive_year_end(output: OnboardingAnswers, facts: Facts) -> CheckResult:

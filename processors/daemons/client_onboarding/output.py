@@ -12,16 +12,20 @@ fact that is not one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.client_onboarding.checks import MIN_CONFIDENCE, SIGNUP
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers
 from processors.daemons.client_onboarding.questionnaire import KEYS, normalize
+from processors.tools.evidence import ToolEvidence
 
 
-def to_output(event: Mapping[str, Any], output: OnboardingAnswers) -> dict[str, Any]:
-    """The use-case fields of the ClientOnboarded datum (base.py adds ids and timestamps)."""
+def to_output(
+    event: Mapping[str, Any], output: OnboardingAnswers, evidence: Sequence[ToolEvidence] = ()
+) -> dict[str, Any]:
+    """The use-case fields of the ClientOnboarded datum (the pipeline adds ids and
+    timestamps). ``evidence`` is not needed: the checked output holds what was copied from it."""
     signup_keys = set(event.get("signup_answers") or {})
     given: dict[str, Answer] = {a.question: a for a in output.answers}
     answers: list[dict[str, Any]] = []

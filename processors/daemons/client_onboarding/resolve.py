@@ -25,7 +25,7 @@ from typing import Any
 from processors.daemons.client_onboarding.checks import PROFILE, SIDE, SIGNUP, Facts, naming
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
 from processors.daemons.client_onboarding.questionnaire import MAX_TEXT, normalize, year_end_month
-from processors.guardrails.checks import ToolEvidence
+from processors.tools.evidence import ToolEvidence
 
 COPIED = 0.9  # a value copied from the profile getClient returned
 

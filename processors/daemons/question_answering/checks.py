@@ -9,8 +9,9 @@
   tool call.
 - ``tool_calls_scoped``: every tool call passed the event's tenant as ``tenant_id``.
 
-:func:`checks` also leaves its :class:`~.evidence.Resolution` on the answer, so
-``to_output`` publishes the amounts and ids the tools returned rather than the model's copy.
+They demote nothing: the answer is published whole or not at all. ``to_output`` resolves the
+answer against the same evidence (:func:`~.evidence.resolve`), so it publishes the amounts
+and ids the tools returned rather than the model's copy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any
 
 from processors.daemons.question_answering.evidence import Resolution, resolve
 from processors.daemons.question_answering.models import DIFFERENCE_PLACEHOLDER, QuestionAnswer
-from processors.guardrails.checks import CheckResult, ToolEvidence, ids_grounded, numeric_grounding
+from processors.daemons.usecase import Checked
+from processors.guardrails.checks import CheckResult, ids_grounded, numeric_grounding
+from processors.tools.evidence import ToolEvidence
 
 # Tokens whose digits are not amounts: ids (tx-q-003, v-r-01), ISO dates and months,
 # quarters/halves (Q3, H1, FY2026) and years.
@@ -38,18 +41,17 @@ _AMOUNT = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 def checks(
     output: QuestionAnswer, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
-) -> list[CheckResult]:
-    """The use case's checks; stores the resolution on ``output`` for ``to_output``."""
+) -> Checked[QuestionAnswer]:
+    """The use case's checks of ``output`` (returned as it is: nothing to demote)."""
     resolution = resolve(output, evidence)
-    output._resolution = resolution
-    return [
+    return Checked(output, [
         numeric_grounding(_grounded_amounts(resolution), evidence),
         _figures_traced(resolution),
         ids_grounded(_cited_ids(output, resolution), evidence),
         answer_numbers(output, resolution),
         _rests_on_data(output, evidence),
         tool_calls_scoped(evidence, str(event["tenant_id"])),
-    ]
+    ])  # fmt: skip
 
 
 def _grounded_amounts(resolution: Resolution) -> list[int]:

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from processors.daemons.question_answering.models import CitedFigure, QuestionAnswer
-from processors.guardrails.checks import ToolEvidence
+from processors.tools.evidence import ToolEvidence
 
 Origin = Literal["tool", "code_sum", "code_difference", "model"]
 _FILTER_ARGUMENTS = ("category", "vendor_id", "descriptor")

@@ -9,9 +9,7 @@ of the response schema the model sees, so they are written for the model.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DIFFERENCE_PLACEHOLDER = "{difference}"
 
@@ -94,9 +92,6 @@ class QuestionAnswer(BaseModel):
         default_factory=dict,
         description="Filters used, e.g. {'category': '6500', 'vendor_id': 'v-q-02'}.",
     )
-
-    # Set by the checks (which see the tool evidence) for ``to_output``; never serialized.
-    _resolution: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> QuestionAnswer:

@@ -1,13 +1,14 @@
 """Map a checked answer to the ``QuestionAnswered`` datum's use-case fields.
 
-Amounts and record ids come from the :class:`~.evidence.Resolution` the checks computed
-against the tool evidence (the model's copy is only a pointer into it); the difference is
-code's subtraction and is written into the answer where the model put ``{difference}``.
+Amounts and record ids come from the :class:`~.evidence.Resolution` of the answer against
+the tool evidence, as the checks computed it (the model's copy is only a pointer into it);
+the difference is code's subtraction, written into the answer where the model put
+``{difference}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,15 +19,17 @@ from processors.daemons.question_answering.evidence import (
     resolve,
 )
 from processors.daemons.question_answering.models import DIFFERENCE_PLACEHOLDER, QuestionAnswer
+from processors.tools.evidence import ToolEvidence
 
 
-def to_output(event: Mapping[str, Any], output: QuestionAnswer) -> dict[str, Any]:
-    """The use-case fields of ``QuestionAnswered``.
-
-    Called after :func:`~.checks.checks`, whose resolution it uses; without it (no evidence
-    at hand) every cited amount is taken as the model wrote it and marked unresolved.
+def to_output(
+    event: Mapping[str, Any], output: QuestionAnswer, evidence: Sequence[ToolEvidence] = ()
+) -> dict[str, Any]:
+    """The use-case fields of ``QuestionAnswered``, the answer resolved against ``evidence``
+    (what the tools returned in the run); without evidence every cited amount is taken as
+    the model wrote it and marked unresolved.
     """
-    resolution: Resolution = output._resolution or resolve(output, ())
+    resolution: Resolution = resolve(output, evidence)
     figures = [f.as_datum() for f in resolution.all_figures]
     answer = output.answer
     if resolution.difference is not None:

@@ -22,8 +22,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from processors.daemons.usecase import Checked
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS, VendorProfile
-from processors.guardrails.checks import CheckResult, ToolEvidence, demotion
+from processors.guardrails.checks import CheckResult, demotion
+from processors.tools.evidence import ToolEvidence
 
 DIRECTORY_FIELDS = ("website", "phone", "address", "opening_hours", "merchant_category_code")
 WRITE_TOOLS = frozenset({"upsertVendor"})
@@ -224,8 +226,9 @@ def business_matches(
 
 def checks(
     output: VendorProfile, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
-) -> list[CheckResult]:
-    """The use case's deterministic checks (base.py adds no_secrets and the rest).
+) -> Checked[VendorProfile]:
+    """The use case's deterministic checks (``run_checks`` adds no_secrets and the rest), on
+    a copy of ``output`` that they return demoted.
 
     A field no tool returned, or an account that is not an expense account of the chart,
     becomes ``unknown`` (:func:`demote`): never published as a value, never written to the
@@ -233,11 +236,12 @@ def checks(
     invented entry: the vendor is then one the directory does not know). What fails the whole
     profile: a vendor record no tool of this tenant returned, and a directory entry that is not
     the descriptor's business (every field read from it would be another business's)."""
+    output = output.model_copy(deep=True)  # demoted below; the caller's stays as it was
     descriptor = str(event.get("raw_descriptor", ""))
     account = account_problem(output, evidence, event.get("transaction_id"))
     # first: an invented entry is not chosen at all; the rest read the profile as the model
     # gave it, and the field demotions come only after the whole-profile checks
-    return [
+    results = [
         demote(
             output,
             "entry_returned",
@@ -259,3 +263,4 @@ def checks(
             "the account category is unknown or in the chart",
         ),
     ]
+    return Checked(output, results)

@@ -8,10 +8,11 @@ cited (which the checks verify were returned by this run's tools), written ``too
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS, VendorProfile
+from processors.tools.evidence import ToolEvidence
 
 _FROM_BUSINESS = frozenset(VALUE_FIELDS) - {"account_category"}
 
@@ -44,8 +45,11 @@ def enriched_field(event: Mapping[str, Any], output: VendorProfile, field: str) 
     }
 
 
-def to_output(event: Mapping[str, Any], output: VendorProfile) -> dict[str, Any]:
-    """The ``VendorEnriched`` fields this use case owns (base.py adds ids and timestamps)."""
+def to_output(
+    event: Mapping[str, Any], output: VendorProfile, evidence: Sequence[ToolEvidence] = ()
+) -> dict[str, Any]:
+    """The ``VendorEnriched`` fields this use case owns (the pipeline adds ids and
+    timestamps). ``evidence`` is not needed: the checked output holds what was copied from it."""
     datum: dict[str, Any] = {
         "transaction_id": event["transaction_id"],
         "raw_descriptor": event["raw_descriptor"],

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
-from processors.guardrails.checks import ToolEvidence
+from processors.tools.evidence import ToolEvidence
 
 _MCC = re.compile(r"[0-9]{4}")
 COPIED = 0.9  # a value a tool returned for the chosen record

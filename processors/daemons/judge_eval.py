@@ -8,7 +8,9 @@ positive), counting ``needs_review`` separately and, in ``flagged_*``, as detect
 
 Try it against the configured judge (a real model server must be running; see README)::
 
-    python -m processors.guardrails.judge_eval [CASES.jsonl]
+    python -m processors.daemons.judge_eval [CASES.jsonl]
+
+(It lives with the daemons because it reads each daemon's task prompt and judge policy.)
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from processors.agent.prompt import Prompt
+from processors.daemons import registry
+from processors.daemons.environment import judge_from_settings
 from processors.errors import ConfigError
-from processors.guardrails.checks import ToolEvidence
 from processors.guardrails.judge import Judge, load_policy
+from processors.settings import Settings
+from processors.tools.evidence import ToolEvidence
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "examples" / "guardrails" / "judge_labeled.jsonl"
@@ -62,8 +67,6 @@ async def judge_precision_recall(
     judge: Judge, cases: Iterable[JudgeCase | Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Judge every case; precision/recall of ``fail`` detection, counts and misses."""
-    from processors.daemons import registry
-
     prompts: dict[str, tuple[Prompt, Prompt]] = {}
     tp = fp = fn = tn = flagged_tp = flagged_fp = review = errors = 0
     wrong: list[dict[str, str]] = []
@@ -113,9 +116,6 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def main(argv: list[str]) -> int:
-    from processors.daemons.environment import judge_from_settings
-    from processors.settings import Settings
-
     judge = judge_from_settings(Settings.from_env())
     if judge is None:
         raise ConfigError("no judge configured (DAEMONS_JUDGE_MODEL)")

@@ -22,7 +22,7 @@ from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import ModelRequest
 from processors.runtime.health import HealthServer
 from processors.runtime.metrics import RuntimeMetrics
-from processors.runtime.progress import ProgressTracker
+from processors.telemetry.progress import ProgressTracker
 from processors.tools.base import CallContext
 
 S = 1_000_000_000  # nanoseconds per second: span times are given explicitly below

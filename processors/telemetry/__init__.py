@@ -15,7 +15,7 @@ meter) and installs the global providers:
 - ``OTEL_SDK_DISABLED=true``: the SDK hands out no-op tracers (nothing recorded).
 
 Whatever the exporters, the provider always has a
-:class:`~processors.runtime.progress.ProgressTracker` (``Telemetry.progress``): it keeps, per
+:class:`~processors.telemetry.progress.ProgressTracker` (``Telemetry.progress``): it keeps, per
 in-flight event, the stage its spans say it is in, for the health server's ``/progress``.
 
 Tests pass ``span_exporters`` / ``metric_readers`` (in-memory) and ``install=False``.
@@ -50,7 +50,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from processors.errors import ConfigError
-from processors.runtime.progress import ProgressTracker
+from processors.telemetry.progress import ProgressTracker
 
 _lock = threading.Lock()
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
