@@ -33,6 +33,7 @@ from processors.guardrails.routing import (
 from processors.guardrails.screen import (
     Flag,
     injection_check,
+    no_authority_claims,
     record_flags,
     screen_event,
     screen_tool_result,
@@ -106,6 +107,7 @@ def run_checks(
     return Checked(own.output, [
         *own.results,
         no_secrets(data),
+        no_authority_claims(data),
         no_pii(data, evidence, event),
         cross_tenant_refs(data, tenant),
         tool_call_policy(

@@ -16,17 +16,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from processors.tools.evidence import ToolEvidence
-from processors.untrusted.redaction import pii_found
+from processors.untrusted.redaction import pii_found, secret_in
+from processors.untrusted.text import skeleton
 
-# A bearer/JWT token, a provider key, a private key block, or a password assignment.
-_SECRET = re.compile(
-    r"(eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|\bBearer\s+[A-Za-z0-9._~+/-]{16,}"
-    r"|\bsk-[A-Za-z0-9_-]{16,}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r"|\b(?:password|passwd|secret|api[_-]?key)\s*[:=]\s*\S{6,})",
-    re.IGNORECASE,
-)
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
 
 
@@ -89,10 +81,12 @@ def ids_grounded(ids: Iterable[str], evidence: Sequence[ToolEvidence]) -> CheckR
 
 
 def no_secrets(output: Any) -> CheckResult:
-    """Nothing that looks like a credential leaves in an output."""
-    found = _SECRET.search(json.dumps(output, default=str))
+    """No credential leaves in an output: none this process minted or holds (by value, in
+    any spelling the screen folds) and nothing shaped like a known token format."""
+    text = json.dumps(output, default=str, ensure_ascii=False)
+    found = secret_in(text) or secret_in(skeleton(text))
     if found:
-        return CheckResult("no_secrets", False, f"secret-like text at char {found.start()}")
+        return CheckResult("no_secrets", False, f"the output holds {found}")
     return CheckResult("no_secrets", True, "no secret-like text")
 
 

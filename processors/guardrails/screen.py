@@ -27,6 +27,27 @@ from processors.untrusted.text import normalize
 CHECK_NAME = "prompt_injection"
 _ANY = r"[^.!?\n]{0,60}?"  # within one clause
 
+# A claim of a reviewer's, an auditor's or a check's authority: nothing in data or in an
+# output may say it was approved, verified or exempted — only the guardrails decide that.
+_AUTHORITIES = (
+    r"(?:human\s+)?(?:reviewers?|review(?:\s+team)?|auditors?|compliance(?:\s+team)?"
+    r"|guardrails?|the\s+judge|(?:all\s+|the\s+)?checks|security\s+team)"
+)
+AUTHORITY_CLAIM = re.compile(
+    r"\b(?:approved|verified|validated|cleared|signed[\s-]?off|authori[sz]ed|whitelisted"
+    r"|allowlisted|pre-?approved|exempt(?:ed)?)\s+(?:by|from)\s+(?:the\s+|a\s+|all\s+)?"
+    + _AUTHORITIES
+    + r"\b|\b(?:reviewer|auditor|human|judge|guardrail|compliance)[\s_-]*(?:approved|verified"
+    r"|override|sign[\s-]?off)\b"
+    r"|\b(?:verdict|review_status|approval|guardrails?)\s*[:=]\s*[\"']?(?:pass(?:ed)?|approved"
+    r"|ok|true|skip(?:ped)?)\b"
+    r"|\b(?:all\s+)?(?:checks|guardrails?|reviews?|verification)\s+(?:have\s+been\s+|has\s+been\s+"
+    r"|were\s+|was\s+|are\s+|is\s+)?(?:passed|completed|skipped|waived|disabled|not\s+required"
+    r"|not\s+needed)\b"
+    r"|\bno\s+(?:human\s+|further\s+|manual\s+)?(?:review|approval|verification)\s+(?:is\s+)?"
+    r"(?:needed|required|necessary)\b"
+)
+
 # name -> pattern over normalized text (NFKC, invisible characters removed, casefolded)
 PATTERNS: dict[str, re.Pattern[str]] = {
     "ignore_instructions": re.compile(
@@ -77,6 +98,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"|(^|\n)\s*#{1,3}\s*(system|instructions?)\b"
     ),
     "fence_escape": re.compile(r"<[^a-z<>]{0,8}untrusted"),
+    "authority_claim": AUTHORITY_CLAIM,
     "output_override": re.compile(
         r"\b(your|the)\s+(final\s+)?(answer|output|response|reply)\s+(must|should|shall|has\s+to)\b"
         r"|\b(respond|reply|answer)\s+(only\s+)?with\s+(exactly|only)\b"
@@ -131,6 +153,18 @@ def screen_tool_result(value: Any, where: str) -> tuple[str, ...]:
     flags = screen_value(value, where)
     record_flags(flags)
     return tuple(str(flag) for flag in flags)
+
+
+def no_authority_claims(output: Any) -> CheckResult:
+    """Nothing in an output claims a reviewer's or a check's authority ("reviewer-approved",
+    "all checks passed", "no further review needed"), in any spelling the screen reads:
+    only the guardrails decide what passed, and a person what is approved."""
+    found = sorted({path or "output" for path, text in _strings(output, "")
+                    if AUTHORITY_CLAIM.search(normalize(text))})  # fmt: skip
+    if found:
+        where = ", ".join(found[:5])
+        return CheckResult("no_authority_claims", False, f"claims a review's authority: {where}")
+    return CheckResult("no_authority_claims", True, "no claim of a review's authority")
 
 
 def record_flags(flags: Sequence[Flag]) -> None:

@@ -27,7 +27,7 @@ from processors.llm.model import (
     ToolCall,
     ToolResultMessage,
 )
-from processors.untrusted.text import fold
+from processors.untrusted.text import skeleton
 
 _CALL = re.compile(
     r"\b(?:call|invoke|execute|trigger)\s+(?:the\s+)?(?:tool\s+|function\s+)?`?"
@@ -55,6 +55,8 @@ _SET = re.compile(
 )
 _SECRETISH = re.compile(
     r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|\bsk-[A-Za-z0-9_-]{8,}"
+    # any key-like token: a short prefix, an underscore, then a long run of letters and digits
+    r"|\b[A-Za-z]{2,8}_(?:[A-Za-z]{2,8}_)?[A-Za-z0-9]{16,}\b|\bAKIA[0-9A-Z]{16}\b"
     r"|\b(?:api[_-]?key|password|secret|token)\s*[:=]\s*[^\s\"',}]{6,}"
     r"|\b(?:\d[ -]?){15,16}\b",
     re.IGNORECASE,
@@ -126,7 +128,7 @@ def _texts(request: ModelRequest) -> Iterator[str]:
     for message in request.messages:
         if isinstance(message, SystemMessage | AssistantMessage):
             continue
-        content = fold(str(message.content or ""))
+        content = skeleton(str(message.content or ""))  # it reads look-alikes as a model does
         if isinstance(message, ToolResultMessage):
             body = re.sub(r"^<untrusted[^>]*>\n|\n</untrusted>$", "", content)
             try:

@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from processors.tools.base import CallContext
+from processors.untrusted.redaction import remember_secret
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Credential:
     tenant_id: str
     principal_id: str
     expires_at: float
+
+    def __post_init__(self) -> None:
+        remember_secret(self.token.get_secret_value())  # recognised by value if echoed
 
     def authorization_header(self) -> str:
         """The ``Authorization`` header value; call only where it goes on the wire."""
@@ -73,6 +77,7 @@ class HmacCredentialProvider:
     ) -> None:
         self._settings = settings
         self._clock = clock
+        remember_secret(settings.key.get_secret_value())
 
     def __repr__(self) -> str:
         return f"HmacCredentialProvider(ttl_seconds={self._settings.ttl_seconds})"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from processors.untrusted import defenses
-from processors.untrusted.text import fold
+from processors.untrusted.text import skeleton
 
 # "<" or a look-alike, then up to 8 non-letters (spaces, "/", zero-width marks), then the word.
 _DELIMITER = re.compile(
@@ -33,14 +33,16 @@ def untrusted(data: str, *, source: str, id: str | None = None) -> str:
 
 def neutralize(data: str) -> str:
     """``data`` with every delimiter look-alike made inert, so it cannot close a fence early
-    or open one (also when spelled with full-width letters or hidden zero-width marks: then
-    the data is NFKC-folded first, which changes only such lookalike characters)."""
+    or open one — also when spelled with look-alike characters (full-width or Cyrillic
+    letters, other blocks' angle brackets and slashes, accents, hidden zero-width marks): then
+    the data is replaced by its :func:`~processors.untrusted.text.skeleton` first, which
+    changes only such characters, and neutralized there."""
     if not defenses.current().fencing:
         return data
     body = _DELIMITER.sub(_neutral, data)
-    folded = fold(body)
-    if _DELIMITER.search(folded):
-        body = _DELIMITER.sub(_neutral, folded)
+    read = skeleton(body)
+    if _DELIMITER.search(read):
+        body = _DELIMITER.sub(_neutral, read)
     return body
 
 

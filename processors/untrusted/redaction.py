@@ -1,9 +1,72 @@
-"""What must not leave in a record, a log line or a span: secrets masked by their shape,
-card and SSN-like numbers masked, and the personal data a check looks for."""
+"""What must not leave in an output, a record, a log line or a span: secrets — recognised by
+what they are (every credential the process minted or holds, by value: :func:`remember_secret`)
+and by the shape of known token formats — card and SSN-like numbers, and the personal data a
+check looks for."""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+
+# Known token formats: JWTs, bearer headers, provider keys (OpenAI/Anthropic/Stripe "sk-",
+# "sk_live_", AWS, GitHub, GitLab, Slack, Google), private key blocks, key=value assignments.
+SECRET_FORMATS = re.compile(
+    r"(eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|\bBearer\s+[A-Za-z0-9._~+/-]{16,}"
+    r"|\b(?:sk|rk)[-_](?:(?:live|test|proj|ant)[-_])?[A-Za-z0-9_-]{16,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}|\bglpat-[A-Za-z0-9_-]{20,}"
+    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|\bAIza[0-9A-Za-z_-]{35}"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\s*[:=]\s*\S{6,})",
+    re.IGNORECASE,
+)
+_MIN_SECRET = 12  # shorter values are not remembered: they would match ordinary text
+
+
+class _KnownSecrets:
+    """The secret values this process minted or holds (credentials, signing keys, API keys),
+    the most recent ``limit`` of them; looked for by value wherever text may leave."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._limit, self._lock = limit, threading.Lock()
+
+    def add(self, value: str) -> None:
+        parts = [value, *(p for p in value.split(".") if len(p) >= 20)]  # a JWT's signature too
+        with self._lock:
+            for part in parts:
+                if len(part) >= _MIN_SECRET:
+                    self._values[part] = None
+                    self._values.move_to_end(part)
+            while len(self._values) > self._limit:
+                self._values.popitem(last=False)
+
+    def values(self) -> list[str]:
+        with self._lock:
+            return list(self._values)
+
+
+_KNOWN = _KnownSecrets()
+
+
+def remember_secret(value: str) -> None:
+    """Register a secret this process minted or holds, so it is recognised by value in any
+    output (``no_secrets``) and masked in any record or log line (:func:`redact`)."""
+    _KNOWN.add(value)
+
+
+def secret_in(text: str) -> str | None:
+    """What kind of secret ``text`` holds, if any: ``"a credential this process holds"`` (by
+    value) or ``"secret-like text"`` (a known token format)."""
+    if any(value in text for value in _KNOWN.values()):
+        return "a credential this process minted or holds"
+    if SECRET_FORMATS.search(text):
+        return "secret-like text"
+    return None
+
 
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _SECRET_PATTERNS = (
@@ -64,9 +127,13 @@ def pii_found(text: str, known: str = "") -> list[str]:
 
 
 def redact(text: str) -> str:
-    """Mask secret-looking substrings (bearer tokens, JWTs, ``sk-…`` keys, ``password=…``)
-    and card or SSN-like numbers."""
+    """Mask every secret this process holds (by value), secret-looking substrings (bearer
+    tokens, JWTs, ``sk-…`` keys, ``password=…``) and card or SSN-like numbers."""
+    for value in _KNOWN.values():
+        if value in text:
+            text = text.replace(value, "[REDACTED]")
     text = mask_pii(_JWT.sub("[REDACTED]", text))
     text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)} [REDACTED]", text)
     text = _SECRET_PATTERNS[1].sub("[REDACTED]", text)
-    return _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
+    text = _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
+    return SECRET_FORMATS.sub("[REDACTED]", text)  # the other known token formats
