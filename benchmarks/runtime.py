@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,19 @@ def question(i: int, text: str, keys: int) -> dict[str, Any]:
 
 
 class Reader:
-    """Collects raw records of a topic (from the start) in a thread until ``expected``."""
+    """Collects raw records of a topic (from the start) in a thread until ``expected`` of them
+    (``identity``: until ``expected`` distinct identities, so duplicates do not end it early),
+    with each record's arrival time."""
 
-    def __init__(self, settings: Settings, physical: str, expected: int, timeout: float) -> None:
+    def __init__(
+        self, settings: Settings, physical: str, expected: int, timeout: float,
+        identity: Callable[[bytes], str] | None = None,
+    ) -> None:  # fmt: skip
         self.records: list[tuple[int, int, bytes | None, bytes, int]] = []
+        self.arrivals: list[float] = []
         self.last_at = 0.0
         self.expected, self.timeout = expected, timeout
+        self.identity, self.seen = identity, set[str]()
         self.consumer = Consumer(consumer_config(settings, ephemeral_group("bench-reader")))
         self.consumer.subscribe([physical])
         self.thread = threading.Thread(target=self._main, daemon=True)
@@ -94,7 +102,7 @@ class Reader:
     def _main(self) -> None:
         deadline = time.monotonic() + self.timeout
         try:
-            while len(self.records) < self.expected and time.monotonic() < deadline:
+            while self._count() < self.expected and time.monotonic() < deadline:
                 for msg in self.consumer.consume(1000, 0.1):
                     error = msg.error()
                     if error is not None:
@@ -103,8 +111,14 @@ class Reader:
                     ts = msg.timestamp()[1]
                     self.records.append((msg.partition(), msg.offset(), msg.key(), msg.value(), ts))
                     self.last_at = time.monotonic()
+                    self.arrivals.append(self.last_at)
+                    if self.identity is not None:
+                        self.seen.add(self.identity(msg.value()))
         finally:
             self.consumer.close()
+
+    def _count(self) -> int:
+        return len(self.seen) if self.identity is not None else len(self.records)
 
     def wait(self) -> None:
         self.thread.join(self.timeout + 30)

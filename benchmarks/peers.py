@@ -1,0 +1,458 @@
+"""Our runtime against the peers a user would pick instead: same broker, same input, one run.
+
+    python3 -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install -e '.[peers]'
+    /tmp/peers-venv/bin/python benchmarks/peers.py [--events 20000 --rounds 2 --slow-events 2000]
+
+(A separate virtualenv: Quix Streams pins confluent-kafka below 2.13, and every framework here
+then runs on that same librdkafka.) ``KAFKA_BOOTSTRAP_SERVERS`` if set, else a throwaway local
+broker. Input: ``QuestionAsked`` Avro records, 8 partitions, 1,000 keys; every framework runs
+as its own process (``peers.py worker ...``) in its own consumer group, reading from the start.
+
+(a) pass-through, the same per-event work for all: Avro decode, one CONSUMER span per event
+    (child of the context in the headers), Avro encode, produce with the span's context in the
+    headers, at-least-once (offsets committed only after the output is acknowledged, or the
+    framework's own equivalent). ``ours``: the daemon path (``Runner``, concurrency 256);
+    ``quix``: Quix Streams (``Application``, ``processing_guarantee="at-least-once"``, its
+    default 5 s commit interval); ``faststream``: FastStream's confluent broker with its
+    ``KafkaTelemetryMiddleware`` (which makes the span and injects the context) and
+    ``AckPolicy.ACK``; ``bare``: a confluent-kafka loop doing that same work by hand.
+(b) a 200 ms async handler, 2,000 events over 1,000 keys, each with its best documented
+    concurrency: ours at 256; Quix Streams one replica per partition (8 processes; its handlers
+    are synchronous); FastStream ``max_workers=256`` (which it allows only with
+    ``AckPolicy.ACK_FIRST``, i.e. committing before processing); a plain thread pool of 256.
+    Per-key order violations counted on the outputs.
+(c) SIGKILL each framework's process once when half the outputs are out, restart it, and
+    count input events whose output never appears (and duplicates).
+
+Prints readable lines and, as its LAST line, one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import NewTopic
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from processors import telemetry
+from processors.kafka.admin import apply_topics
+from processors.kafka.clients import (
+    Contracts,
+    admin_client,
+    consumer_config,
+    ephemeral_group,
+    producer_config,
+)
+from processors.runtime.daemon import Daemon, EventContext, Output
+from processors.runtime.runner import Runner
+from processors.settings import Settings
+from processors.testing.broker import session_broker
+from processors.tracing import extract_context, inject_headers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime import Reader, answer
+
+ROOT = Path(__file__).resolve().parent.parent
+IN, OUT = "questions.asked", "questions.answered"
+PARTITIONS, KEYS, SLOW_S = 8, 1000, 0.2
+FRAMEWORKS = ("ours", "quix", "faststream", "bare")
+
+
+# ---- the same work for everyone ------------------------------------------------------------
+
+
+def question(i: int, slow: bool) -> dict[str, Any]:
+    return {
+        "event_id": f"e{i:06d}", "tenant_id": "t1", "principal_id": f"u{i % KEYS}",
+        "occurred_at": dt.datetime.now(dt.UTC), "question_id": f"q{i}",
+        "question": "sleep:200" if slow else "hi", "conversation_id": None,
+    }  # fmt: skip
+
+
+class Work:
+    """Decode, answer, encode (the span is the caller's: by hand, or the framework's)."""
+
+    def __init__(self, contracts: Contracts) -> None:
+        self.codec, self.catalog = contracts.codec, contracts.catalog
+        self.source, self.sink = self.catalog.physical(IN), self.catalog.physical(OUT)
+        self.in_schema = self.catalog.get(IN).value_schema
+        self.out_schema = self.catalog.get(OUT).value_schema
+        self.tracer = telemetry.tracer("bench.peers")
+
+    def __call__(self, value: bytes, partition: int, offset: int) -> tuple[bytes, bool]:
+        event = self.codec.decode(value, self.in_schema)
+        out = self.codec.encode(self.out_schema, answer(event, partition, offset), topic=self.sink)
+        return out, event["question"].startswith("sleep:")
+
+    def span(self, headers: Any, partition: int, offset: int, group: str) -> trace.Span:
+        return self.tracer.start_span(
+            f"process {self.source}", context=extract_context(headers), kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
+                        "messaging.destination.name": self.source,
+                        "messaging.destination.partition.id": str(partition),
+                        "messaging.kafka.offset": offset,
+                        "messaging.consumer.group.name": group},
+        )  # fmt: skip
+
+
+# ---- workers (one process each) ------------------------------------------------------------
+
+
+def run_ours(settings: Settings, contracts: Contracts, group: str, slow: bool) -> None:
+    async def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
+        if event["question"].startswith("sleep:"):
+            await asyncio.sleep(SLOW_S)
+        return [Output(OUT, answer(event, ctx.partition, ctx.offset))]
+
+    daemon = Daemon(name="peers", inputs=(IN,), outputs=(OUT,), handler=handle,
+                    dead_letter_topic="question-answering.dlq", group_id=group)  # fmt: skip
+    runner = Runner(daemon, settings, contracts, concurrency=256)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await runner.run(stop)
+
+    asyncio.run(main())
+
+
+def run_bare(settings: Settings, contracts: Contracts, group: str, slow: bool) -> None:
+    """By hand: consume, the work in a CONSUMER span, produce with its context, commit what
+    was acknowledged every 0.2 s. ``slow``: a plain thread pool of 256 runs each handler (no
+    per-key order, offsets stored as handlers finish)."""
+    work = Work(contracts)
+    consumer = Consumer(consumer_config(settings, group))
+    producer = Producer(producer_config(settings))
+    consumer.subscribe([work.source])
+    pool = ThreadPoolExecutor(256) if slow else None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def one(msg: Any) -> None:
+        span = work.span(msg.headers(), msg.partition(), msg.offset(), group)
+        value, sleeps = work(msg.value(), msg.partition(), msg.offset())
+        if sleeps:
+            time.sleep(SLOW_S)
+        headers = inject_headers(None, trace.set_span_in_context(span))
+        producer.produce(work.sink, key=msg.key(), value=value, headers=headers)
+        span.end()
+        consumer.store_offsets(msg)
+
+    last_commit = time.monotonic()
+    while not stop.is_set():
+        for msg in consumer.consume(1000, 0.1):
+            if msg.error() is not None:
+                continue
+            if pool is None:
+                one(msg)
+                producer.poll(0)
+            else:
+                pool.submit(one, msg)
+        producer.poll(0)
+        if time.monotonic() - last_commit > 0.2:
+            producer.flush(30)  # outputs acknowledged before their inputs are committed
+            with contextlib.suppress(KafkaException):
+                consumer.commit(asynchronous=True)
+            last_commit = time.monotonic()
+    producer.flush(30)
+    consumer.close()
+
+
+def run_quix(settings: Settings, contracts: Contracts, group: str, slow: bool) -> None:
+    from quixstreams import Application, message_context
+
+    work = Work(contracts)
+    app = Application(
+        broker_address=settings.kafka.bootstrap_servers, consumer_group=group,
+        auto_offset_reset="earliest", processing_guarantee="at-least-once",
+        use_changelog_topics=False, auto_create_topics=False,
+    )  # fmt: skip
+    source = app.topic(work.source, key_deserializer="bytes", value_deserializer="bytes")
+    sink = app.topic(work.sink, key_serializer="bytes", value_serializer="bytes")
+    sdf = app.dataframe(source)
+
+    def process(value: bytes, key: Any, timestamp: int, headers: Any) -> tuple[bytes, Any]:
+        row = message_context()
+        span = work.span(headers, row.partition, row.offset, group)
+        out, sleeps = work(value, row.partition, row.offset)
+        if sleeps:
+            time.sleep(SLOW_S)  # Quix Streams handlers are synchronous
+        carried = inject_headers(None, trace.set_span_in_context(span))
+        span.end()
+        return out, carried
+
+    sdf = sdf.apply(process, metadata=True)
+    sdf = sdf.set_headers(lambda value, key, timestamp, headers: value[1])
+    sdf = sdf.apply(lambda value: value[0])
+    sdf.to_topic(sink)
+    signal.signal(signal.SIGTERM, lambda *_: app.stop())
+    app.run()
+
+
+def run_faststream(settings: Settings, contracts: Contracts, group: str, slow: bool) -> None:
+    from faststream import FastStream
+    from faststream.confluent import KafkaBroker, KafkaMessage
+    from faststream.confluent.opentelemetry import KafkaTelemetryMiddleware
+    from faststream.middlewares import AckPolicy
+
+    work = Work(contracts)
+    broker = KafkaBroker(
+        settings.kafka.bootstrap_servers,
+        middlewares=(KafkaTelemetryMiddleware(tracer_provider=telemetry.tracer_provider()),),
+    )
+    publisher = broker.publisher(work.sink)
+    options: dict[str, Any] = (
+        {"max_workers": 256, "ack_policy": AckPolicy.ACK_FIRST} if slow
+        else {"ack_policy": AckPolicy.ACK}
+    )  # fmt: skip
+
+    @broker.subscriber(work.source, group_id=group, auto_offset_reset="earliest", **options)
+    async def handle(body: bytes, msg: KafkaMessage) -> None:
+        raw = msg.raw_message
+        out, sleeps = work(body, raw.partition(), raw.offset())
+        if sleeps:
+            await asyncio.sleep(SLOW_S)
+        await publisher.publish(out, key=raw.key())
+
+    asyncio.run(FastStream(broker).run())
+
+
+WORKERS = {"ours": run_ours, "bare": run_bare, "quix": run_quix, "faststream": run_faststream}
+
+
+def worker_main(argv: list[str]) -> None:
+    framework, group, slow = argv[0], argv[1], argv[2] == "slow"
+    settings = Settings.from_env()
+    telemetry.tracer_provider()  # the same SDK provider (no exporter) for every framework
+    WORKERS[framework](settings, Contracts.load(settings), group, slow)
+
+
+# ---- the parent: input, processes, reading the outputs -----------------------------------------
+
+
+def fresh(base: Settings) -> tuple[Settings, Contracts]:
+    """Topics of our own: input and output with 8 partitions, the rest as the catalogue says."""
+    settings = base.model_copy(update={"topic_prefix": f"peers{uuid.uuid4().hex[:8]}."})
+    contracts = Contracts.load(settings)
+    admin = admin_client(settings)
+    names = [contracts.catalog.physical(IN), contracts.catalog.physical(OUT)]
+    for future in admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names]).values():
+        future.result(30)
+    deadline = time.monotonic() + 30  # visible in metadata before the catalogue is applied
+    while not set(names) <= set(admin.list_topics(timeout=10).topics):
+        assert time.monotonic() < deadline, f"topics {names} never became visible"
+        time.sleep(0.2)
+    apply_topics(admin, contracts.catalog)
+    return settings, contracts
+
+
+def produce(settings: Settings, contracts: Contracts, n: int, slow: bool) -> list[str]:
+    spec, physical = contracts.catalog.get(IN), contracts.catalog.physical(IN)
+    producer = Producer(producer_config(settings))
+    ids = []
+    for i in range(n):
+        event = question(i, slow)
+        ids.append(event["event_id"])
+        value = contracts.codec.encode(spec.value_schema, event, topic=physical)
+        producer.produce(physical, key=spec.key_for(event), value=value,
+                         headers=inject_headers([]))  # fmt: skip
+        if i % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    return ids
+
+
+def spawn(framework: str, settings: Settings, group: str, slow: bool, log: Path) -> Any:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "DAEMONS_TOPIC_PREFIX": settings.topic_prefix,
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "worker", framework, group,
+             "slow" if slow else "pass"],
+            env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+
+
+def stop(procs: list[Any]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def analyse(contracts: Contracts, reader: Reader, ids: list[str]) -> dict[str, int]:
+    """Lost and duplicated events; per-key order violations (the first output of each event,
+    per key in output offset order, must follow the inputs' offsets)."""
+    by_key: dict[bytes | None, list[tuple[int, int, int, int]]] = defaultdict(list)
+    seen: set[str] = set()
+    duplicates = 0
+    for part, off, key, value, _ts in sorted(reader.records, key=lambda r: (r[0], r[1])):
+        record = contracts.codec.decode(value)
+        if record["event_id"] in seen:  # a redone event: at-least-once, not a reordering
+            duplicates += 1
+            continue
+        seen.add(record["event_id"])
+        in_part, in_off = (int(x) for x in record["run_id"].split("-"))
+        by_key[key].append((part, off, in_part, in_off))
+    violations = 0
+    for rows in by_key.values():
+        rows.sort()
+        violations += sum(1 for a, b in itertools.pairwise(rows) if (b[2], b[3]) < (a[2], a[3]))
+    return {"lost": len(set(ids) - seen), "duplicates": duplicates, "violations": violations}
+
+
+@dataclasses.dataclass
+class Run:
+    framework: str
+    replicas: int = 1
+    slow: bool = False
+    kill: bool = False
+
+
+def one_run(base: Settings, run: Run, n: int, timeout: float) -> dict[str, Any]:
+    settings, contracts = fresh(base)
+    ids = produce(settings, contracts, n, run.slow)
+
+    def event_id(value: bytes) -> str:
+        return str(contracts.codec.decode(value)["event_id"])
+
+    reader = Reader(settings, contracts.catalog.physical(OUT), n, timeout, identity=event_id)
+    group = ephemeral_group(f"peers-{run.framework}")
+    log = Path(f"/tmp/peers-{run.framework}{'-slow' if run.slow else ''}.log")
+    log.write_bytes(b"")
+    started = time.monotonic()
+    procs = [spawn(run.framework, settings, group, run.slow, log) for _ in range(run.replicas)]
+    killed_at = None
+    try:
+        while reader.thread.is_alive():
+            if run.kill and killed_at is None and len(reader.records) >= n // 2:
+                killed_at = len(reader.records)
+                for proc in procs:
+                    proc.send_signal(signal.SIGKILL)
+                for proc in procs:
+                    proc.wait(10)
+                procs = [spawn(run.framework, settings, group, run.slow, log)
+                         for _ in range(run.replicas)]  # fmt: skip
+            if any(p.poll() is not None for p in procs):
+                print(f"WARNING: a {run.framework} worker exited, see {log}", flush=True)
+                break
+            reader.thread.join(0.05)
+        if run.kill:  # the stragglers: duplicates may arrive after the count is reached
+            time.sleep(3)
+    finally:
+        stop(procs)
+    reader.thread.join(30)
+    wall = len(reader.seen) / (reader.last_at - started) if reader.records else 0.0
+    # steady: the middle 80 % of the outputs by arrival at the reader (not their CreateTime:
+    # Quix Streams gives an output its input's timestamp), without start-up and drain
+    arrivals = sorted(reader.arrivals)
+    lo, hi = len(arrivals) // 10, len(arrivals) * 9 // 10
+    window = arrivals[hi - 1] - arrivals[lo] if hi - 1 > lo else 0.0
+    steady = (hi - 1 - lo) / window if window > 0 else 0.0
+    figures = {"outputs": len(reader.records), "eps": round(wall, 1),
+               "steady_eps": round(steady, 1), **analyse(contracts, reader, ids)}  # fmt: skip
+    if killed_at is not None:
+        figures["killed_after_outputs"] = killed_at
+    return figures
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import confluent_kafka
+
+    found = {"librdkafka": confluent_kafka.libversion()[0]}
+    for name in ("confluent-kafka", "quixstreams", "faststream"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--slow-events", type=int, default=2_000)
+    parser.add_argument("--kill-events", type=int, default=20_000)
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--sections", default="pass,slow,kill")
+    args = parser.parse_args()
+    frameworks = args.frameworks.split(",")
+    sections = set(args.sections.split(","))
+    figures: dict[str, Any] = {"versions": versions(), "events": args.events,
+                               "partitions": PARTITIONS, "keys": KEYS}  # fmt: skip
+    print(f"versions {figures['versions']}", flush=True)
+    with session_broker(Settings.from_env()) as base:
+        if "pass" in sections:
+            for framework in frameworks:  # warm-up: the broker's first groups and PIDs
+                one_run(base, Run(framework), 500, 120)
+            for round_ in range(1, args.rounds + 1):
+                for framework in frameworks:
+                    r = one_run(base, Run(framework), args.events, args.events / 50 + 120)
+                    figures[f"pass_{framework}_r{round_}"] = r
+                    print(f"pass-through {framework:10s} round {round_}: {r}", flush=True)
+            for peer in frameworks:
+                if peer == "ours" or "ours" not in frameworks:
+                    continue
+                for kind in ("eps", "steady_eps"):
+                    ours = max(figures[f"pass_ours_r{i}"][kind] for i in range(1, args.rounds + 1))
+                    theirs = max(figures[f"pass_{peer}_r{i}"][kind]
+                                 for i in range(1, args.rounds + 1))  # fmt: skip
+                    figures[f"ours_vs_{peer}_{kind}"] = round(ours / theirs, 3) if theirs else None
+        if "slow" in sections:
+            bound = 256 / SLOW_S
+            figures["slow_bound_eps"] = bound
+            for framework in frameworks:
+                replicas = PARTITIONS if framework == "quix" else 1
+                r = one_run(base, Run(framework, replicas=replicas, slow=True), args.slow_events,
+                            args.slow_events * SLOW_S + 120)  # fmt: skip
+                r["replicas"] = replicas
+                figures[f"slow_{framework}"] = r
+                print(f"slow handler {framework:10s}: {r}", flush=True)
+            if "ours" in frameworks:
+                for kind in ("eps", "steady_eps"):
+                    figures[f"slow_ours_{kind}_vs_bound"] = round(
+                        figures["slow_ours"][kind] / bound, 3
+                    )
+        if "kill" in sections:
+            for framework in frameworks:
+                r = one_run(base, Run(framework, kill=True), args.kill_events,
+                            args.kill_events / 50 + 180)  # fmt: skip
+                figures[f"kill_{framework}"] = r
+                print(f"SIGKILL mid-run {framework:10s}: {r}", flush=True)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker_main(sys.argv[2:])
+    else:
+        main()
