@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from processors.guardrails.checks import CheckResult
 from processors.untrusted import defenses
-from processors.untrusted.text import normalize
+from processors.untrusted.text import decodings, fold, normalize
 
 CHECK_NAME = "prompt_injection"
 _ANY = r"[^.!?\n]{0,60}?"  # within one clause
@@ -104,6 +104,9 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"|\b(respond|reply|answer)\s+(only\s+)?with\s+(exactly|only)\b"
         r"|\b(set|change|report|mark)\s+(the\s+)?(website|phone|name|answer|amount|total|mcc"
         r"|category|verdict|confidence)\s+(to|as)\b"
+        # any field dictated with a quoted value: 'set industry to "..."'
+        r"|\b(set|change|report|mark|record|fill)\s+(the\s+|your\s+)?[a-z_]{2,30}\s+(field\s+)?"
+        r"(to|as|with)\s+[\"'\u201c]"
     ),
 }
 
@@ -120,10 +123,45 @@ class Flag:
         return f"{self.where} ({', '.join(self.patterns)})"
 
 
+# "ignore the previous instructions" and "forget your instructions" in other languages, over
+# folded, casefolded text (not the Latin skeleton, which would turn Cyrillic into look-alikes)
+OTHER_LANGUAGES = re.compile(
+    r"\bignor(?:e[zr]?|er)\b[^.!?\n]{0,40}\b(?:instructions|consignes|r[eè]gles)\b"  # fr
+    r"|\boublie[zr]?\b[^.!?\n]{0,30}\b(?:instructions|consignes)\b"
+    r"|\bignorier(?:e|en|t)?\b[^.!?\n]{0,40}\b(?:anweisungen|instruktionen|regeln)\b"  # de
+    r"|\bvergiss\b[^.!?\n]{0,30}\banweisungen\b"
+    r"|\bignora(?:r)?\b[^.!?\n]{0,40}\b(?:instrucciones|istruzioni|reglas|regole)\b"  # es, it
+    r"|\bolvida\b[^.!?\n]{0,30}\binstrucciones\b"
+    r"|\bignor(?:e|ar)\b[^.!?\n]{0,40}\binstru[cç][oõ]es\b"  # pt
+    r"|\bnegeer\b[^.!?\n]{0,40}\binstructies\b"  # nl
+    r"|\bzignoruj\b[^.!?\n]{0,40}\binstrukcje\b"  # pl
+    r"|talimatlar[\u0131i]\s+(?:yok\s+say|g[öo]rmezden\s+gel)"  # tr
+    r"|\b(?:игнорируй(?:те)?|проигнорируй(?:те)?|забудь(?:те)?)\b[^.!?\n]{0,40}"
+    r"(?:инструкци|указани|правил)"  # ru
+    r"|(?:忽略|无视|忽视|無視)[^。!?\n]{0,12}(?:指令|指示|说明|命令|規則|规则)"  # zh
+    r"|(?:指示|命令)[^。!?\n]{0,8}(?:を無視|を忘れ)"  # ja
+)
+
+
 def screen_text(text: str) -> tuple[str, ...]:
-    """The names of the patterns ``text`` matches (empty: nothing instruction-like)."""
+    """The names of the patterns ``text`` matches (empty: nothing instruction-like): as it
+    reads (:func:`~processors.untrusted.text.skeleton`), in the other languages of
+    :data:`OTHER_LANGUAGES`, and once decoded (percent-encoding, entities, escapes, base64,
+    hex: then ``encoded_payload`` is named too)."""
+    found = _matches(text)
+    for decoded in decodings(text):
+        inner = _matches(decoded)
+        if inner:
+            found.update(inner | {"encoded_payload"})
+    return tuple(name for name in (*PATTERNS, "encoded_payload") if name in found)
+
+
+def _matches(text: str) -> set[str]:
     plain = normalize(text)
-    return tuple(name for name, pattern in PATTERNS.items() if pattern.search(plain))
+    found = {name for name, pattern in PATTERNS.items() if pattern.search(plain)}
+    if OTHER_LANGUAGES.search(fold(text).casefold()):
+        found.add("ignore_instructions")
+    return found
 
 
 def screen_value(value: Any, where: str) -> list[Flag]:

@@ -27,7 +27,7 @@ from processors.llm.model import (
     ToolCall,
     ToolResultMessage,
 )
-from processors.untrusted.text import skeleton
+from processors.untrusted.text import decodings, skeleton
 
 _CALL = re.compile(
     r"\b(?:call|invoke|execute|trigger)\s+(?:the\s+)?(?:tool\s+|function\s+)?`?"
@@ -124,7 +124,14 @@ def _tenant(task: str) -> str:
 
 
 def _texts(request: ModelRequest) -> Iterator[str]:
-    """Everything but our own system prompt, unescaped, with tool results' strings unpacked."""
+    """Everything but our own system prompt, unescaped, with tool results' strings unpacked,
+    and what any of it says once decoded (base64, percent-encoding...: a model decodes)."""
+    for text in _read(request):
+        yield text
+        yield from (skeleton(decoded) for decoded in decodings(text))
+
+
+def _read(request: ModelRequest) -> Iterator[str]:
     for message in request.messages:
         if isinstance(message, SystemMessage | AssistantMessage):
             continue

@@ -12,8 +12,12 @@ on it and the fences neutralize any delimiter it reveals.
 
 from __future__ import annotations
 
+import base64
+import html
 import re
 import unicodedata
+import urllib.parse
+from collections.abc import Callable
 
 _INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
                         r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff"
@@ -72,3 +76,47 @@ def normalize(text: str) -> str:
     """:func:`skeleton`, casefolded: the text a screen pattern sees, so full-width letters, a
     zero-width space, an accent or a Cyrillic look-alike inside a word still match."""
     return skeleton(text).casefold()
+
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9A-Fa-f]{2,6}|[A-Za-z]{2,10});")
+_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX = re.compile(r"\b(?:[0-9A-Fa-f]{2}){12,}\b")
+
+
+def decodings(text: str) -> list[str]:
+    """What ``text`` says once decoded, when it carries encoded text: percent-encoding, HTML
+    entities, ``\\u``/``\\x`` escapes, and base64 or hex runs that decode to readable UTF-8
+    text (a model decodes those as readily as it reads plain text). Empty when there is
+    nothing encoded in it."""
+    found: list[str] = []
+    if _PERCENT.search(text):
+        found.append(urllib.parse.unquote_plus(text))
+    if _ENTITY.search(text):
+        found.append(html.unescape(text))
+    if _ESCAPE.search(text):
+        found.append(_ESCAPE.sub(lambda m: chr(int(m.group(0)[2:], 16)), text))
+    for run in _BASE64.findall(text):
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            readable = _readable(decode, run)
+            if readable:
+                found.append(readable)
+                break
+    for run in _HEX.findall(text):
+        readable = _readable(bytes.fromhex, run)
+        if readable:
+            found.append(readable)
+    return [f for f in found if f != text]
+
+
+def _readable(decode: Callable[[str], bytes], run: str) -> str | None:
+    """``run`` decoded, when that gives words (printable UTF-8 with a space), else None."""
+    try:
+        padded = run + "=" * (-len(run) % 4) if decode is not bytes.fromhex else run
+        raw = decode(padded)
+        text = raw.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    printable = sum(ch.isprintable() for ch in text)
+    return text if " " in text and printable >= 0.95 * len(text) else None

@@ -35,6 +35,7 @@ from processors.daemons.client_onboarding.questionnaire import (
 )
 from processors.daemons.usecase import Checked
 from processors.guardrails.checks import CheckResult, demotion, evidence_text
+from processors.guardrails.screen import screen_text
 from processors.tools.evidence import ToolEvidence
 
 SIGNUP = "signup:"
@@ -121,6 +122,12 @@ def checks(
             _ungrounded(answered, evidence_text(evidence)),
             demoted,
             "every cited id came from this tenant's data",
+        ),
+        _demote(
+            "sources_not_instructions",
+            _instructed(answered, event),
+            demoted,
+            "no answer rests on a signup answer holding instruction-like text",
         ),
         _demote(
             "sources_support_values",
@@ -230,6 +237,23 @@ def _untraceable(
                     problem = f"{a.question}: getClient returned no {name!r}"
             if problem:
                 problems.setdefault(a.question, problem)
+    return problems
+
+
+def _instructed(answered: Sequence[Answer], event: Mapping[str, Any] | None) -> dict[str, str]:
+    """Answers citing a signup answer in which the screen finds instruction-like content:
+    text that tries to steer the model is no source of a fact, whatever value it names (the
+    run is flagged by ``prompt_injection`` too; this keeps the value itself from being
+    published, should the run pass). The names of the patterns only, never the text."""
+    signup = (event or {}).get("signup_answers") or {}
+    problems: dict[str, str] = {}
+    for a in answered:
+        for item in a.evidence:
+            key = item.removeprefix(SIGNUP).strip() if item.startswith(SIGNUP) else None
+            found = screen_text(str(signup.get(key, ""))) if key else ()
+            if found:
+                problem = f"{a.question}: signup answer {key!r} reads as instructions"
+                problems.setdefault(a.question, f"{problem} ({', '.join(found)})")
     return problems
 
 
