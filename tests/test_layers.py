@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "processors"
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors",),
+    ("errors", "context"),
     ("llm",),
     ("settings", "serde"),
     ("catalog",),

@@ -23,17 +23,13 @@ from processors.guardrails.routing import (
 from processors.notify import Notice, NoticeKind, Notifier
 from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, RetryPolicy
 from processors.runtime.metrics import record_verdict
-from processors.tools.base import CallContext
 
 
 def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
     pipeline = Pipeline(use_case, env)
 
     async def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
-        call = CallContext(
-            tenant_id=ctx.tenant_id, principal_id=ctx.principal_id,
-            event_id=ctx.event_id, run_id=uuid.uuid4().hex,
-        )  # fmt: skip
+        call = ctx.call.model_copy(update={"run_id": uuid.uuid4().hex})  # one type, decode to HTTP
         try:
             done = await pipeline.run(event, call)
         except DaemonsError as exc:  # a limit, a model's or a provider's failure

@@ -9,6 +9,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from processors.context import CallContext
+
 
 def output_id(event_id: str, topic: str, index: int = 0) -> str:
     """The deterministic id of output ``index`` of an event on (logical) ``topic``: the same
@@ -22,15 +24,25 @@ class EventContext:
     principal's credentials are minted by tools at call time, never carried here."""
 
     daemon: str
-    tenant_id: str
-    principal_id: str
-    event_id: str
+    call: CallContext  # who the event acts for, from decode to the tools' HTTP calls
     topic: str  # logical topic name
     partition: int
     offset: int
     key: bytes | None
     attempt: int  # 1 for the first try
     span: Span  # the `process {topic}` consumer span; work nests under it
+
+    @property
+    def tenant_id(self) -> str:
+        return self.call.tenant_id
+
+    @property
+    def principal_id(self) -> str:
+        return self.call.principal_id
+
+    @property
+    def event_id(self) -> str:
+        return self.call.event_id
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from processors.context import CallContext
 from processors.errors import SchemaValidationError, SerdeError, Unproducible
 from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, output_id
@@ -86,10 +87,13 @@ class Handling:
                 if decoded is None:
                     spec = self.contracts.catalog.get(logical)
                     decoded = self.contracts.codec.decode(event.value, spec.value_schema)
-                ctx = EventContext(
-                    daemon=self.daemon.name, tenant_id=_required(decoded, "tenant_id"),
+                call = CallContext(
+                    tenant_id=_required(decoded, "tenant_id"),
                     principal_id=_required(decoded, "principal_id"),
-                    event_id=str(decoded.get("event_id", "")), topic=logical,
+                    event_id=str(decoded.get("event_id", "")),
+                )
+                ctx = EventContext(
+                    daemon=self.daemon.name, call=call, topic=logical,
                     partition=event.tp[1], offset=event.offset, key=event.key, attempt=attempt,
                     span=event.span,
                 )  # fmt: skip

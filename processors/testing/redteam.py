@@ -32,6 +32,7 @@ from examples.ledger_api.models import Business, Transaction, Vendor
 from examples.ledger_api.security import TokenVerifier
 from examples.ledger_api.server import ROUTES, LedgerApp, Response
 from examples.ledger_api.store import Ledger
+from processors.context import CallContext
 from processors.daemons import registry
 from processors.daemons.base import Environment, UseCase, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
@@ -375,9 +376,10 @@ async def run_handler(
     use_case = attack_surface(case.daemon)
     daemon = build_daemon(use_case, environment(url, key, model, tracer))
     event = avro_event(case, contracts)
+    call = CallContext(tenant_id=event["tenant_id"], principal_id=event["principal_id"],
+                       event_id=event["event_id"])  # fmt: skip
     ctx = EventContext(
-        daemon=daemon.name, tenant_id=event["tenant_id"], principal_id=event["principal_id"],
-        event_id=event["event_id"], topic=use_case.input_topic, partition=0, offset=0,
+        daemon=daemon.name, call=call, topic=use_case.input_topic, partition=0, offset=0,
         key=None, attempt=1, span=INVALID_SPAN,
     )  # fmt: skip
     try:

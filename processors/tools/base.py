@@ -1,25 +1,14 @@
 """The tool port: a :class:`Tool` is something the agent may call, with JSON Schemas for its
 input and output. Tools are generated (by reflection over Python handlers or from an OpenAPI
-document), never hand-written per daemon, and always called *as* the event's principal.
+document), never hand-written per daemon, and always called *as* the event's principal
+(:class:`~processors.context.CallContext`, re-exported here).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
-
-
-class CallContext(BaseModel):
-    """Who the agent acts for. Carries ids only, never a credential: credentials are minted
-    per call by a :class:`processors.tools.auth.CredentialProvider`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant_id: str
-    principal_id: str
-    event_id: str
-    run_id: str = ""
+from processors.context import CallContext
 
 
 class ToolError(Exception):
@@ -77,3 +66,6 @@ class ToolBase:
     @property
     def output_schema(self) -> dict[str, Any] | None:
         return self._output_schema
+
+
+__all__ = ["CallContext", "Tool", "ToolBase", "ToolError"]

@@ -563,9 +563,10 @@ def test_eval_set_is_labeled_and_scorer_counts_invented_answers() -> None:
 
 
 def _event_ctx(event: dict[str, Any]) -> EventContext:
+    call = CallContext(tenant_id=event["tenant_id"], principal_id=event["principal_id"],
+                       event_id=event["event_id"])  # fmt: skip
     return EventContext(
-        daemon="client-onboarding", tenant_id=event["tenant_id"],
-        principal_id=event["principal_id"], event_id=event["event_id"], topic="clients.created",
+        daemon="client-onboarding", call=call, topic="clients.created",
         partition=0, offset=0, key=None, attempt=1, span=INVALID_SPAN,
     )  # fmt: skip
 

@@ -58,3 +58,42 @@ def test_a_tool_call_naming_another_tenant_runs_for_the_events_tenant() -> None:
     assert evidence.arguments["tenant_id"] == "t-ridgeline"
     assert evidence.error is None
     assert "t-quillstack" not in str(evidence.result)
+
+
+def test_the_events_context_is_the_one_every_tool_call_gets() -> None:
+    """One context type from decode to the tool: the handler passes the event's own
+    CallContext on (with the run's id), not a copy rebuilt field by field."""
+    from opentelemetry.trace import INVALID_SPAN
+
+    from processors.agent.fakes import FunctionTool
+    from processors.daemons.base import build_daemon
+    from processors.runtime.daemon import EventContext
+
+    seen: list[CallContext] = []
+    accounts = FunctionTool("listAccounts", lambda a, c: seen.append(c) or {"accounts": []})
+
+    def respond(request: ModelRequest) -> AssistantMessage:
+        if not any(isinstance(m, ToolResultMessage) for m in request.messages):
+            return tool_calls(call("listAccounts", {}))
+        return reply({"can_answer": False, "answer": "No.", "reason": "Nothing there."})
+
+    class Everyone:
+        async def require(self, ctx: CallContext) -> None:
+            return None
+
+    use_case = dataclasses.replace(
+        registry.use_case("question-answering"), context=(), gather=None,
+        tools=("listAccounts",), views={},
+    )  # fmt: skip
+    env = Environment(model=FunctionModel(respond), tool_sources=[{"listAccounts": accounts}],
+                      tenants=Everyone())  # fmt: skip
+    decoded = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner",
+                          event_id="e1")  # fmt: skip
+    ctx = EventContext(daemon=use_case.name, call=decoded, topic=use_case.input_topic,
+                       partition=0, offset=0, key=None, attempt=1, span=INVALID_SPAN)  # fmt: skip
+    asyncio.run(build_daemon(use_case, env).handler(EVENT, ctx))
+    (got,) = seen
+    assert got.model_dump(exclude={"run_id"}) == decoded.model_dump(exclude={"run_id"})
+    assert got.run_id  # the run's id, added to the event's context
+    assert (ctx.tenant_id, ctx.principal_id, ctx.event_id) == ("t-ridgeline", "u-ridgeline-owner",
+                                                               "e1")  # fmt: skip

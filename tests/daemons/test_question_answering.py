@@ -387,9 +387,10 @@ def test_allowlist_names_only_existing_read_operations(ledger_url: str) -> None:
 
 def _context(e: dict[str, Any]) -> EventContext:
     return EventContext(
-        daemon=USE_CASE.name, tenant_id=e["tenant_id"], principal_id=e["principal_id"],
-        event_id=e["event_id"], topic=USE_CASE.input_topic, partition=0, offset=7,
-        key=None, attempt=1, span=INVALID_SPAN,
+        daemon=USE_CASE.name, topic=USE_CASE.input_topic, partition=0,
+        call=CallContext(tenant_id=e["tenant_id"], principal_id=e["principal_id"],
+                         event_id=e["event_id"]),
+        offset=7, key=None, attempt=1, span=INVALID_SPAN,
     )  # fmt: skip
 
 

@@ -107,9 +107,8 @@ def context(ev: dict[str, Any]) -> CallContext:
 
 def event_context(ev: dict[str, Any]) -> EventContext:
     return EventContext(
-        daemon=USE_CASE.name, tenant_id=ev["tenant_id"], principal_id=ev["principal_id"],
-        event_id=ev["event_id"], topic=USE_CASE.input_topic, partition=0, offset=7, key=None,
-        attempt=1, span=INVALID_SPAN,
+        daemon=USE_CASE.name, call=context(ev), topic=USE_CASE.input_topic, partition=0,
+        offset=7, key=None, attempt=1, span=INVALID_SPAN,
     )  # fmt: skip
 
 
