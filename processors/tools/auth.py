@@ -38,7 +38,7 @@ class Credential:
     expires_at: float
 
     def __post_init__(self) -> None:
-        remember_secret(self.token.get_secret_value())  # recognised by value if echoed
+        remember_secret(self.token.get_secret_value(), minted=True)  # known if echoed
 
     def authorization_header(self) -> str:
         """The ``Authorization`` header value; call only where it goes on the wire."""

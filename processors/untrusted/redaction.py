@@ -27,35 +27,42 @@ _MIN_SECRET = 12  # shorter values are not remembered: they would match ordinary
 
 
 class _KnownSecrets:
-    """The secret values this process minted or holds (credentials, signing keys, API keys),
-    the most recent ``limit`` of them; looked for by value wherever text may leave."""
+    """The secret values this process holds (signing keys, API keys: kept for good) and the
+    credentials it minted (the most recent ``limit``: a minted token is short-lived, and every
+    value here is looked for in every text that may leave, so the list stays short)."""
 
-    def __init__(self, limit: int = 4096) -> None:
-        self._values: OrderedDict[str, None] = OrderedDict()
+    def __init__(self, limit: int = 256) -> None:
+        self._held: dict[str, None] = {}
+        self._minted: OrderedDict[str, None] = OrderedDict()
         self._limit, self._lock = limit, threading.Lock()
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, *, minted: bool) -> None:
         parts = [value, *(p for p in value.split(".") if len(p) >= 20)]  # a JWT's signature too
         with self._lock:
             for part in parts:
-                if len(part) >= _MIN_SECRET:
-                    self._values[part] = None
-                    self._values.move_to_end(part)
-            while len(self._values) > self._limit:
-                self._values.popitem(last=False)
+                if len(part) < _MIN_SECRET:
+                    continue
+                if not minted:
+                    self._held[part] = None
+                    continue
+                self._minted[part] = None
+                self._minted.move_to_end(part)
+            while len(self._minted) > self._limit:
+                self._minted.popitem(last=False)
 
     def values(self) -> list[str]:
         with self._lock:
-            return list(self._values)
+            return [*self._held, *self._minted]
 
 
 _KNOWN = _KnownSecrets()
 
 
-def remember_secret(value: str) -> None:
-    """Register a secret this process minted or holds, so it is recognised by value in any
-    output (``no_secrets``) and masked in any record or log line (:func:`redact`)."""
-    _KNOWN.add(value)
+def remember_secret(value: str, *, minted: bool = False) -> None:
+    """Register a secret this process holds (``minted``: a short-lived credential it made), so
+    it is recognised by value in any output (``no_secrets``) and masked in any record or log
+    line (:func:`redact`)."""
+    _KNOWN.add(value, minted=minted)
 
 
 def secret_in(text: str) -> str | None:
