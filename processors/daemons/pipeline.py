@@ -89,13 +89,13 @@ def run_checks(
     event: Mapping[str, Any],
     record: RunRecord | None = None,
 ) -> Checked[OutputT]:
-    """The deterministic checks of one run, in order: the use case's own, secrets, PII,
-    other tenants' ids, the tool-call policy (``record``: the calls the model asked for,
-    refused ones included) and, last, ``prompt_injection`` — what the screen flagged in the
-    event's fields and in the tool results. (The output's shape is no check here: the agent
-    loop returns only an output that validated against its model, and the runtime encodes
-    every published datum against its topic's Avro schema — a datum that does not fit is
-    dead-lettered, never published.)
+    """The deterministic checks of one run, in order: the use case's own, secrets, claims of
+    a review's authority, PII, other tenants' ids, the tool-call policy (``record``: the
+    calls the model asked for, refused ones included) and, last, ``prompt_injection`` — what
+    the screen flagged in the event's fields and in the tool results. (The output's shape is
+    no check here: the agent loop returns only an output that validated against its model,
+    and the runtime encodes every published datum against its topic's Avro schema — a datum
+    that does not fit is dead-lettered, never published.)
 
     A use case's own checks may *demote* parts of ``output`` they cannot stand behind (a
     vendor field to unknown, an onboarding answer to a human) in the copy they return, and
