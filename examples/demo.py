@@ -2,8 +2,8 @@
 
 Starts what is not already running (the local Kafka broker, the reference accounting API,
 the local model server when the model is ``local:…``, and the three daemons as separate
-processes), feeds the sample upstream events in ``examples/events/``, and shows each input
-with its result, guardrail verdict and decision trace as they arrive. While an event is in
+processes), feeds each daemon's sample upstream events (``UseCase.samples``), and shows each
+input with its result, guardrail verdict and decision trace as they arrive. While an event is in
 flight it shows its stage (gathering, model call N, judge, publish), for how long, and an
 estimate from measured token rates — read from each daemon's ``GET /progress`` — as a live
 table on a terminal, as a line per event every ``--progress-every`` seconds elsewhere.
@@ -57,6 +57,7 @@ from examples.demo_progress import (
     stuck,
 )
 from processors.agent.chat import request_model
+from processors.daemons import registry
 from processors.kafka.broker import answers
 from processors.kafka.clients import (
     Contracts,
@@ -72,11 +73,10 @@ from processors.tracing import inject_headers
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DAEMONS_BIN = str(Path(sys.executable).parent / "daemons")
-EVENTS_DIR = ROOT / "examples" / "events"
-DAEMONS = {  # daemon -> (input topic, output topic); one process each
-    "vendor-enrichment": ("vendors.discovered", "vendors.enriched"),
-    "client-onboarding": ("clients.created", "clients.onboarded"),
-    "question-answering": ("questions.asked", "questions.answered"),
+# every registered daemon that brings sample events (UseCase.samples), one process each
+SAMPLES: dict[str, Path] = {u.name: u.samples for u in registry.use_cases() if u.samples}
+DAEMONS = {  # daemon -> (input topic, output topic)
+    u.name: (u.input_topic, u.output_topic) for u in registry.use_cases() if u.name in SAMPLES
 }
 _COMMON = {"event_id", "tenant_id", "principal_id", "occurred_at", "output_id", "run_id"}
 
@@ -377,8 +377,9 @@ LOCAL_RUN_TIMEOUT = 1200.0
 machine should make a run slow, not a dead letter."""
 
 
-def load_events(topic: str) -> list[dict[str, Any]]:
-    path = EVENTS_DIR / f"{topic}.jsonl"
+def load_events(daemon: str) -> list[dict[str, Any]]:
+    """The daemon's sample input events (``UseCase.samples``)."""
+    path = SAMPLES[daemon]
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -503,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             display.say(f"== Kafka already answers at {settings.kafka.bootstrap_servers}; using it")
         _run_quiet([DAEMONS_BIN, "topics", "apply"], env, logs / "topics-apply.log")
-        contracts = Contracts.load(settings)
+        contracts = registry.contracts(settings)
         display.say(f"== topics applied with prefix {prefix}")
         probe = _start_services(stack, env, model, daemons, prefix, args, started, display)
         return _watch(settings, contracts, stack, probe, display, daemons, model, started, args)
@@ -615,7 +616,7 @@ def _start_services(
 ) -> Probe:  # fmt: skip
     port = free_port()
     env["DAEMONS_TOOLS_URL"] = f"http://127.0.0.1:{port}"
-    stack.start("ledger-api", [PYTHON, "-m", "examples.ledger_api", "--port", str(port)])
+    stack.start("ledger-api", [PYTHON, "-m", "processors.reference", "--port", str(port)])
     servers = [("DAEMONS_LOCAL_LLM_URL", model, "http://127.0.0.1:8090/v1")]
     judge = Settings.from_env(env).model_copy(update={"model": model}).judge_model_name()
     if judge is not None:
@@ -672,10 +673,10 @@ def _watch(
     consumer = Consumer(consumer_config(settings, ephemeral_group("demo-watch")))
     consumer.subscribe(list(kinds))
     topic_of = {d: DAEMONS[d][0] for d in daemons}
-    samples = interleave([load_events(topic_of[d]) for d in daemons])
+    samples = interleave([load_events(d) for d in daemons])
     count = args.events or (LOCAL_EVENTS if model.startswith("local:") and not args.event else None)
     samples = [e for e in samples if not args.event or e["event_id"] in args.event][:count]
-    owner = {raw["event_id"]: d for d in daemons for raw in load_events(topic_of[d])}
+    owner = {raw["event_id"]: d for d in daemons for raw in load_events(d)}
     rows = {
         raw["event_id"]: EventRow(
             owner[raw["event_id"]], raw["event_id"], raw["tenant_id"], summarize_input(raw)

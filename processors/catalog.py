@@ -51,9 +51,12 @@ class TopicSpec(BaseModel):
 class Catalog:
     """All topics, by name. ``prefix`` (tests, shadow runs) is prepended to physical names."""
 
-    def __init__(self, topics: list[TopicSpec], prefix: str = "") -> None:
+    def __init__(
+        self, topics: list[TopicSpec], prefix: str = "", sources: Mapping[str, Path] | None = None
+    ) -> None:
         self.prefix = prefix
         self._topics = {t.name: t for t in topics}
+        self._sources = dict(sources or {})  # topic -> the topics.toml defining it
 
     @classmethod
     def load(cls, directory: Path, schemas: SchemaSet, prefix: str = "") -> Catalog:
@@ -69,9 +72,22 @@ class Catalog:
                 topic = TopicSpec.model_validate({**defaults, **body, "name": name})
             except ValidationError as exc:
                 raise CatalogError(f"{path}: topic {name!r}: {exc}") from exc
-            schemas.get(topic.value_schema)  # raises CatalogError naming the unknown schema
+            try:
+                schemas.get(topic.value_schema)
+            except CatalogError as exc:
+                raise CatalogError(f"{path}: topic {name!r}: {exc}") from None
             topics.append(topic)
-        return cls(topics, prefix)
+        return cls(topics, prefix, {t.name: path for t in topics})
+
+    def merged(self, other: Catalog) -> Catalog:
+        """Both catalogs' topics; a topic defined in both is an error naming the two files."""
+        for name in other._topics:
+            if name in self._topics:
+                raise CatalogError(
+                    f"topic {name!r} is defined twice: in {self._sources.get(name, '?')} and "
+                    f"in {other._sources.get(name, '?')}"
+                )
+        return Catalog([*self, *other], self.prefix, {**self._sources, **other._sources})
 
     def get(self, name: str) -> TopicSpec:
         """A topic by logical name (or by physical name, with the prefix)."""

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.cli import QUIET_LOGGERS, configure_logging
+from processors.reference import sample_app, serve_in_thread
 
 
 class Collect(logging.Handler):

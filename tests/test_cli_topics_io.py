@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from processors.cli import main
+from processors.daemons import registry
 from processors.kafka.admin import apply_topics
 from processors.kafka.clients import Contracts, admin_client
 from processors.settings import Settings
@@ -25,6 +26,10 @@ def cli_env(isolated: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", isolated.kafka.bootstrap_servers)
     monkeypatch.setenv("DAEMONS_TOPIC_PREFIX", isolated.topic_prefix)
     return isolated
+
+
+SAMPLES = registry.use_case("vendor-enrichment").samples
+assert SAMPLES is not None
 
 
 def test_apply_creates_topics_then_is_idempotent_and_reconciles(
@@ -88,7 +93,7 @@ def test_produce_then_tail_shows_the_record_with_trace_headers(
     cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["topics", "apply"]) == 0
-    sample = ROOT / "examples" / "events" / "vendors.discovered.jsonl"
+    sample = SAMPLES
     assert main(["produce", "vendors.discovered", "--file", str(sample)]) == 0
     capsys.readouterr()
     sent = [json.loads(line) for line in sample.read_text().splitlines()]
@@ -147,7 +152,7 @@ def test_kcat_reads_what_produce_wrote(
     cli_env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["topics", "apply"]) == 0
-    sample = ROOT / "examples" / "events" / "vendors.discovered.jsonl"
+    sample = SAMPLES
     assert main(["produce", "vendors.discovered", "--file", str(sample)]) == 0
     topic = f"{cli_env.topic_prefix}vendors.discovered"
     out = subprocess.run(

@@ -235,7 +235,7 @@ def test_interleave_round_robins_daemons() -> None:
 
 
 def test_sample_events_cover_two_tenants_and_the_hard_cases() -> None:
-    events = [e for topic, _out in demo.DAEMONS.values() for e in demo.load_events(topic)]
+    events = [e for daemon in demo.DAEMONS for e in demo.load_events(daemon)]
     assert 6 <= len(events) <= 8
     assert {e["tenant_id"] for e in events} == {"t-ridgeline", "t-quillstack"}
     assert any("PADDLE.NET" in e.get("raw_descriptor", "") for e in events)  # unknown vendor

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("telemetry",),
     ("runtime",),
     ("tools",),
+    ("reference",),
     ("agent",),
     ("notify",),
     ("guardrails",),

@@ -15,9 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from examples.ledger_api import Ledger
-from examples.ledger_api import handlers as h
-from examples.ledger_api.security import Principal
+from processors.reference import Ledger
+from processors.reference import handlers as h
+from processors.reference.security import Principal
 
 OUT = Path(__file__).with_name("judge_labeled.jsonl")
 LEDGER = Ledger.sample()

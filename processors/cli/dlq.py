@@ -26,6 +26,7 @@ from confluent_kafka import (
 )
 
 from processors.catalog import Catalog
+from processors.daemons import registry
 from processors.errors import CatalogError, DaemonsError, SerdeError
 from processors.kafka.clients import Contracts, producer_config
 from processors.kafka.snapshot import read_to_end
@@ -197,7 +198,7 @@ def _where(items: Sequence[tuple[str, str]], catalog: Catalog) -> Where:
 
 def _load(name: str) -> tuple[Settings, Contracts, str]:
     settings = Settings.from_env()
-    contracts = Contracts.load(settings)
+    contracts = registry.contracts(settings)
     return settings, contracts, dead_letter_topic(contracts.catalog, name)
 
 

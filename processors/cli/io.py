@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from opentelemetry.trace import SpanKind
 
 from processors import telemetry
+from processors.daemons import registry
 from processors.errors import DaemonsError, SerdeError
 from processors.kafka.clients import Contracts, consumer_config, ephemeral_group, producer_config
 from processors.serde.json_codec import from_json, to_json
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _produce(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    contracts = Contracts.load(settings)
+    contracts = registry.contracts(settings)
     topic = contracts.catalog.get(args.topic)
     physical = contracts.catalog.physical(args.topic)
     schema = contracts.schemas.get(topic.value_schema)
@@ -98,7 +99,7 @@ def _produce(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    contracts = Contracts.load(settings)
+    contracts = registry.contracts(settings)
     physical = contracts.catalog.physical(args.topic)
     consumer = Consumer(
         consumer_config(

@@ -16,6 +16,7 @@ import getpass
 import json
 import sys
 
+from processors.daemons import registry
 from processors.guardrails.review import Held, decide, find, review_queue
 from processors.kafka.clients import Contracts
 from processors.settings import Settings
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _context() -> tuple[Settings, Contracts]:
     settings = Settings.from_env()
-    return settings, Contracts.load(settings)
+    return settings, registry.contracts(settings)
 
 
 def _summary(item: Held) -> dict[str, object]:

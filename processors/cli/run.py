@@ -9,6 +9,7 @@ import importlib
 import logging
 import os
 import signal
+from pathlib import Path
 
 from processors import telemetry
 from processors.errors import ConfigError
@@ -55,50 +56,56 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_run)
 
 
-def resolve(name: str, settings: Settings, run_timeout: float | None = None) -> Daemon:
-    """A daemon by registered name, or ``package.module:attribute``."""
+def resolve(
+    name: str, settings: Settings, run_timeout: float | None = None
+) -> tuple[Daemon, Path | None]:
+    """A daemon by registered name, or ``package.module:attribute`` of a use case or a
+    runtime :class:`Daemon`; and the folder of its own topics and schemas, if it has one."""
+    from processors.daemons import registry
+    from processors.daemons.base import UseCase, build_daemon
+    from processors.daemons.environment import environment_from_settings
+
     if ":" in name:
         module, _, attr = name.partition(":")
         try:
-            daemon = getattr(importlib.import_module(module), attr)
+            found = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot load daemon {name!r}: {exc}") from exc
-        if not isinstance(daemon, Daemon):
-            raise ConfigError(f"{name!r} is not a Daemon")
-        return daemon
-    from processors.daemons import registry
-    from processors.daemons.base import build_daemon
-    from processors.daemons.environment import environment_from_settings
-
-    use_case = registry.use_case(name)
+        if isinstance(found, Daemon):
+            return found, None
+        if not isinstance(found, UseCase):
+            raise ConfigError(f"{name!r} is a {type(found).__name__}, not a UseCase or a Daemon")
+        use_case = found
+    else:
+        use_case = registry.use_case(name)
     if run_timeout is not None:
         limits = use_case.limits.model_copy(update={"timeout_s": run_timeout})
         use_case = dataclasses.replace(use_case, limits=limits)
-    return build_daemon(use_case, environment_from_settings(settings))
+    return build_daemon(use_case, environment_from_settings(settings)), use_case.contracts
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    daemon = resolve(args.name, settings, args.run_timeout)
+    daemon, own = resolve(args.name, settings, args.run_timeout)
     if args.group_id:
         daemon = dataclasses.replace(daemon, group_id=args.group_id)
     otel = telemetry.configure(daemon.name, daemon.group_id)  # before any meter is made
     metrics = RuntimeMetrics(daemon.name, daemon.group_id, otel.meter_provider, otel.prometheus)
     try:
-        return _run_daemon(args, settings, daemon, metrics, otel.progress)
+        return _run_daemon(args, settings, daemon, metrics, otel.progress, own)
     finally:
         otel.shutdown()  # flush buffered spans and metrics
 
 
 def _run_daemon(
     args: argparse.Namespace, settings: Settings, daemon: Daemon, metrics: RuntimeMetrics,
-    progress: ProgressTracker,
+    progress: ProgressTracker, own: Path | None = None,
 ) -> int:  # fmt: skip
     health = HealthServer(
         metrics, host="0.0.0.0", port=args.health_port or 0, progress=progress.snapshot
     )
     runner = Runner(
-        daemon, settings, Contracts.load(settings), concurrency=args.concurrency,
+        daemon, settings, _contracts(settings, own), concurrency=args.concurrency,
         mode=args.mode, grace=args.grace, metrics=metrics, heartbeat=health.heartbeat,
         stall_after=args.stall_after, instance=args.instance,
     )  # fmt: skip
@@ -110,6 +117,14 @@ def _run_daemon(
         log.info("health and metrics on %s", health.url)
         asyncio.run(_serve(runner))
     return 0
+
+
+def _contracts(settings: Settings, own: Path | None) -> Contracts:
+    """The built-in topics and schemas, every registered daemon's, and this one's."""
+    from processors.daemons import registry
+
+    folders = registry.contract_dirs()
+    return Contracts.load(settings, [*folders, *([own] if own and own not in folders else [])])
 
 
 async def _serve(runner: Runner) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.daemons import registry
 from processors.errors import ConfigError, DaemonsError
 from processors.kafka.clients import Contracts
 from processors.kafka.snapshot import read_to_end
@@ -231,7 +232,7 @@ def _ms(value: float) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    contracts = Contracts.load(settings)
+    contracts = registry.contracts(settings)
     stories = find_stories(settings, contracts, args.id, timeout=args.timeout)
     if not stories:
         raise DaemonsError(f"no run record with run id or event id {args.id!r} in {RUNS_TOPIC}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from processors.daemons import registry
 from processors.kafka.admin import apply_topics
-from processors.kafka.clients import Contracts, admin_client
+from processors.kafka.clients import admin_client
 from processors.settings import Settings
 
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    catalog = Contracts.load(Settings.from_env()).catalog
+    catalog = registry.contracts(Settings.from_env()).catalog
     rows = [
         (
             "TOPIC",
@@ -49,7 +50,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    changes = apply_topics(admin_client(settings), Contracts.load(settings).catalog)
+    changes = apply_topics(admin_client(settings), registry.contracts(settings).catalog)
     for change in changes:
         print(change)
     if not any(c.action != "note" for c in changes):

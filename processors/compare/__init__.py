@@ -29,10 +29,8 @@ from processors.compare.replay import (
     replay,
 )
 from processors.compare.report import Comparison, compare_sides, format_comparison
-from processors.daemons import registry
-from processors.daemons.evaluation import evals_module
+from processors.daemons import evaluation, registry
 from processors.errors import ConfigError
-from processors.kafka.clients import Contracts
 from processors.llm.config import LLMSettings
 from processors.settings import Settings
 
@@ -63,7 +61,7 @@ def run_comparison(
     if (eval_set is None) == (not topic_ranges):
         raise ConfigError("give either an eval set or topic ranges")
     use_case = registry.use_case(daemon)
-    contracts = Contracts.load(settings)
+    contracts = registry.contracts(settings)
     cases: list[Case]
     if eval_set is not None:
         cases = cases_from_eval_set(eval_set, use_case, contracts)
@@ -73,7 +71,7 @@ def run_comparison(
         source = ", ".join(f"{r.topic}:{r.partition}:{r.start}-{r.end}" for r in topic_ranges)
     if not cases:
         raise ConfigError(f"no events to replay in {source}")
-    scorer = evals_module(daemon).score if eval_set is not None else None
+    scorer = evaluation.eval_set(daemon).score if eval_set is not None else None
     run = uuid.uuid4().hex[:6]
     sides = []
     for config in (baseline, candidate):

@@ -372,7 +372,7 @@ def _tools_api(tools: Tools) -> Iterator[tuple[str, SecretStr]]:
             raise ConfigError("DAEMONS_TOOLS_SIGNING_KEY is not set: tools cannot mint credentials")
         yield tools.url.rstrip("/"), tools.signing_key
         return
-    from examples.ledger_api import sample_app, serve_in_thread
+    from processors.reference import sample_app, serve_in_thread
 
     key = secrets.token_urlsafe(24)
     with serve_in_thread(sample_app(key.encode())) as url:

@@ -1,4 +1,4 @@
-"""Offline evaluation of a daemon against its labeled cases (``examples/evals/<daemon>.jsonl``).
+"""Offline evaluation of a daemon against its labeled cases (``UseCase.evals``).
 
 Each case runs through the daemon's own :class:`~processors.daemons.base.Pipeline` — tenant
 check, agent run with OpenAPI tools over real HTTP against a fresh reference ledger API,
@@ -15,12 +15,11 @@ error type.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import secrets
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,13 +30,14 @@ from processors.agent import RunRecord
 from processors.daemons import registry
 from processors.daemons.base import Environment, Pipeline, UseCase
 from processors.daemons.environment import ApiTenantDirectory
-from processors.errors import DaemonsError, RunTrace
+from processors.daemons.usecase import EvalSet, Scorer
+from processors.errors import ConfigError, DaemonsError, RunTrace
 from processors.llm.model import Model
+from processors.reference import sample_app, serve_in_thread
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
 from processors.tools.openapi import OpenAPISource, load_document
 
-Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
 _NOT_PARTS = frozenset({"accuracy", "score", "produced", "fields", "invented", "missed",
                         "written_back"})  # fmt: skip
 
@@ -74,29 +74,24 @@ class EvalReport:
     output_tokens: int
     median_latency_s: float
     errors: dict[str, int]  # error type -> cases
-
-    @property
-    def part_kind(self) -> str:
-        """What ``parts`` are for this daemon, for display."""
-        return {"vendor-enrichment": "field", "client-onboarding": "question"}.get(
-            self.daemon, "aspect"
-        )
+    part_kind: str = "aspect"  # what ``parts`` are for this daemon: field, question...
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
-        return {**asdict(self), "part_kind": self.part_kind}
+        return asdict(self)
 
 
-def evals_module(name: str) -> Any:
-    """The daemon's ``evals`` module (``load_cases``, ``score``), by package convention."""
-    registry.use_case(name)  # unknown name: ConfigError
-    return importlib.import_module(f"processors.daemons.{name.replace('-', '_')}.evals")
+def eval_set(name: str) -> EvalSet:
+    """The daemon's labeled cases and scorer; a daemon without any is a clear error."""
+    found = registry.use_case(name).evals  # unknown name: ConfigError
+    if found is None:
+        raise ConfigError(f"daemon {name!r} has no eval set (UseCase.evals)")
+    return found
 
 
 def load_cases(name: str) -> list[dict[str, Any]]:
     """The daemon's labeled cases."""
-    cases: list[dict[str, Any]] = evals_module(name).load_cases()
-    return cases
+    return eval_set(name).load()
 
 
 def case_parts(scored: Mapping[str, Any]) -> dict[str, float]:
@@ -114,7 +109,9 @@ def case_score(scored: Mapping[str, Any]) -> float:
     return float(scored["accuracy"] if "accuracy" in scored else scored["score"])
 
 
-def summarize(daemon: str, model: str, results: Sequence[CaseResult]) -> EvalReport:
+def summarize(
+    daemon: str, model: str, results: Sequence[CaseResult], part_kind: str = "aspect"
+) -> EvalReport:
     """Aggregate case results (pure)."""
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -139,6 +136,7 @@ def summarize(daemon: str, model: str, results: Sequence[CaseResult]) -> EvalRep
         output_tokens=sum(r.output_tokens for r in results),
         median_latency_s=statistics.median(r.latency_s for r in results) if n else 0.0,
         errors=errors,
+        part_kind=part_kind,
     )
 
 
@@ -146,24 +144,19 @@ def run_eval(
     name: str, model: Model, *, cases: Sequence[Mapping[str, Any]], limit: int | None = None
 ) -> EvalReport:
     """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it."""
-    use_case = registry.use_case(name)
-    scorer: Scorer = evals_module(name).score
+    use_case, evals = registry.use_case(name), eval_set(name)
     chosen = list(cases)[:limit] if limit is not None else list(cases)
 
     async def run_all() -> list[CaseResult]:
-        return [await run_case(use_case, model, case, scorer) for case in chosen]
+        return [await run_case(use_case, model, case, evals.score) for case in chosen]
 
-    return summarize(name, model.name, asyncio.run(run_all()))
+    return summarize(name, model.name, asyncio.run(run_all()), evals.part_kind)
 
 
 async def run_case(
     use_case: UseCase[Any], model: Model, case: Mapping[str, Any], scorer: Scorer
 ) -> CaseResult:
-    """One case against a fresh reference API (upserts mutate its in-memory ledger). The
-    sample ledger API is imported here, by the command that needs it, not when the CLI
-    loads (an installed package has no ``examples``; issue 15 ships it as package data)."""
-    from examples.ledger_api import sample_app, serve_in_thread
-
+    """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
     key = secrets.token_urlsafe(24)
     with serve_in_thread(sample_app(key.encode())) as url:
         async with httpx.AsyncClient() as client:

@@ -33,6 +33,8 @@ from processors.tools.evidence import ToolEvidence
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "examples" / "guardrails" / "judge_labeled.jsonl"
+"""The labeled set lives in the source tree (built by ``examples/guardrails/
+build_judge_labeled.py``), not in the installed package: give its path to run it elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,22 @@ class JudgeCase:
 
 
 def load_cases(path: Path = LABELED) -> list[JudgeCase]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [JudgeCase.from_dict(json.loads(line)) for line in lines if line.strip()]
+    """Every labeled case; a missing file or a bad line is an error naming the file (and line)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the judge's labeled cases ({exc.strerror}); they ship with "
+            "the source tree, not the package: pass the file's path"
+        ) from exc
+    cases = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                cases.append(JudgeCase.from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}:{number}: not a labeled case: {exc!r}") from exc
+    return cases
 
 
 async def judge_precision_recall(

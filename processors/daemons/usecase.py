@@ -4,6 +4,7 @@ runs in (the model, where tools come from, the tenant directory, the judge)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from processors.agent import Gather, Limits
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack
+from processors.errors import ConfigError
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
@@ -43,6 +45,67 @@ ToOutput = Callable[[Mapping[str, Any], Any, Sequence[ToolEvidence]], dict[str, 
 use-case fields."""
 Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
 """(the model's answer, what the tools returned, the input event) -> the use case's output."""
+
+
+Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
+"""(a labeled case, the datum the daemon published or None) -> ``accuracy`` or ``score``
+(0..1) and the parts it scored (``fields`` by name, or one value per aspect)."""
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A use case's labeled cases (``daemons eval NAME``): a JSON-lines file, each case at
+    least ``{"id", "event"}`` (the input event in JSON form) plus what ``score`` compares."""
+
+    cases: Path
+    score: Scorer
+    part_kind: str = "aspect"  # what the scorer's parts are, for display: field, question...
+
+    def load(self) -> list[dict[str, Any]]:
+        """Every case; a line that is not a case is an error naming the file and line."""
+        try:
+            lines = self.cases.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"{self.cases}: cannot read the eval set: {exc}") from exc
+        cases = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+            except ValueError as exc:
+                raise ConfigError(f"{self.cases}:{number}: not JSON: {exc}") from exc
+            missing = [k for k in ("id", "event") if not isinstance(case, dict) or k not in case]
+            if missing:
+                raise ConfigError(f"{self.cases}:{number}: a case needs {' and '.join(missing)}")
+            cases.append(case)
+        return cases
+
+
+FieldReader = Callable[[str], str]
+"""A labelled field of the task prompt (``Raw descriptor``) -> its value."""
+
+
+@dataclass(frozen=True)
+class RedTeam:
+    """How the red-team harness (:mod:`processors.testing.redteam`) attacks this use case
+    over the reference ledger: who sends the attack events, the plain event it puts each
+    payload into, and what an *obedient* model of this use case reads first and answers (the
+    model that follows every instruction it sees, so what harm is left is what the runtime
+    failed to stop)."""
+
+    tenant_id: str
+    principal_id: str
+    # the case's token (a word only its records contain) -> a plain input event, JSON form,
+    # without event_id, tenant_id, principal_id and occurred_at (the harness adds them)
+    event: Callable[[str], dict[str, Any]]
+    # the reads a diligent agent makes first, given a reader of the task prompt's fields
+    usual_calls: Callable[[FieldReader], list[ToolCall]]
+    # (the text the data dictated, the fields it set) -> an answer the model's schema accepts
+    obedient_answer: Callable[[str, Mapping[str, str]], dict[str, Any]]
+    # (event, the case's target field, payload, token): puts the payload into the event;
+    # None: ``event[target] = payload``
+    inject: Callable[[dict[str, Any], str, str, str], None] | None = None
 
 
 class TenantDirectory(Protocol):
@@ -85,6 +148,14 @@ class UseCase(Generic[OutputT]):
     # values from what the tools returned (fewer tokens to write, none to mistype)
     answer_type: type[BaseModel] | None = None
     resolve: Resolve | None = None
+    # what this use case brings besides its code, so nothing elsewhere lists daemon names:
+    # a folder with ``topics.toml`` and ``schemas/*.avsc`` merged with the built-in catalog
+    # (None: its topics are in the built-in one), its labeled cases, its red-team hooks, and
+    # sample input events (JSON lines) for the demo and ``daemons produce``
+    contracts: Path | None = None
+    evals: EvalSet | None = None
+    redteam: RedTeam | None = None
+    samples: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ Every client's log lines go through Python logging, each repeating one bounded
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
@@ -74,9 +76,16 @@ class Contracts:
     codec: AvroCodec
 
     @classmethod
-    def load(cls, settings: Settings) -> Contracts:
+    def load(cls, settings: Settings, extra: Sequence[Path] = ()) -> Contracts:
+        """The built-in schemas and topics, merged with those of each ``extra`` folder (a
+        daemon's own: ``topics.toml`` and ``schemas/*.avsc``)."""
         schemas = SchemaSet.load(settings.schemas_dir)
+        for folder in extra:
+            if (folder / "schemas").is_dir():  # a daemon may use built-in schemas only
+                schemas = schemas.merged(SchemaSet.load(folder / "schemas"))
         catalog = Catalog.load(settings.topics_dir, schemas, prefix=settings.topic_prefix)
+        for folder in extra:
+            catalog = catalog.merged(Catalog.load(folder, schemas, prefix=settings.topic_prefix))
         registry = None
         if settings.schema_registry_url:
             registry = RegistryClient(

@@ -58,6 +58,18 @@ class SchemaSet:
             raise CatalogError(f"no *.avsc schemas in {directory}")
         return cls(schemas)
 
+    def merged(self, other: SchemaSet) -> SchemaSet:
+        """Both sets; a schema in both must be the same (by canonical form), else an error
+        naming the two files."""
+        for schema in other:
+            known = self._by_name.get(schema.name)
+            if known is not None and known.canonical != schema.canonical:
+                raise CatalogError(
+                    f"schema {schema.name} is defined twice, differently: {known.path} and "
+                    f"{schema.path}"
+                )
+        return SchemaSet([*self, *(s for s in other if s.name not in self._by_name)])
+
     def get(self, name: str) -> AvroSchema:
         try:
             return self._by_name[name]

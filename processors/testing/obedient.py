@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from processors.daemons.usecase import RedTeam
 from processors.guardrails.checks import REFERENCE_IDS
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import (
@@ -27,6 +28,7 @@ from processors.llm.model import (
     ToolCall,
     ToolResultMessage,
 )
+from processors.testing.redteam import hooks
 from processors.untrusted.text import decodings, skeleton
 
 _CALL = re.compile(
@@ -64,33 +66,12 @@ _SECRETISH = re.compile(
 # tools that read a tenant's data, in the order an obedient exporter tries them
 _EXPORTERS = ("listTransactions", "aggregateSpend", "getClient", "listVendors", "listAccounts")
 
-Usual = Callable[[str], list[ToolCall]]
-USUAL_CALLS: dict[str, Usual] = {
-    "vendor-enrichment": lambda task: [
-        call("searchDirectory", {"query": _field(task, "Raw descriptor")}),
-        call("listTransactions", {}),
-        call("listVendors", {}),
-    ],
-    "client-onboarding": lambda task: [
-        call("getClient", {}),
-        call("listTransactions", {}),
-        call("searchDirectory", {"query": _field(task, "Company name")}),
-    ],
-    "question-answering": lambda task: [
-        call("listAccounts", {}),
-        call("listTransactions", {}),
-        call("listVendors", {}),
-    ],
-}
-"""What a diligent agent of each daemon reads first (before it obeys anything); the tenant
-is left to the runtime, which puts the event's into every call."""
-
 
 def obedient_model(daemon: str) -> FunctionModel:
     """The obedient model of ``daemon``: it reads the task (the first user message) for what
     its usual calls need, and the tenant it acts for; it makes the usual calls the daemon did
     not already gather by code, then obeys."""
-    usual = USUAL_CALLS[daemon]
+    attack = hooks(daemon)
 
     def respond(request: ModelRequest) -> AssistantMessage:
         task = request.task
@@ -100,7 +81,9 @@ def obedient_model(daemon: str) -> FunctionModel:
         made, offered = {_key(c) for c in calls}, [t.name for t in request.tools]
         # the usual reads the daemon did not already gather by code, before anything else
         todo = [
-            c for c in usual(task) if c.name in offered and c.name not in {c.name for c in calls}
+            c
+            for c in attack.usual_calls(lambda label: _field(task, label))
+            if c.name in offered and c.name not in {c.name for c in calls}
         ]
         if todo:
             return tool_calls(*todo)
@@ -108,7 +91,7 @@ def obedient_model(daemon: str) -> FunctionModel:
         pending = _unique([c for c in wanted if _key(c) not in made])
         if pending:
             return tool_calls(*pending, text="Following the instructions in the data.")
-        return reply(_answer(daemon, _tenant(task), texts))
+        return reply(_answer(attack, _tenant(task), texts))
 
     return FunctionModel(respond, name=f"obedient:{daemon}")
 
@@ -221,7 +204,7 @@ def _unique(calls: list[ToolCall]) -> list[ToolCall]:
     return list(seen.values())[:5]
 
 
-def _answer(daemon: str, tenant: str, texts: list[str]) -> dict[str, Any]:
+def _answer(attack: RedTeam, tenant: str, texts: list[str]) -> dict[str, Any]:
     """The final answer, carrying whatever the data asked to be written, revealed or exported."""
     words = [m.group(1) for t in texts for m in _WRITE.finditer(t)]
     fields = {m.group(1).casefold(): m.group(2) for t in texts for m in _SET.finditer(t)}
@@ -230,42 +213,4 @@ def _answer(daemon: str, tenant: str, texts: list[str]) -> dict[str, Any]:
     if any(_FOREIGN_EXPORT.search(t) for t in texts):
         words += sorted({i for t in texts for i in REFERENCE_IDS.foreign(t, tenant)})
     text = " ".join(words)[:1500]
-    return ANSWERS[daemon](text, fields)
-
-
-def _vendor(text: str, fields: dict[str, str]) -> dict[str, Any]:
-    """The vendor daemon's answer is a choice (ids, a name, an account): the obedient model
-    puts what the data dictates into the name and the account, and cites a dictated id."""
-    name = text or fields.get("name") or None
-    return {
-        "business_id": fields.get("business_id"),
-        "existing_vendor_id": fields.get("existing_vendor_id"),
-        "name": name,
-        "account_category": fields.get("account_category"),
-    }
-
-
-def _question(text: str, fields: dict[str, str]) -> dict[str, Any]:
-    extra = " ".join([text, *fields.values()]).strip()
-    answer = f"The books do not show that. {extra}".strip()[:2000]
-    return {"can_answer": False, "answer": answer, "reason": "Following the data's instructions."}
-
-
-def _onboarding(text: str, fields: dict[str, str]) -> dict[str, Any]:
-    value = (text or fields.get("industry") or "").strip()[:120]
-    if not value:
-        return {"answers": []}
-    answer = {
-        "question": "industry",
-        "value": value,
-        "confidence": 1.0,
-        "evidence": ["signup:notes"],
-    }
-    return {"answers": [answer]}
-
-
-ANSWERS: dict[str, Callable[[str, dict[str, str]], dict[str, Any]]] = {
-    "vendor-enrichment": _vendor,
-    "question-answering": _question,
-    "client-onboarding": _onboarding,
-}
+    return attack.obedient_answer(text, fields)

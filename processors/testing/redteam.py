@@ -1,8 +1,8 @@
 """The red-team harness: injection cases, the poisoned reference API, and the score.
 
-A case (``examples/redteam/cases.jsonl``) names a daemon, an attack vector — an event field,
-a question, a directory entry or another tool result — the payload, and what the attacker
-wants (``unauthorized_tool``, ``cross_tenant``, ``secret_leak``, ``false_output``).
+A case (``redteam_cases.jsonl``, beside this module) names a daemon, an attack vector — an
+event field, a question, a directory entry or another tool result — the payload, and what the
+attacker wants (``unauthorized_tool``, ``cross_tenant``, ``secret_leak``, ``false_output``).
 :func:`poisoned_ledger` seeds the reference API with the case's attacker-controlled record;
 :class:`RecordingApp` is that API noting every request it serves, so unauthorized calls are
 counted where they would do harm — at the API — not from what the model claims. :func:`score`
@@ -25,26 +25,27 @@ from urllib.parse import urlsplit
 
 import httpx
 from opentelemetry.trace import INVALID_SPAN, Tracer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from examples.ledger_api.data import PRINCIPALS
-from examples.ledger_api.models import Business, Transaction, Vendor
-from examples.ledger_api.security import TokenVerifier
-from examples.ledger_api.server import ROUTES, LedgerApp, Response
-from examples.ledger_api.store import Ledger
 from processors.context import CallContext
 from processors.daemons import registry
 from processors.daemons.base import Environment, UseCase, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
-from processors.errors import DaemonsError
+from processors.daemons.usecase import RedTeam
+from processors.errors import ConfigError, DaemonsError
 from processors.kafka.clients import Contracts
 from processors.llm.model import Model
+from processors.reference.data import PRINCIPALS
+from processors.reference.models import Business, Transaction, Vendor
+from processors.reference.security import TokenVerifier
+from processors.reference.server import ROUTES, LedgerApp, Response
+from processors.reference.store import Ledger
 from processors.runtime.daemon import EventContext, HandlerFailed, Output
 from processors.serde.json_codec import from_json
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.openapi import OpenAPISource, load_document
 
-CASES = Path(__file__).resolve().parents[2] / "examples" / "redteam" / "cases.jsonl"
+CASES = Path(__file__).parent / "redteam_cases.jsonl"
 RUNTIME_CALLER = "tenant-directory"  # X-Caller of the runtime's own tenant check
 Goal = Literal["unauthorized_tool", "cross_tenant", "secret_leak", "false_output"]
 Vector = Literal["event_field", "question", "directory_entry", "tool_result"]
@@ -57,7 +58,7 @@ class Case(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    daemon: Literal["vendor-enrichment", "client-onboarding", "question-answering"]
+    daemon: str  # a registered daemon with red-team hooks (``UseCase.redteam``)
     vector: Vector
     target: (
         str  # the event field, or the poisoned record: directory | transaction | vendor | client
@@ -66,6 +67,12 @@ class Case(BaseModel):
     goal: Goal
     marker: str | None = None  # the attacker's false value, looked for in published results
     secret: str | None = None  # a credential-like canary planted in the data with the payload
+
+    @field_validator("daemon")
+    @classmethod
+    def _attackable(cls, name: str) -> str:
+        hooks(name)
+        return name
 
     @property
     def token(self) -> str:
@@ -88,44 +95,33 @@ def load_cases(path: Path = CASES) -> list[Case]:
 
 # --- events ------------------------------------------------------------------------------
 
-_WHO = {
-    "vendor-enrichment": ("t-ridgeline", "u-ridgeline-owner"),
-    "client-onboarding": ("t-quillstack", "u-quillstack-books"),
-    "question-answering": ("t-quillstack", "u-quillstack-books"),
-}
+
+def hooks(daemon: str) -> RedTeam:
+    """The daemon's red-team hooks (:class:`~processors.daemons.usecase.RedTeam`)."""
+    found = registry.use_case(daemon).redteam
+    if found is None:
+        raise ConfigError(f"daemon {daemon!r} has no red-team hooks (UseCase.redteam)")
+    return found
 
 
 def tenant_of(case: Case) -> str:
-    return _WHO[case.daemon][0]
+    return hooks(case.daemon).tenant_id
 
 
 def event_for(case: Case) -> dict[str, Any]:
-    """The case's input event (JSON form): a plain event, the payload where the vector says."""
-    tenant, principal = _WHO[case.daemon]
-    common = {
+    """The case's input event (JSON form): the daemon's plain event, the payload where the
+    vector says."""
+    attack = hooks(case.daemon)
+    event: dict[str, Any] = {
         "event_id": f"evt-{case.id}",
-        "tenant_id": tenant,
-        "principal_id": principal,
+        "tenant_id": attack.tenant_id,
+        "principal_id": attack.principal_id,
         "occurred_at": "2026-10-01T09:00:00Z",
+        **attack.event(case.token),
     }
-    token = case.token.upper()
-    event: dict[str, Any]
-    if case.daemon == "vendor-enrichment":
-        event = {**common, "transaction_id": "tx-r-017", "amount_minor": 2250, "currency": "USD",
-                 "raw_descriptor": f"{token} SUPPLY 4411 PORTLAND OR",
-                 "transaction_date": "2026-08-04"}  # fmt: skip
-    elif case.daemon == "client-onboarding":
-        event = {**common, "client_id": "c-quillstack", "company_name": f"{token} Labs",
-                 "email_domain": "quillstack.example", "contact_name": "Dana Reyes",
-                 "signup_answers": {"what_do_you_do": "Document automation SaaS."}}  # fmt: skip
-    else:
-        event = {**common, "question_id": f"q-{case.id}", "conversation_id": None,
-                 "question": "How much did we spend on software in 2026-Q3?"}  # fmt: skip
     if case.vector in ("event_field", "question"):
-        if case.target == "signup_answers":
-            event["signup_answers"] = {**event["signup_answers"], "notes": case.payload}
-        elif case.target == "raw_descriptor":
-            event["raw_descriptor"] = f"{token} {case.payload}"
+        if attack.inject is not None:
+            attack.inject(event, case.target, case.payload, case.token)
         else:
             event[case.target] = case.payload
     return event

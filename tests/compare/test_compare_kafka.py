@@ -25,6 +25,7 @@ import pytest
 from processors.cli import main
 from processors.compare import Comparison, TopicRange, load_config, run_comparison
 from processors.compare.html import render_html
+from processors.daemons import evaluation
 from processors.kafka.admin import apply_topics
 from processors.kafka.clients import Contracts, admin_client
 from processors.serde.json_codec import from_json
@@ -43,7 +44,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def write_eval_set(path: Path) -> Path:
-    lines = (ROOT / "examples" / "evals" / f"{DAEMON}.jsonl").read_text().splitlines()
+    lines = evaluation.eval_set(DAEMON).cases.read_text().splitlines()
     chosen = [line for line in lines if line.strip() and json.loads(line)["id"] in CASE_IDS]
     assert len(chosen) == len(CASE_IDS)
     path.write_text("\n".join(chosen) + "\n")
@@ -213,7 +214,7 @@ def test_topic_range_replays_production_events_without_writing_to_production(
     contracts = Contracts.load(settings)
     apply_topics(admin_client(settings), contracts.catalog)
     schema = contracts.schemas.get(contracts.catalog.get("questions.asked").value_schema)
-    lines = (ROOT / "examples" / "evals" / f"{DAEMON}.jsonl").read_text().splitlines()
+    lines = evaluation.eval_set(DAEMON).cases.read_text().splitlines()
     cases = [json.loads(line) for line in lines if line.strip()]
     events = [from_json(schema.parsed, c["event"]) for c in cases if c["id"] in CASE_IDS[1:]]
     produce_events(settings, contracts, "questions.asked", events, partition=0)

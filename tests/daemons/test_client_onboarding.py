@@ -13,8 +13,6 @@ import pytest
 from opentelemetry.trace import INVALID_SPAN
 from pydantic import SecretStr
 
-from examples.ledger_api import sample_app, serve_in_thread
-from examples.ledger_api.as_tools import openapi_tools
 from processors.daemons.base import Environment, build_agent, build_daemon, run_checks
 from processors.daemons.client_onboarding import (
     KEYS,
@@ -31,6 +29,8 @@ from processors.daemons.client_onboarding.resolve import resolve
 from processors.errors import UnknownTenant
 from processors.guardrails.checks import CheckResult
 from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
+from processors.reference import sample_app, serve_in_thread
+from processors.reference.as_tools import openapi_tools
 from processors.runtime.daemon import EventContext
 from processors.serde import AvroCodec, SchemaSet
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings

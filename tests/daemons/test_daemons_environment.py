@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.daemons.environment import environment_from_settings
 from processors.errors import ConfigError, UnknownTenant
+from processors.reference import sample_app, serve_in_thread
 from processors.settings import Settings
 from processors.tools.base import CallContext
 

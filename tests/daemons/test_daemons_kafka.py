@@ -19,13 +19,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
 from processors.kafka.clients import Contracts
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage
+from processors.reference import sample_app, serve_in_thread
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json
 from processors.settings import Settings
@@ -56,6 +56,13 @@ FINAL: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+def _samples(topic: str) -> Path:
+    """The sample events of the daemon reading ``topic``."""
+    found = [u.samples for u in registry.use_cases() if u.input_topic == topic and u.samples]
+    assert found, f"no daemon with samples reads {topic}"
+    return found[0]
+
+
 def played_model(name: str, event: dict[str, Any]) -> FunctionModel:
     def respond(request: ModelRequest) -> AssistantMessage:
         if not any(isinstance(m, ToolResultMessage) for m in request.messages):
@@ -72,7 +79,7 @@ def api() -> Iterator[str]:
 
 
 def _sample(topic: str) -> dict[str, Any]:
-    line = (ROOT / "examples" / "events" / f"{topic}.jsonl").read_text().splitlines()[0]
+    line = _samples(topic).read_text().splitlines()[0]
     return dict(json.loads(line))
 
 

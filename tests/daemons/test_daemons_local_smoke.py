@@ -21,13 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
 from processors.kafka.clients import Contracts
 from processors.llm.config import LLMSettings
 from processors.llm.registry import load_model
+from processors.reference import sample_app, serve_in_thread
 from processors.runtime.daemon import RetryPolicy
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json
@@ -67,7 +67,7 @@ def test_one_event_per_daemon_with_the_real_local_model(
         update={"max_turns": 3, "timeout_s": RUN_SECONDS, "max_corrections": 1}
     )
     use_case = dataclasses.replace(base, limits=limits)
-    line = (ROOT / "examples" / "events" / f"{use_case.input_topic}.jsonl").read_text()
+    line = use_case.samples.read_text()  # type: ignore[union-attr]
     raw = json.loads(line.splitlines()[0])
     spec = topics.catalog.get(use_case.input_topic)
     produce_events(

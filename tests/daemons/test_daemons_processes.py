@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.kafka.clients import Contracts
+from processors.reference import sample_app, serve_in_thread
 from processors.settings import Settings
 from processors.testing.broker import free_port
 from processors.testing.llm import openai_compatible_stub

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_agent
 from processors.daemons.environment import ApiTenantDirectory
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage
+from processors.reference import sample_app, serve_in_thread
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
 from processors.tools.openapi import OpenAPISource, load_document

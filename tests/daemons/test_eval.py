@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from examples.ledger_api.data import accounts, directory, transactions
 from processors.cli import main
 from processors.daemons import registry
 from processors.daemons.evaluation import CaseResult, load_cases, run_eval, summarize
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage, UserMessage
+from processors.reference.data import accounts, directory, transactions
 from processors.testing.llm import openai_compatible_stub
 
 PACIFIC_Q3 = {"tenant_id": "t-ridgeline", "group_by": "vendor", "vendor_id": "v-r-03",

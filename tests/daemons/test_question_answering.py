@@ -15,8 +15,6 @@ import pytest
 from opentelemetry.trace import INVALID_SPAN
 from pydantic import SecretStr, ValidationError
 
-from examples.ledger_api import sample_app, serve_in_thread
-from examples.ledger_api.as_tools import openapi_tools
 from processors.catalog import Catalog
 from processors.daemons.base import Environment, build_agent, build_daemon
 from processors.daemons.question_answering import USE_CASE, QuestionAnswer, checks, to_output
@@ -26,6 +24,8 @@ from processors.errors import UnknownTenant
 from processors.guardrails.checks import CheckResult
 from processors.llm.fakes import ScriptedModel, call, reply, tool_calls
 from processors.llm.model import Model
+from processors.reference import sample_app, serve_in_thread
+from processors.reference.as_tools import openapi_tools
 from processors.runtime.daemon import EventContext, Output
 from processors.serde import AvroCodec, SchemaSet
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from examples.ledger_api import sample_app, serve_in_thread
-from examples.ledger_api.as_tools import openapi_tools
 from processors.daemons.environment import ApiTenantDirectory
 from processors.errors import UnknownTenant
+from processors.reference import sample_app, serve_in_thread
+from processors.reference.as_tools import openapi_tools
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
 

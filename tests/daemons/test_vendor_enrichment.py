@@ -19,12 +19,6 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN
 from pydantic import SecretStr
 
-from examples.ledger_api import LedgerApp, sample_app, serve_in_thread
-from examples.ledger_api.as_tools import openapi_tools
-from examples.ledger_api.data import PRINCIPALS
-from examples.ledger_api.handlers import search_directory
-from examples.ledger_api.security import Principal
-from examples.ledger_api.server import ROUTES
 from processors.agent.loop import NO_MORE_TOOLS
 from processors.agent.prompt import Prompt
 from processors.catalog import Catalog
@@ -38,6 +32,12 @@ from processors.errors import ProviderError, UnknownTenant
 from processors.guardrails.checks import CheckResult
 from processors.llm.fakes import FunctionModel, ScriptedModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest
+from processors.reference import LedgerApp, sample_app, serve_in_thread
+from processors.reference.as_tools import openapi_tools
+from processors.reference.data import PRINCIPALS
+from processors.reference.handlers import search_directory
+from processors.reference.security import Principal
+from processors.reference.server import ROUTES
 from processors.runtime.daemon import EventContext, HandlerFailed, Output
 from processors.serde import json_codec
 from processors.serde.codec import AvroCodec
@@ -300,7 +300,7 @@ def test_good_run_is_grounded_and_the_handler_writes_it_back_after_the_checks(
 def _failing_writes(app: LedgerApp, times: int) -> list[int]:
     """Make the API answer the next ``times`` vendor writes with 503; returns the statuses
     it answered writes with."""
-    from examples.ledger_api.server import Response
+    from processors.reference.server import Response
 
     answered: list[int] = []
     real = app.handle

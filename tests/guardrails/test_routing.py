@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
@@ -26,6 +25,7 @@ from processors.kafka.clients import Contracts
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage
 from processors.notify import WebhookNotifier
+from processors.reference import sample_app, serve_in_thread
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json
 from processors.settings import Settings

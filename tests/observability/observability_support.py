@@ -31,8 +31,15 @@ VENDOR_ANSWER: dict[str, Any] = {  # the model's choice: nothing matched
 PLAN = {"steps": [{"tool": "searchDirectory", "why": "find the business behind the descriptor"}]}
 
 
+def _samples(topic: str) -> Path:
+    """The sample events of the daemon reading ``topic``."""
+    found = [u.samples for u in registry.use_cases() if u.input_topic == topic and u.samples]
+    assert found, f"no daemon with samples reads {topic}"
+    return found[0]
+
+
 def sample_event(topic: str = "vendors.discovered") -> dict[str, Any]:
-    line = (ROOT / "examples" / "events" / f"{topic}.jsonl").read_text().splitlines()[0]
+    line = _samples(topic).read_text().splitlines()[0]
     return dict(json.loads(line))
 
 

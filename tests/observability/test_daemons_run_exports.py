@@ -21,8 +21,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.kafka.clients import Contracts
+from processors.reference import sample_app, serve_in_thread
 from processors.settings import Settings
 from processors.testing.llm import openai_compatible_stub
 from processors.testing.otlp import OtlpReceiver

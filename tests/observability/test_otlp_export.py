@@ -14,9 +14,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanKind
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors import telemetry
 from processors.kafka.clients import Contracts
+from processors.reference import sample_app, serve_in_thread
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json

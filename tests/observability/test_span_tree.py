@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.kafka.clients import Contracts
+from processors.reference import sample_app, serve_in_thread
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json
 from processors.settings import Settings

@@ -18,8 +18,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
-from examples.ledger_api import serve_in_thread
-from examples.ledger_api.store import Ledger
 from processors.agent.chat import Meter
 from processors.agent.fakes import FunctionTool
 from processors.agent.limits import Budget, Limits
@@ -43,6 +41,8 @@ from processors.guardrails.screen import (
 )
 from processors.kafka.clients import Contracts
 from processors.llm.model import ToolCall, ToolResultMessage
+from processors.reference import serve_in_thread
+from processors.reference.store import Ledger
 from processors.settings import Settings
 from processors.testing.obedient import obedient_model
 from processors.testing.redteam import RecordingApp, load_cases, run_handler

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from examples.ledger_api import serve_in_thread
-from examples.ledger_api.store import Ledger
 from processors.daemons import registry
 from processors.daemons.base import build_daemon
 from processors.kafka.clients import Contracts
+from processors.reference import serve_in_thread
+from processors.reference.store import Ledger
 from processors.runtime.runner import Runner
 from processors.settings import Settings
 from processors.testing.obedient import obedient_model

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from examples.ledger_api import LedgerApp, sample_app, serve_in_thread
-from examples.ledger_api.data import CLIENTS, directory, transactions
+from processors.reference import LedgerApp, sample_app, serve_in_thread
+from processors.reference.data import CLIENTS, directory, transactions
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 
 KEY = "ledger-api-test-key"

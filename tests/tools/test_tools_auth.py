@@ -9,9 +9,9 @@ import json
 import pytest
 from pydantic import SecretStr
 
-from examples.ledger_api import TokenVerifier
-from examples.ledger_api.data import PRINCIPALS
-from examples.ledger_api.security import Forbidden, Unauthorized
+from processors.reference import TokenVerifier
+from processors.reference.data import PRINCIPALS
+from processors.reference.security import Forbidden, Unauthorized
 from processors.tools.auth import (
     CredentialProvider,
     HmacCredentialProvider,

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from examples.ledger_api import sample_app, serve_in_thread
 from processors.cli import main
 from processors.errors import ConfigError
 from processors.llm.model import ToolSpec
+from processors.reference import sample_app, serve_in_thread
 from processors.tools.catalog import ToolCatalog, render_catalog
 from processors.tools.reflection import reflect
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from examples.ledger_api import LedgerApp, sample_app, serve_in_thread
-from examples.ledger_api.as_tools import openapi_tools
 from processors.errors import ConfigError
+from processors.reference import LedgerApp, sample_app, serve_in_thread
+from processors.reference.as_tools import openapi_tools
 from processors.tools.auth import Credential, HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext, ToolError
 from processors.tools.catalog import ToolCatalog

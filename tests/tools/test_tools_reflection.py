@@ -10,10 +10,10 @@ from typing import Any, NewType, TypeVar
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from examples.ledger_api import Ledger, TokenVerifier
-from examples.ledger_api.as_tools import reflection_tools
-from examples.ledger_api.data import PRINCIPALS
 from processors.errors import ConfigError
+from processors.reference import Ledger, TokenVerifier
+from processors.reference.as_tools import reflection_tools
+from processors.reference.data import PRINCIPALS
 from processors.tools.auth import Credential, HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext, Tool, ToolError
 from processors.tools.reflection import Injection, ReflectedTool, parse_docstring, reflect

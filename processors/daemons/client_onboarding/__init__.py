@@ -20,9 +20,11 @@ from processors.agent import Limits
 from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.client_onboarding.checks import checks
+from processors.daemons.client_onboarding.evals import EVALS
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
 from processors.daemons.client_onboarding.output import to_output
 from processors.daemons.client_onboarding.questionnaire import KEYS, QUESTIONS, normalize
+from processors.daemons.client_onboarding.redteam import REDTEAM
 from processors.daemons.client_onboarding.resolve import resolve
 from processors.llm.model import ToolCall
 
@@ -62,6 +64,9 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     limits=Limits(max_turns=4, timeout_s=120.0, max_tokens=60_000, max_tool_turns=0),
     context=CONTEXT,
     views=VIEWS,
+    evals=EVALS,
+    redteam=REDTEAM,
+    samples=Path(__file__).parent / "samples.jsonl",
 )
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Scoring one ``clients.onboarded`` datum against a labeled eval case.
 
-A case is ``{"id", "note", "event", "expected"}`` (see ``examples/evals/client-onboarding.jsonl``);
+A case is ``{"id", "note", "event", "expected"}`` (``evals.jsonl`` beside this module);
 ``expected`` has ``answers`` (question → right value) and ``needs_human`` (questions the
 agent must leave to a person). Free-text questions (``industry``, ``bank``) are right when the
 expected text occurs in the answer (case-insensitive); questions in neither list are not scored.
@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from processors.daemons.client_onboarding.questionnaire import QUESTIONS, normalize
+from processors.daemons.usecase import EvalSet
 
-EVAL_SET = Path(__file__).resolve().parents[3] / "examples" / "evals" / "client-onboarding.jsonl"
+EVAL_SET = Path(__file__).parent / "evals.jsonl"
 
 
 def load_cases(path: Path = EVAL_SET) -> list[dict[str, Any]]:
@@ -55,3 +56,6 @@ def score(case: Mapping[str, Any], output_datum: Mapping[str, Any] | None) -> di
         "missed": [k for k in expected_answers if k in human],
         "produced": True,
     }
+
+
+EVALS = EvalSet(cases=EVAL_SET, score=score, part_kind="question")

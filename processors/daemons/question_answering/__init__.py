@@ -15,8 +15,10 @@ from processors.agent import Limits
 from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
+from processors.daemons.question_answering.evals import EVALS
 from processors.daemons.question_answering.models import QuestionAnswer
 from processors.daemons.question_answering.output import to_output
+from processors.daemons.question_answering.redteam import REDTEAM
 from processors.llm.model import ToolCall
 
 CONTEXT = (
@@ -46,6 +48,9 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     ),
     context=CONTEXT,
     views=VIEWS,
+    evals=EVALS,
+    redteam=REDTEAM,
+    samples=Path(__file__).parent / "samples.jsonl",
 )
 
 __all__ = ["USE_CASE", "QuestionAnswer", "checks", "to_output"]

@@ -1,5 +1,5 @@
 """Score one ``questions.answered`` datum against a labeled case of
-``examples/evals/question-answering.jsonl``.
+``processors/daemons/question_answering/evals.jsonl``.
 
 A case is ``{"id", "event", "expected": {"can_answer", "figures": [{"label", "amount_minor",
 "record_ids"}], "difference_minor", "periods", "filters", "note"}}``. Labels, periods and the
@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-CASES = Path(__file__).resolve().parents[3] / "examples" / "evals" / "question-answering.jsonl"
+from processors.daemons.usecase import EvalSet
+
+CASES = Path(__file__).parent / "evals.jsonl"
 
 
 def load_cases(path: Path = CASES) -> list[dict[str, Any]]:
@@ -77,3 +79,6 @@ def _matched(
 ) -> list[Mapping[str, Any]]:
     """The datum's figures that stand for an expected figure (so a difference is not one)."""
     return [g for g in got if any(_same_figure(w, g) for w in wanted)]
+
+
+EVALS = EvalSet(cases=CASES, score=score, part_kind="aspect")

@@ -13,9 +13,11 @@ from pathlib import Path
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
+from processors.daemons.vendor_enrichment.evals import EVALS
 from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
+from processors.daemons.vendor_enrichment.redteam import REDTEAM
 from processors.daemons.vendor_enrichment.resolve import resolve
 from processors.daemons.vendor_enrichment.write import write_back
 
@@ -47,6 +49,9 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     # the website, phone, address, hours and code from the entry it picked
     answer_type=VendorChoice,
     resolve=resolve,
+    evals=EVALS,
+    redteam=REDTEAM,
+    samples=Path(__file__).parent / "samples.jsonl",
 )
 
 __all__ = ["TOOLS", "USE_CASE", "VendorChoice", "VendorProfile", "checks", "to_output"]

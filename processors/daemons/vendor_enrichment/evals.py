@@ -1,6 +1,6 @@
 """Scoring one ``vendors.enriched`` datum against a labeled eval case.
 
-A case is ``{"id", "event", "expected"}`` (see ``examples/evals/vendor-enrichment.jsonl``).
+A case is ``{"id", "event", "expected"}`` (``evals.jsonl`` beside this module).
 ``expected`` maps an output field to the right value, to a list of acceptable values, or to
 ``"unknown"`` (the agent must not claim a value); fields it leaves out are not scored.
 ``"written_back": true`` expects a vendor id from the write-back.
@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from processors.daemons.usecase import EvalSet
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 
-EVAL_SET = Path(__file__).resolve().parents[3] / "examples" / "evals" / "vendor-enrichment.jsonl"
+EVAL_SET = Path(__file__).parent / "evals.jsonl"
 UNKNOWN = "unknown"
 
 
@@ -69,3 +70,6 @@ def score(case: Mapping[str, Any], output_datum: Mapping[str, Any] | None) -> di
         "written_back": written,
         "produced": True,
     }
+
+
+EVALS = EvalSet(cases=EVAL_SET, score=score, part_kind="field")

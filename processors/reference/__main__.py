@@ -1,4 +1,4 @@
-"""``python -m examples.ledger_api --port 8081``: serve the reference ledger API.
+"""``python -m processors.reference --port 8081``: serve the reference ledger API.
 
 The token signing key comes from ``LEDGER_SIGNING_KEY`` (the same key the daemons'
 credential provider signs with); it is never printed. Traces are exported like a daemon's, by
@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 
-from examples.ledger_api import make_server, sample_app
 from processors import telemetry
+from processors.reference import make_server, sample_app
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.ledger_api")
+    parser = argparse.ArgumentParser(prog="python -m processors.reference")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args(argv)
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO)
     otel = telemetry.configure("ledger-api", None, install=False)
-    app = sample_app(key.encode(), tracer=otel.tracer_provider.get_tracer("examples.ledger_api"))
+    app = sample_app(key.encode(), tracer=otel.tracer_provider.get_tracer("processors.reference"))
     server = make_server(app, args.host, args.port)
     port = server.server_address[1]
     print(f"ledger API on http://{args.host}:{port} (OpenAPI at /openapi.json)", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from examples.ledger_api.models import Account, Business, Client, Role, Transaction, Vendor
+from processors.reference.models import Account, Business, Client, Role, Transaction, Vendor
 
 _MCC = {
     "4814": "Telecommunication services",

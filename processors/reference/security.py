@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from examples.ledger_api.models import Role
+from processors.reference.models import Role
 
 _WRITE_ROLES: frozenset[str] = frozenset({"admin", "bookkeeper"})
 

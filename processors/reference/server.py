@@ -1,6 +1,6 @@
 """The ledger's HTTP layer over the standard library's ``ThreadingHTTPServer``.
 
-Routes wrap the handlers in :mod:`examples.ledger_api.handlers`; each handler's signature says
+Routes wrap the handlers in :mod:`processors.reference.handlers`; each handler's signature says
 where its arguments come from (path, query, JSON body, ``Idempotency-Key`` header, bearer
 token), and the same analysis writes the OpenAPI 3.1 document served at ``/openapi.json``.
 
@@ -29,10 +29,10 @@ from opentelemetry.trace import SpanKind, Tracer
 from pydantic import BaseModel, Field, ValidationError, create_model
 from pydantic.json_schema import models_json_schema
 
-from examples.ledger_api import handlers
-from examples.ledger_api.handlers import IdempotencyKey
-from examples.ledger_api.security import Invalid, LedgerError, Principal, TokenVerifier
-from examples.ledger_api.store import Ledger
+from processors.reference import handlers
+from processors.reference.handlers import IdempotencyKey
+from processors.reference.security import Invalid, LedgerError, Principal, TokenVerifier
+from processors.reference.store import Ledger
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -164,7 +164,7 @@ class LedgerApp:
     ) -> None:
         self.ledger = ledger
         self.verifier = verifier
-        self.tracer = tracer or trace.get_tracer("examples.ledger_api")
+        self.tracer = tracer or trace.get_tracer("processors.reference")
         self._bindings = [_Binding.of(r) for r in ROUTES]
         self._openapi = json.dumps(openapi_document(self._bindings)).encode()
 

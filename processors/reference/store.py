@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from examples.ledger_api import data
-from examples.ledger_api.models import (
+from processors.reference import data
+from processors.reference.models import (
     Account,
     Business,
     Client,
@@ -15,7 +15,7 @@ from examples.ledger_api.models import (
     VendorUpsert,
     VendorWrite,
 )
-from examples.ledger_api.security import Conflict, NotFound
+from processors.reference.security import Conflict, NotFound
 
 
 @dataclass

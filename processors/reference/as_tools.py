@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from examples.ledger_api import handlers
-from examples.ledger_api.handlers import IdempotencyKey
-from examples.ledger_api.security import Principal, TokenVerifier
-from examples.ledger_api.store import Ledger
+from processors.reference import handlers
+from processors.reference.handlers import IdempotencyKey
+from processors.reference.security import Principal, TokenVerifier
+from processors.reference.store import Ledger
 from processors.tools.auth import CredentialProvider
 from processors.tools.openapi import OpenAPISource, load_document
 from processors.tools.reflection import Injection, ReflectedTool, reflect

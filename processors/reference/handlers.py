@@ -17,7 +17,7 @@ from typing import Annotated, Literal, NewType
 
 from pydantic import Field
 
-from examples.ledger_api.models import (
+from processors.reference.models import (
     ChartOfAccounts,
     Client,
     DirectoryResults,
@@ -30,8 +30,8 @@ from examples.ledger_api.models import (
     VendorUpsert,
     VendorWrite,
 )
-from examples.ledger_api.security import NotFound, Principal
-from examples.ledger_api.store import Ledger
+from processors.reference.security import NotFound, Principal
+from processors.reference.store import Ledger
 
 IdempotencyKey = NewType("IdempotencyKey", str)
 """The caller's key for a write; the same key twice means one write."""
