@@ -35,11 +35,11 @@ from typing import Any
 
 import httpx
 
-from examples.ledger_api import serve_in_thread
-from examples.ledger_api.store import Ledger
 from processors.kafka.clients import Contracts
 from processors.llm.config import DEFAULT_LOCAL_BASE_URL, LLMSettings
 from processors.llm.model import Model
+from processors.reference import serve_in_thread
+from processors.reference.store import Ledger
 from processors.settings import Settings
 from processors.testing.obedient import obedient_model
 from processors.testing.redteam import (

@@ -1,6 +1,6 @@
 """Tool-call validity cases over the reference ledger API's eight tools (``benchmarks/agent.py``).
 
-Every case offers all eight tools, reflected from :mod:`examples.ledger_api.handlers` exactly
+Every case offers all eight tools, reflected from :mod:`processors.reference.handlers` exactly
 as a daemon would see them, and names the one tool a bookkeeper would expect to be called.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from examples.ledger_api import Ledger, TokenVerifier
-from examples.ledger_api.as_tools import reflection_tools
-from examples.ledger_api.data import PRINCIPALS
 from processors.llm.local.validity import ValidityCase
 from processors.llm.model import ToolSpec
+from processors.reference import Ledger, TokenVerifier
+from processors.reference.as_tools import reflection_tools
+from processors.reference.data import PRINCIPALS
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.reflection import ReflectedTool
 
