@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("notify",),
     ("guardrails",),
     ("daemons",),
-    ("compare", "testing"),
+    ("compare", "testing", "scaffold"),
     ("cli",),
     ("__main__",),
 )

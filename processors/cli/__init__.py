@@ -16,9 +16,22 @@ from processors.errors import DaemonsError
 
 
 def _command_modules() -> list[ModuleType]:
-    from processors.cli import broker, compare, dlq, eval, io, llm, review, run, runs, tools, topics
+    from processors.cli import (
+        broker,
+        compare,
+        dlq,
+        eval,
+        io,
+        llm,
+        new,
+        review,
+        run,
+        runs,
+        tools,
+        topics,
+    )  # fmt: skip
 
-    return [broker, topics, io, run, runs, dlq, review, llm, tools, eval, compare]
+    return [broker, topics, io, run, runs, dlq, review, llm, tools, eval, compare, new]
 
 
 def build_parser() -> argparse.ArgumentParser:

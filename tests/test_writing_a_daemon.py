@@ -1,0 +1,134 @@
+"""docs/writing-a-daemon.md, followed as written by a new user: a fresh virtualenv outside the
+repository holding only the built wheel, the shell steps of the page run in order (``daemons
+new``, its package installed, ``daemons topics apply|list``, the generated test, ``daemons
+run`` with the reference API, ``produce``, ``tail``, ``runs``, ``review``, ``dlq``, ``broker
+status``), against the session's real broker; a scripted OpenAI-compatible server stands in
+for the model. Also every subcommand's ``--help`` and ``llm serve`` from that virtualenv."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from processors.settings import Settings
+from processors.testing.broker import free_port
+from processors.testing.llm import openai_compatible_stub
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(1500)]
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "writing-a-daemon.md"
+SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def steps(page: str) -> list[str]:
+    """The page's shell lines, in order."""
+    return [line for block in SH_BLOCK.findall(page) for line in block.splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """(a fresh virtualenv with only the built wheel installed, the wheel)."""
+    where = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(where), str(ROOT)],
+        check=True, timeout=600,
+    )  # fmt: skip
+    (wheel,) = where.glob("process_daemons-*.whl")
+    env = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=300)
+    yield env, wheel
+
+
+def _env(venv: Path, kafka: Settings, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "TMPDIR", "PIP_INDEX_URL")}
+    return {
+        **keep,
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "VIRTUAL_ENV": str(venv),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.kafka.bootstrap_servers,
+        "DAEMONS_TOPIC_PREFIX": f"w{uuid.uuid4().hex[:8]}.",
+        **extra,
+    }
+
+
+def chooses_software(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The scripted model: the scaffold's answer for the sample (GitHub -> 6500)."""
+    text = " ".join(str(m.get("content")) for m in messages)
+    assert "GITHUB" in text, "the task carries the sample's descriptor"
+    answer = {"account_code": "6500", "confidence": 0.9, "reason": "a code-hosting service"}
+    return {"role": "assistant", "content": json.dumps(answer)}
+
+
+def test_the_page_works_from_a_fresh_virtualenv(
+    venv: tuple[Path, Path], kafka: Settings, tmp_path: Path
+) -> None:
+    env_dir, wheel = venv
+    port = str(free_port())
+    lines = [
+        line.replace("pip install process-daemons", f"pip install -q {wheel}")
+        .replace("pip install -e", "pip install -q -e")
+        .replace("8081", port)
+        for line in steps(PAGE.read_text(encoding="utf-8"))
+    ]
+    assert any(line.startswith("daemons new ") for line in lines), "the page scaffolds"
+    script = tmp_path / "steps.sh"
+    script.write_text(
+        "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+        + "\n".join(f"echo '$ {line}'\n{line}" for line in lines) + "\n"
+    )  # fmt: skip
+    with openai_compatible_stub(chooses_software) as model_url:
+        env = _env(env_dir, kafka, DAEMONS_MODEL=f"openai-compatible:{model_url}#stub")
+        done = subprocess.run(
+            ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=1400,
+        )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, out[-4000:] + done.stderr[-4000:]
+    assert "expense-memo.requested" in out.split("$ daemons topics list", 1)[1]
+    assert re.search(r"\b2 passed\b", out), out[-3000:]  # the generated test, both cases
+    tailed = out.split("$ daemons tail", 1)[1].split("$ daemons runs show", 1)[0]
+    record = json.loads(next(line for line in tailed.splitlines() if line.startswith("{")))
+    assert record["value"]["account_code"] == "6500"
+    assert record["value"]["account_name"] == "Software and subscriptions"
+    shown = out.split("$ daemons runs show", 1)[1]
+    assert "expense-memo-s1" in shown and "pass" in shown
+
+
+def test_every_command_starts_from_the_wheel_alone(
+    venv: tuple[Path, Path], kafka: Settings, tmp_path: Path
+) -> None:
+    env_dir, wheel = venv
+    env = _env(env_dir, kafka)
+    subprocess.run(
+        [str(env_dir / "bin" / "pip"), "install", "-q", str(wheel)], check=True, env=env,
+        timeout=600,
+    )  # fmt: skip
+    daemons = str(env_dir / "bin" / "daemons")
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [daemons, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    top = run("--help")
+    assert top.returncode == 0, top.stderr
+    commands = re.findall(r"^    ([a-z]+)\s", top.stdout, re.MULTILINE)
+    assert {"run", "topics", "new", "llm"} <= set(commands), top.stdout
+    for command in commands:
+        shown = run(command, "--help")
+        assert shown.returncode == 0 and "usage: daemons" in shown.stdout, (command, shown.stderr)
+    listed = run("topics", "list")
+    assert listed.returncode == 0 and "vendors.discovered" in listed.stdout, listed.stderr
+    # without the local-model extra, serving a model is a clear error, not a traceback
+    served = run("llm", "serve", "--model", "qwen2.5-coder-0.5b", "--port", str(free_port()))
+    assert served.returncode != 0
+    assert "Traceback" not in served.stderr and "local" in served.stderr, served.stderr[-2000:]
