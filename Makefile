@@ -8,10 +8,13 @@ EXTRAS ?= dev,local-small
 
 .PHONY: deps system-deps demo test lint unit clean
 
-$(VENV)/.installed-%: pyproject.toml
+# the fourth daemon is a package of its own (examples/categorization), installed beside ours
+# as a user installs theirs: its entry point registers it
+$(VENV)/.installed-%: pyproject.toml examples/categorization/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[$*]'
+	$(VENV)/bin/pip install -q --no-deps -e examples/categorization
 	touch $@
 
 system-deps:
@@ -32,6 +35,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd examples/categorization && ../../$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/pytest -q -rs

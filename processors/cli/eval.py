@@ -1,9 +1,10 @@
 """``daemons eval NAME [--model MODEL] [--limit N] [--json]``: score a daemon on its labeled cases.
 
-Runs each case of ``examples/evals/<NAME>.jsonl`` against a fresh in-process reference ledger
-API (no Kafka), then prints per-field / per-question / per-aspect accuracy, the overall score,
-pass rate, tokens and median latency. A ``local:…`` model with no server answering at the
-local URL gets one started (``daemons llm serve``) for the duration of the run.
+Runs each of the daemon's labeled cases (``UseCase.evals``) against a fresh in-process
+reference ledger API (no Kafka), then prints per-field / per-question / per-aspect accuracy,
+the overall score, pass rate, tokens and median latency. A ``local:…`` model with no server
+answering at the local URL gets one started (``daemons llm serve``) for the duration of the
+run.
 """
 
 from __future__ import annotations

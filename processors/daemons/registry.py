@@ -4,9 +4,9 @@ of any installed package, each naming a :class:`~processors.daemons.usecase.UseC
 A package registers its own daemon in its ``pyproject.toml``::
 
     [project.entry-points."process_daemons.daemons"]
-    transaction-categorization = "categorization:USE_CASE"
+    expense-memo = "expense_memo:USE_CASE"
 
-and ``daemons run transaction-categorization`` finds it; a use case not registered is given as
+and ``daemons run expense-memo`` finds it; a use case not registered is given as
 ``package.module:attribute``. The built-in three are registered the same way (this package's
 ``pyproject.toml``). Nothing else in the product keeps a list of daemon names: what a daemon
 brings (its topics and schemas, eval set, red-team hooks, sample events) is on its use case.
