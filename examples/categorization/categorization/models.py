@@ -53,8 +53,8 @@ class CategoryChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_code: str | None = Field(
-        description="The code of the listAccounts account this transaction belongs to, e.g. "
-        "'6200'; null when no account of the chart clearly fits."
+        description="The code of the listAccounts account whose name fits this transaction "
+        "(copied from that account); null when no account of the chart clearly fits."
     )
     confidence: float = Field(ge=0.0, le=1.0, description="How sure, 0 to 1; 0 when null.")
     evidence: list[str] = Field(

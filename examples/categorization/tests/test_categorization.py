@@ -150,7 +150,8 @@ def test_a_citation_no_tool_returned_is_dropped_before_the_checks(cited: tuple[s
 
 def test_an_account_resting_only_on_dropped_citations_is_capped() -> None:
     output, _ = checked("r-vendor-pacific-power", choice("6200", 0.95, ("tx-v-01",)))
-    assert output.evidence == [] and output.confidence == UNSUPPORTED_CAP
+    assert output.evidence == [] and output.status == "needs_review"
+    assert "confidence 0.50 below" in str(output.review_reason)
 
 
 @pytest.mark.parametrize(
@@ -188,9 +189,13 @@ def test_a_low_confidence_is_left_to_a_person_naming_the_suggestion() -> None:
     assert output.account_code is None
     assert "6400 (Office supplies)" in str(output.review_reason)
     assert "to a person" in results["confident_enough"].detail
-    # at the threshold it is posted
-    at, _ = checked("r-names-staples", choice("6400", THRESHOLD))
-    assert (at.status, at.account_code) == ("categorized", "6400")
+    # an account from names alone is only ever a suggestion (capped below the threshold)
+    sure, _ = checked("r-names-staples", choice("6400", 1.0))
+    assert (sure.status, sure.account_code) == ("needs_review", None)
+    assert UNSUPPORTED_CAP < THRESHOLD
+    # one a cited record books, at the threshold, is posted
+    booked, _ = checked("r-vendor-costco", choice("6400", THRESHOLD, ("v-r-04",)))
+    assert (booked.status, booked.account_code) == ("categorized", "6400")
 
 
 def test_the_checks_never_change_their_input() -> None:
