@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib
 import logging
 import os
 import signal
@@ -66,11 +65,7 @@ def resolve(
     from processors.daemons.environment import environment_from_settings
 
     if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            found = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot load daemon {name!r}: {exc}") from exc
+        found = registry.load_object(name)
         if isinstance(found, Daemon):
             return found, None
         if not isinstance(found, UseCase):

@@ -50,12 +50,7 @@ def names() -> list[str]:
 def use_case(name: str) -> UseCase[Any]:
     """A registered daemon's use case, or the one at ``package.module:attribute``."""
     if ":" in name:
-        module, _, attribute = name.partition(":")
-        try:
-            found = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot load daemon {name!r}: {exc}") from exc
-        return _checked(found, name)
+        return _checked(load_object(name), name)
     point = _registered().get(name)
     if point is None:
         known = ", ".join(names()) or "none"
@@ -73,6 +68,16 @@ def use_case(name: str) -> UseCase[Any]:
             "entry point's name and UseCase.name must be the same"
         )
     return found_case
+
+
+def load_object(spec: str) -> object:
+    """What ``package.module:attribute`` names (a ConfigError saying why it cannot be had)."""
+    module, _, attribute = spec.partition(":")
+    try:
+        found: object = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load daemon {spec!r}: {exc}") from exc
+    return found
 
 
 def use_cases() -> list[UseCase[Any]]:

@@ -3,7 +3,7 @@ judge and the write-back guard read (never what the model says a tool returned).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,3 +27,15 @@ naming where it found instruction-like content (the guardrails' screen; empty wh
 def flagged(evidence: Sequence[ToolEvidence]) -> tuple[str, ...]:
     """Every flag of the run's tool results, in order."""
     return tuple(flag for item in evidence for flag in item.flags)
+
+
+def rows(evidence: Sequence[ToolEvidence], tool: str, key: str) -> list[Mapping[str, Any]]:
+    """The records under ``key`` of every successful ``tool`` result of the run, in order:
+    ``rows(evidence, "listAccounts", "accounts")`` (what a check or a ``resolve`` reads)."""
+    found: list[Mapping[str, Any]] = []
+    for item in evidence:
+        if item.tool == tool and item.error is None and isinstance(item.result, Mapping):
+            listed = item.result.get(key)
+            if isinstance(listed, list):
+                found.extend(row for row in listed if isinstance(row, Mapping))
+    return found

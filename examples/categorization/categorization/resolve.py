@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from processors.tools.evidence import ToolEvidence
+from processors.tools.evidence import ToolEvidence, rows
 
 from categorization.models import CATEGORIZED, NEEDS_REVIEW, Categorization, CategoryChoice
 
@@ -29,13 +29,7 @@ posted a wrong account in 7 of the 24 eval cases, each one no cited record booke
 
 def records(evidence: Sequence[ToolEvidence], tool: str, key: str) -> list[Mapping[str, Any]]:
     """The rows under ``key`` of every successful ``tool`` result of the run."""
-    found: list[Mapping[str, Any]] = []
-    for item in evidence:
-        if item.tool == tool and item.error is None and isinstance(item.result, Mapping):
-            rows = item.result.get(key)
-            if isinstance(rows, list):
-                found.extend(row for row in rows if isinstance(row, Mapping))
-    return found
+    return rows(evidence, tool, key)
 
 
 def chart(evidence: Sequence[ToolEvidence]) -> dict[str, Mapping[str, Any]]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
-from processors.tools.evidence import ToolEvidence
+from processors.tools.evidence import ToolEvidence, rows
 
 _MCC = re.compile(r"[0-9]{4}")
 COPIED = 0.9  # a value a tool returned for the chosen record
@@ -38,20 +38,10 @@ _FROM_VENDOR = {
 }
 
 
-def _records(evidence: Sequence[ToolEvidence], tool: str, key: str) -> list[Mapping[str, Any]]:
-    found: list[Mapping[str, Any]] = []
-    for item in evidence:
-        if item.tool == tool and item.error is None and isinstance(item.result, Mapping):
-            rows = item.result.get(key)
-            if isinstance(rows, list):
-                found.extend(row for row in rows if isinstance(row, Mapping))
-    return found
-
-
-def _find(rows: list[Mapping[str, Any]], key: str, value: str | None) -> Mapping[str, Any]:
+def _find(found: list[Mapping[str, Any]], key: str, value: str | None) -> Mapping[str, Any]:
     if value is None:
         return {}
-    return next((row for row in rows if str(row.get(key)) == value), {})
+    return next((row for row in found if str(row.get(key)) == value), {})
 
 
 def _text(value: Any) -> str | None:
@@ -60,12 +50,8 @@ def _text(value: Any) -> str | None:
 
 def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorProfile:
     """The profile the choice stands for, every value copied from a record of this run."""
-    entry = _find(
-        _records(evidence, "searchDirectory", "results"), "business_id", choice.business_id
-    )
-    vendor = _find(
-        _records(evidence, "listVendors", "vendors"), "vendor_id", choice.existing_vendor_id
-    )
+    entry = _find(rows(evidence, "searchDirectory", "results"), "business_id", choice.business_id)
+    vendor = _find(rows(evidence, "listVendors", "vendors"), "vendor_id", choice.existing_vendor_id)
     values: dict[str, Any] = {
         "business_id": choice.business_id,
         "existing_vendor_id": choice.existing_vendor_id,
@@ -85,9 +71,7 @@ def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorPro
     values["name"] = name
     values["name_confidence"] = (COPIED if name in recorded_names else CHOSEN) if name else 0.0
     account = choice.account_category or _text(vendor.get("default_category"))
-    booked = {
-        _text(t.get("category")) for t in _records(evidence, "listTransactions", "transactions")
-    }
+    booked = {_text(t.get("category")) for t in rows(evidence, "listTransactions", "transactions")}
     booked.add(_text(vendor.get("default_category")))
     values["account_category"] = account
     values["account_category_confidence"] = (
