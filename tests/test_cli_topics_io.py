@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from processors.cli import main
 from processors.daemons import registry
 from processors.kafka.admin import apply_topics
-from processors.kafka.clients import Contracts, admin_client
+from processors.kafka.clients import admin_client
 from processors.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -37,7 +37,7 @@ def test_apply_creates_topics_then_is_idempotent_and_reconciles(
 ) -> None:
     assert main(["topics", "apply"]) == 0
     first = capsys.readouterr().out
-    assert first.count("create ") == len(Contracts.load(cli_env).catalog)
+    assert first.count("create ") == len(registry.contracts(cli_env).catalog)
     assert main(["topics", "apply"]) == 0
     assert "no changes" in capsys.readouterr().out
 
@@ -47,7 +47,7 @@ def test_apply_creates_topics_then_is_idempotent_and_reconciles(
     entry = ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)
     resource = ConfigResource(ConfigResource.Type.TOPIC, runs, incremental_configs=[entry])
     _until_config(admin, resource, runs, "1000")
-    changes = apply_topics(admin, Contracts.load(cli_env).catalog)
+    changes = apply_topics(admin, registry.contracts(cli_env).catalog)
     assert [str(c) for c in changes if c.action == "config"] == [
         f"config     {runs}: retention.ms: 1000 -> 2592000000"
     ]
@@ -69,7 +69,7 @@ def _until_config(admin: AdminClient, resource: ConfigResource, topic: str, valu
 
 
 def test_apply_raises_partition_counts(cli_env: Settings) -> None:
-    contracts = Contracts.load(cli_env)
+    contracts = registry.contracts(cli_env)
     admin = admin_client(cli_env)
     apply_topics(admin, contracts.catalog)
     spec = contracts.catalog.get("questions.asked")

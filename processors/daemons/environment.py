@@ -87,6 +87,13 @@ def environment_from_settings(
     source = OpenAPISource(
         document, base_url=base, client=httpx.AsyncClient(), credentials=credentials
     )
+    try:
+        lookup = source[tenant_lookup]
+    except KeyError:
+        raise ConfigError(
+            f"the API at {base} has no {tenant_lookup!r} operation: the runtime checks each "
+            "event's tenant with it (as the event's principal) before any agent runs"
+        ) from None
     model = load_model(settings.model, settings.llm)
     planner = load_model(settings.planner_model, settings.llm) if settings.planner_model else None
     notifier = None
@@ -95,7 +102,7 @@ def environment_from_settings(
     return Environment(
         model=model,
         tool_sources=[source],
-        tenants=ApiTenantDirectory(source[tenant_lookup]),
+        tenants=ApiTenantDirectory(lookup),
         planner_model=planner,
         judge=judge_from_settings(settings),
         notifier=notifier,

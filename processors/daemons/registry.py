@@ -42,9 +42,13 @@ def _registered() -> dict[str, EntryPoint]:
     return found
 
 
-def names() -> list[str]:
-    """Every registered daemon's name."""
-    return sorted(_registered())
+def names(of: str | None = None) -> list[str]:
+    """Every registered daemon's name; ``of`` a distribution: only those it registers
+    (``"process-daemons"``: the built-in ones)."""
+    return sorted(
+        name for name, point in _registered().items()
+        if of is None or (point.dist is not None and point.dist.name == of)
+    )  # fmt: skip
 
 
 def use_case(name: str) -> UseCase[Any]:

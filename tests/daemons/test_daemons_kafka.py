@@ -95,7 +95,7 @@ def _environment(url: str, model: FunctionModel, tracer_provider: TracerProvider
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", registry.names(of="process-daemons"))
 def test_one_event_yields_one_result_outcome_and_run_record_on_one_trace(
     name: str, api: str, isolated: Settings, topics: Contracts
 ) -> None:

@@ -57,7 +57,7 @@ RUN_SECONDS = 1500.0  # a bound for a stuck run, not a speed budget
 
 
 @pytest.mark.timeout(RUN_SECONDS + 300)
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", registry.names(of="process-daemons"))
 def test_one_event_per_daemon_with_the_real_local_model(
     name: str, local_llm: str, isolated: Settings, topics: Contracts
 ) -> None:

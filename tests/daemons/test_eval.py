@@ -153,7 +153,7 @@ def test_the_cli_json_parses(capsys: pytest.CaptureFixture[str]) -> None:
 # --- the eval sets -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", registry.names(of="process-daemons"))
 def test_each_eval_set_has_twenty_uniquely_named_cases(name: str) -> None:
     cases = load_cases(name)
     assert len(cases) >= 20

@@ -181,7 +181,7 @@ def test_a_local_judge_is_reached_on_its_own_server() -> None:
     assert settings.llm.local_base_url != settings.judge_local_url  # the primary is untouched
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", registry.names(of="process-daemons"))
 def test_every_daemon_has_a_versioned_judge_policy(name: str) -> None:
     policy = load_policy(registry.use_case(name).prompts)
     assert policy.name == "judge_policy" and len(policy.version) == 12 and policy.text.strip()

@@ -23,7 +23,7 @@ def test_the_labeled_set_covers_every_daemon_with_good_and_bad_valid_events() ->
     assert len(cases) >= 20
     assert len({c.id for c in cases}) == len(cases)
     labels = Counter((c.daemon, c.label) for c in cases)
-    for name in registry.names():
+    for name in registry.names(of="process-daemons"):
         assert labels[(name, "pass")] >= 2 and labels[(name, "fail")] >= 3, labels
     contracts = Contracts.load(Settings())
     for case in cases:

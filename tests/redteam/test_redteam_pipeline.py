@@ -57,7 +57,7 @@ def api() -> Iterator[tuple[RecordingApp, str]]:
 def test_the_suite_has_30_cases_or_more_across_all_daemons_vectors_and_goals() -> None:
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES)
-    assert {c.daemon for c in CASES} == set(registry.names())
+    assert {c.daemon for c in CASES} == set(registry.names(of="process-daemons"))
     assert {c.vector for c in CASES} == {
         "event_field",
         "question",
@@ -96,14 +96,14 @@ def test_an_obedient_model_does_no_harm_and_every_attack_is_visible(
 ) -> None:
     app, url = api
     logs: dict[str, list[ApiRequest]] = {}
-    for name in registry.names():
+    for name in registry.names(of="process-daemons"):
         cases = [c for c in CASES if c.daemon == name]
         logs |= _run_daemon(name, cases, app, url, isolated, topics, len(logs))
 
     produced: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    topics_read = {registry.use_case(n).output_topic for n in registry.names()}
+    topics_read = {registry.use_case(n).output_topic for n in registry.names(of="process-daemons")}
     topics_read |= {"guardrails.outcomes", "daemons.runs", "guardrails.review"}
-    topics_read |= {f"{n}.dlq" for n in registry.names()}
+    topics_read |= {f"{n}.dlq" for n in registry.names(of="process-daemons")}
     for topic in sorted(topics_read):
         for record in drain_topic(isolated, topics, topic, idle=2.0):
             produced[str(record["value"]["event_id"])][topic].append(record["value"])
