@@ -130,6 +130,9 @@ def test_every_command_starts_from_the_wheel_alone(
         assert shown.returncode == 0 and "usage: daemons" in shown.stdout, (command, shown.stderr)
     listed = run("topics", "list")
     assert listed.returncode == 0 and "vendors.discovered" in listed.stdout, listed.stderr
+    applied = run("topics", "apply")
+    assert applied.returncode == 0 and "create " in applied.stdout, applied.stderr
+    _a_built_in_daemon_runs(env_dir, env, tmp_path)
     # without the local-model extra, serving a model is a clear error, not a traceback
     port = free_port()
     serve = ["llm", "serve", "--model", "qwen2.5-coder-0.5b", "--port", str(port),
@@ -163,6 +166,68 @@ def test_every_command_starts_from_the_wheel_alone(
     finally:
         server.terminate()
         server.wait(60)
+
+
+def nothing_matched(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """vendor-enrichment's scripted model: no directory entry or vendor record is this one."""
+    answer = {"business_id": None, "existing_vendor_id": None, "name": None,
+              "account_category": None}  # fmt: skip
+    return {"role": "assistant", "content": json.dumps(answer)}
+
+
+def _a_built_in_daemon_runs(env_dir: Path, env: dict[str, str], cwd: Path) -> None:
+    """The wheel alone: its reference API, `daemons run vendor-enrichment`, its sample event
+    produced, and the event's guardrail outcome read back, all from the installed package."""
+    bin_dir = env_dir / "bin"
+    samples = subprocess.run(
+        [str(bin_dir / "python"), "-c", "from processors.daemons import registry; "
+         "print(registry.use_case('vendor-enrichment').samples)"],
+        cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    assert "site-packages" in samples, samples  # the installed package's, not the source tree's
+    first = cwd / "one.jsonl"
+    first.write_text(Path(samples).read_text().splitlines()[0] + "\n")
+    event_id = json.loads(first.read_text())["event_id"]
+    port, key = free_port(), "wheel-test-signing-key"
+    with openai_compatible_stub(nothing_matched) as model_url:
+        run_env = {**env, "LEDGER_SIGNING_KEY": key, "DAEMONS_TOOLS_SIGNING_KEY": key,
+                   "DAEMONS_TOOLS_URL": f"http://127.0.0.1:{port}", "DAEMONS_JUDGE_MODEL": "none",
+                   "DAEMONS_MODEL": f"openai-compatible:{model_url}#stub"}  # fmt: skip
+        api = subprocess.Popen(
+            [str(bin_dir / "python"), "-m", "processors.reference", "--port", str(port)],
+            cwd=cwd, env=run_env, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        daemon = None
+        try:
+            deadline = time.monotonic() + 120
+            while not _answers(f"http://127.0.0.1:{port}/openapi.json"):
+                assert api.poll() is None and time.monotonic() < deadline, "reference API down"
+                time.sleep(0.5)
+            daemon = subprocess.Popen(
+                [str(bin_dir / "daemons"), "run", "vendor-enrichment"], cwd=cwd, env=run_env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+
+            def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
+                    [str(bin_dir / "daemons"), *argv], cwd=cwd, env=run_env,
+                    capture_output=True, text=True, timeout=600,
+                )  # fmt: skip
+
+            sent = cli("produce", "vendors.discovered", "--file", str(first))
+            assert sent.returncode == 0, sent.stderr
+            read = cli("tail", "guardrails.outcomes", "--from-beginning", "--max", "1",
+                       "--idle-timeout", "300")  # fmt: skip
+            assert read.returncode == 0, read.stderr
+            (line,) = [x for x in read.stdout.splitlines() if x.startswith("{")]
+            outcome = json.loads(line)["value"]
+            assert (outcome["event_id"], outcome["daemon"]) == (event_id, "vendor-enrichment")
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+        finally:
+            for process in (daemon, api):
+                if process is not None:
+                    process.terminate()
+                    process.wait(60)
 
 
 def _answers(url: str) -> bool:
