@@ -9,7 +9,9 @@ One run, top to bottom (:meth:`Agent.run`):
    of accounts, the vendor list, the client profile), then the task, then its *gathered*
    calls (reads of this event: a directory search for its descriptor), whose results join
    the task's message (computed for every event, so written as compactly as it can be: no
-   call messages, one message); and plan (:mod:`processors.agent.planning`);
+   call messages, one message, one ``<untrusted source="tools">`` fence around all of them,
+   each under its tool's name, delimiters inside neutralized); and plan
+   (:mod:`processors.agent.planning`);
 3. each turn calls the model with the tool catalogue and returns one small result —
    :class:`FinalResult` (valid output: done), :class:`CallTools` (run them, feed the results
    back) or :class:`Correct` (invalid final response: send a correction, bounded);
@@ -79,11 +81,10 @@ from processors.llm.model import (
 from processors.runtime.metrics import ModelUsage, record_run
 from processors.tools.base import CallContext, Tool
 from processors.tools.evidence import Screen
-from processors.untrusted.fencing import UNTRUSTED_NOTE
+from processors.untrusted.fencing import UNTRUSTED_NOTE, untrusted
 
 NO_MORE_TOOLS = "No more tool calls in this run: give your final answer now, from the results."
 CONTEXT_NOTE = "The daemon has read this tenant's records for you; the results follow."
-GATHERED_NOTE = "The daemon has looked these up for this event:"
 Gather = Callable[[Mapping[str, Any]], Sequence[ToolCall]]
 """event -> the tool calls the daemon makes before the model's first turn."""
 _DEFAULT_LIMITS = Limits()
@@ -276,10 +277,12 @@ class Agent(Generic[OutputT]):
                 run.messages.append(outcome.message)
         run.cache_prefix = len(run.messages)
         task = run.task
-        if run.gathered:  # each result as its tool fenced it, under the tool's name
-            results = [(await run.tools.execute(c, run.ctx, turn=0)).message for c in run.gathered]
-            shown = (f"{r.name}{' (failed)' if r.is_error else ''}:\n{r.content}" for r in results)
-            task = "\n\n".join((task.rstrip(), GATHERED_NOTE, *shown))
+        if run.gathered:  # one fence for all of them, each result under its tool's name
+            outcomes = [await run.tools.execute(c, run.ctx, turn=0) for c in run.gathered]
+            block = "\n".join(
+                f"{o.message.name}{' (failed)' if o.failed else ''}: {o.shown}" for o in outcomes
+            )
+            task = "\n\n".join((task.rstrip(), untrusted(block, source="tools")))
         run.messages.append(UserMessage(content=task))
         if run.planning is not None:
             run.messages.append(UserMessage(content=await run.planning.start()))

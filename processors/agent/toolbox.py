@@ -53,6 +53,8 @@ class ToolOutcome:
 
     message: ToolResultMessage
     record: ToolCallRecord
+    shown: str = ""
+    """What the model reads of the result before it is fenced (its view, as text)."""
 
     @property
     def failed(self) -> bool:
@@ -139,7 +141,9 @@ class ToolBox:
         view = self._views.get(call.name)
         if entry.error_type is None and view is not None:
             payload = view(payload)
-        return ToolOutcome(_message(call, payload, is_error=entry.error_type is not None), entry)
+        shown = for_model(payload)
+        message = _message(call, shown, is_error=entry.error_type is not None)
+        return ToolOutcome(message, entry, shown)
 
     def refuse(
         self, call: ToolCall, *, turn: int, refusal: ToolRefusal, message: str
@@ -160,8 +164,8 @@ class ToolBox:
             span.set_attribute("error.type", f"refused:{refusal}")
             entry.span_id = span_id_hex(span)
         self._record.tool_calls.append(entry)
-        payload = {"error": "refused", "reason": refusal, "message": message}
-        return ToolOutcome(_message(call, payload, is_error=True), entry)
+        shown = for_model({"error": "refused", "reason": refusal, "message": message})
+        return ToolOutcome(_message(call, shown, is_error=True), entry, shown)
 
     async def _call(
         self, tool: Tool, call: ToolCall, ctx: CallContext, entry: ToolCallRecord
@@ -220,6 +224,6 @@ def _attributes(call: ToolCall) -> dict[str, str]:
     }
 
 
-def _message(call: ToolCall, payload: Any, *, is_error: bool) -> ToolResultMessage:
-    text = untrusted(for_model(payload), source=f"tool:{call.name}", id=call.id)
+def _message(call: ToolCall, shown: str, *, is_error: bool) -> ToolResultMessage:
+    text = untrusted(shown, source=f"tool:{call.name}", id=call.id)
     return ToolResultMessage(tool_call_id=call.id, name=call.name, content=text, is_error=is_error)

@@ -32,8 +32,10 @@ def _played(first: Any, final: dict[str, Any]) -> FunctionModel:
 
     def respond(request: ModelRequest) -> AssistantMessage:
         fence = f'<untrusted source="tool:{first.name}"'
+        gathered = f'<untrusted source="tools">\n{first.name}: '
         if not any(
-            isinstance(m, ToolResultMessage | UserMessage) and fence in str(m.content)
+            isinstance(m, ToolResultMessage | UserMessage)
+            and (fence in str(m.content) or gathered in str(m.content))
             for m in request.messages
         ):
             return tool_calls(first)

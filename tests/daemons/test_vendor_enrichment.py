@@ -113,6 +113,8 @@ def event_context(ev: dict[str, Any]) -> EventContext:
 
 
 _SHOWN = re.compile(r'<untrusted source="tool:(\w+)" id="[^"]*">\n(.*?)\n</untrusted>', re.S)
+_GATHERED = re.compile(r'<untrusted source="tools">\n(.*?)\n</untrusted>', re.S)
+_EACH = re.compile(r"^(\w+)(?: \(failed\))?: ", re.M)
 
 
 def shown_results(request: ModelRequest) -> list[tuple[str, str]]:
@@ -121,7 +123,11 @@ def shown_results(request: ModelRequest) -> list[tuple[str, str]]:
     text = "\n".join(
         str(m.content) for m in request.messages if not isinstance(m, AssistantMessage)
     )
-    return _SHOWN.findall(text)
+    found: list[tuple[str, str]] = _SHOWN.findall(text)
+    for block in _GATHERED.findall(text):  # the event's reads: one fence, each under its name
+        parts = _EACH.split(block)[1:]
+        found.extend(zip(parts[::2], (part.rstrip("\n") for part in parts[1::2]), strict=True))
+    return found
 
 
 def last_result(request: ModelRequest, tool: str) -> str:
