@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processors.daemons.vendor_enrichment.models import VendorChoice
-from processors.daemons.vendor_enrichment.resolve import CHOSEN, COPIED, profile
+from processors.daemons.vendor_enrichment.resolve import CHOSEN, COPIED, profile, resolve
 from processors.tools.evidence import ToolEvidence
 
 DIRECTORY = ToolEvidence("searchDirectory", {"query": "SQ *BLUE BOTTLE"}, {"results": [
@@ -64,3 +64,50 @@ def test_unknown_words_mean_nothing_was_chosen() -> None:
                     [DIRECTORY])  # fmt: skip
     assert found.business_id is None and found.name is None and found.account_category is None
     assert found.confidence("name") == 0.0
+
+
+CHART = ToolEvidence("listAccounts", {}, {"accounts": [
+    {"code": "6600", "name": "Meals", "type": "expense"},
+    {"code": "6500", "name": "Software and subscriptions", "type": "expense"},
+]})  # fmt: skip
+
+
+def test_an_account_named_or_coded_as_the_chart_writes_it_is_its_code() -> None:
+    for named in (
+        "Software and subscriptions",
+        "software  and Subscriptions",
+        "6500",
+        "6500 Software and subscriptions",
+        "6500 | Software and subscriptions",
+    ):
+        found = profile(choice(account_category=named), [CHART])
+        assert found.account_category == "6500", named
+    # a name the chart lacks stays as given, so the account_in_chart check reports it
+    assert profile(choice(account_category="Travel"), [CHART]).account_category == "Travel"
+    assert profile(choice(account_category="9999 Meals"), [CHART]).account_category == "9999 Meals"
+    # no chart read in this run: nothing to look up in
+    assert profile(choice(account_category="Meals"), []).account_category == "Meals"
+
+
+CHAIN = ToolEvidence("searchDirectory", {"query": "SQ *BLUE BOTTLE COF 5678 SAN FRANCISCO CA"},
+                     {"results": [
+    {"business_id": "biz-001", "name": "Blue Bottle Coffee", "city": "Oakland", "phone": "510"},
+    {"business_id": "biz-002", "name": "Blue Bottle Coffee - Mint Plaza", "city": "San Francisco",
+     "phone": "415"},
+    {"business_id": "biz-003", "name": "Sweet Maria's Coffee", "city": "Oakland", "phone": "511"},
+]})  # fmt: skip
+
+
+def test_the_branch_in_the_city_the_descriptor_names_replaces_another_branch() -> None:
+    san_francisco = {"raw_descriptor": "SQ *BLUE BOTTLE COF 5678 SAN FRANCISCO CA"}
+    found = resolve(choice(business_id="biz-001"), [CHAIN], san_francisco)
+    assert (found.business_id, found.phone) == ("biz-002", "415")  # the Mint Plaza entry's
+    # the descriptor's own city: the model's choice stands
+    oakland = {"raw_descriptor": "SQ *BLUE BOTTLE COF 1234 OAKLAND CA"}
+    assert resolve(choice(business_id="biz-001"), [CHAIN], oakland).business_id == "biz-001"
+    # another business in the named city is no branch of this one: the checks judge it
+    assert resolve(choice(business_id="biz-003"), [CHAIN], san_francisco).business_id == "biz-003"
+    # no city named, or an id no result has: unchanged
+    plain = {"raw_descriptor": "SQ *BLUE BOTTLE COF"}
+    assert resolve(choice(business_id="biz-001"), [CHAIN], plain).business_id == "biz-001"
+    assert resolve(choice(business_id="biz-099"), [CHAIN], san_francisco).business_id == "biz-099"

@@ -190,6 +190,20 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.casefold()))
 
 
+def first_name_word(entry: Mapping[str, Any]) -> str | None:
+    """The first word of a directory entry's name ("the" aside), as a descriptor spells it."""
+    words = [w for w in re.findall(r"[a-z0-9]+", str(entry.get("name", "")).casefold())]
+    words = [w for w in words if w != "the"]
+    return words[0] if words else None
+
+
+def named_cities(results: Sequence[Mapping[str, Any]], descriptor: str) -> set[str]:
+    """The cities of ``results`` that the descriptor names (all of a city's words in it)."""
+    said = _words(descriptor)
+    cities = {str(r.get("city", "")) for r in results if r.get("city")}
+    return {c for c in cities if _words(c) and _words(c) <= said}
+
+
 def business_matches(
     output: VendorProfile, evidence: Sequence[ToolEvidence], descriptor: str
 ) -> CheckResult:
@@ -208,15 +222,12 @@ def business_matches(
     chosen = next((r for r in results if r.get("business_id") == output.business_id), None)
     if chosen is None:  # not returned at all: tenant_scoped_ids fails it
         return CheckResult("business_matches", True, "entry not among the search results")
-    said = _words(descriptor)
-    name = [w for w in re.findall(r"[a-z0-9]+", str(chosen.get("name", "")).casefold())]
-    name = [w for w in name if w != "the"]
-    if name and name[0] not in said:
+    name = first_name_word(chosen)
+    if name and name not in _words(descriptor):
         return CheckResult(
             "business_matches", False, f"{chosen['name']!r} is not in the descriptor"
         )
-    cities = {str(r.get("city", "")) for r in results if r.get("city")}
-    named = {c for c in cities if _words(c) and _words(c) <= said}
+    named = named_cities(results, descriptor)
     city = str(chosen.get("city", ""))
     if named and city not in named:
         detail = f"descriptor names {sorted(named)}, entry {output.business_id} is in {city!r}"

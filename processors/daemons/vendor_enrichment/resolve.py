@@ -4,7 +4,9 @@ The chosen directory entry (by ``business_id``, among what ``searchDirectory`` r
 this run) gives website, phone, address, opening hours and merchant category code; the chosen
 existing vendor record (by ``vendor_id``, among what ``listVendors`` returned) fills what the
 directory left unknown. A copied value is as sure as its record (0.9); the name and the account
-are the model's judgement (0.9 when they equal a record's, else 0.6). An id no tool returned
+are the model's judgement (0.9 when they equal a record's, else 0.6). The model names the
+account as the chart writes it (a 1.5B model matches a kind of business to a name far better
+than to a four-digit code); code looks up its code. An id no tool returned
 is kept as the model gave it, with nothing copied, so the checks report it
 (``tenant_scoped_ids``, ``entry_returned``) exactly as before. Pure: evidence in, profile out.
 """
@@ -15,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from processors.daemons.vendor_enrichment.checks import first_name_word, named_cities
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.tools.evidence import ToolEvidence, rows
 
@@ -48,6 +51,26 @@ def _text(value: Any) -> str | None:
     return None if value is None or str(value).strip() == "" else str(value).strip()
 
 
+def account_code(answer: str | None, chart: Sequence[Mapping[str, Any]]) -> str | None:
+    """The code of the chart's account the model named: by name (as listAccounts writes it,
+    case and spacing aside), by code, or as "code name"; an answer that names no account of
+    the chart is kept as given, so ``account_in_chart`` reports it."""
+    text = _text(answer)
+    if text is None:
+        return None
+    wanted = " ".join(text.casefold().split())
+    for account in chart:
+        code, name = _text(account.get("code")), _text(account.get("name"))
+        if code is None:
+            continue
+        if wanted == code.casefold() or (name and wanted == " ".join(name.casefold().split())):
+            return code
+    lead = re.match(r"([0-9]{3,6})\b", text)  # "6600 Meals", "6600 | Meals"
+    if lead and any(_text(a.get("code")) == lead.group(1) for a in chart):
+        return lead.group(1)
+    return text
+
+
 def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorProfile:
     """The profile the choice stands for, every value copied from a record of this run."""
     entry = _find(rows(evidence, "searchDirectory", "results"), "business_id", choice.business_id)
@@ -70,7 +93,8 @@ def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorPro
     name = _text(entry.get("name")) or _text(vendor.get("name")) or choice.name
     values["name"] = name
     values["name_confidence"] = (COPIED if name in recorded_names else CHOSEN) if name else 0.0
-    account = choice.account_category or _text(vendor.get("default_category"))
+    chart = rows(evidence, "listAccounts", "accounts")
+    account = account_code(choice.account_category, chart) or _text(vendor.get("default_category"))
     booked = {_text(t.get("category")) for t in rows(evidence, "listTransactions", "transactions")}
     booked.add(_text(vendor.get("default_category")))
     values["account_category"] = account
@@ -80,8 +104,26 @@ def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorPro
     return VendorProfile.model_validate(values)
 
 
+def branch(choice: VendorChoice, evidence: Sequence[ToolEvidence], descriptor: str) -> VendorChoice:
+    """The branch the descriptor names, when the model chose the right business in another
+    city: a chain's entries share a name, and which one a descriptor means is a matter of
+    its city words, which code reads exactly (``business_matches`` fails any other branch).
+    Switched only to the one returned entry of the same name in a city the descriptor names;
+    otherwise the choice stands as the model made it, for the checks to judge."""
+    results = rows(evidence, "searchDirectory", "results")
+    chosen = _find(results, "business_id", choice.business_id)
+    named = named_cities(results, descriptor)
+    if not chosen or not named or str(chosen.get("city", "")) in named:
+        return choice
+    word = first_name_word(chosen)
+    there = [r for r in results if str(r.get("city", "")) in named and first_name_word(r) == word]
+    if len(there) != 1:
+        return choice
+    return choice.model_copy(update={"business_id": str(there[0]["business_id"])})
+
+
 def resolve(
     choice: VendorChoice, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> VendorProfile:
-    """The use case's ``resolve`` hook (the event is not needed here)."""
-    return profile(choice, evidence)
+    """The use case's ``resolve`` hook: the branch the descriptor names, then the profile."""
+    return profile(branch(choice, evidence, str(event.get("raw_descriptor", ""))), evidence)
