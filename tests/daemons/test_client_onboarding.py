@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.trace import INVALID_SPAN
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from processors.daemons.base import Environment, build_agent, build_daemon, run_checks
 from processors.daemons.client_onboarding import (
@@ -61,6 +62,13 @@ GOOD_QUILL = {
          "evidence": ["getClient:fiscal_year_start_month"]},
         {"question": "currency", "value": "USD", "confidence": 0.95,
          "evidence": ["getClient:currency"]},
+    ]
+}  # fmt: skip
+# what the model answers of it: the payroll provider and payment processors are code's
+MODEL_QUILL = {
+    "answers": [
+        a for a in GOOD_QUILL["answers"]
+        if a["question"] not in ("payroll_provider", "payment_processors")
     ]
 }  # fmt: skip
 
@@ -164,7 +172,9 @@ def test_scripted_grounded_run_yields_output_that_passes_checks_and_encodes(
     async def go() -> tuple[OnboardingAnswers, list[ToolEvidence], ScriptedModel]:
         async with httpx.AsyncClient() as client:
             source = openapi_tools(ledger_url, client, _credentials())
-            model = ScriptedModel([tool_calls(*_lookups("t-quillstack")), reply(_said(GOOD_QUILL))])
+            model = ScriptedModel(
+                [tool_calls(*_lookups("t-quillstack")), reply(_said(MODEL_QUILL))]
+            )
             env = Environment(model=model, tool_sources=[source], tenants=FakeTenants())
             result = await build_agent(USE_CASE, env).run(QUILL, _ctx(QUILL))
             assert isinstance(result.output, OnboardingChoice)
@@ -287,14 +297,13 @@ def test_code_reads_providers_off_the_feed_unless_the_signup_names_another(
 def test_a_citation_of_a_signup_key_the_event_lacks_is_dropped_before_the_checks(
     ledger_url: str,
 ) -> None:
-    """A payroll provider the model named from the feed but cited as a made-up signup key:
-    the citation goes, and code cites the debits that name the provider (as it does for any
-    provider named from the ledger); a signup-only answer with only such a citation goes to
-    a human."""
+    """A bank cited as a made-up signup key beside the real one: the made-up citation goes;
+    a signup-only answer with only such a citation goes to a human. The payroll provider is
+    read off the feed by code, citing the debits that name it."""
     evidence = asyncio.run(_evidence(ledger_url, QUILL))
     output = resolved(OnboardingChoice.model_validate({"answers": [
-        {"question": "payroll_provider", "evidence": ["signup:payroll"], "value": "gusto",
-         "confidence": 0.8},
+        {"question": "bank", "evidence": ["signup:bank", "signup:banks"], "value": "Mercury",
+         "confidence": 0.9},
         {"question": "size_band", "evidence": ["signup:team"], "value": "11-50",
          "confidence": 0.8},
     ]}), evidence, QUILL)  # fmt: skip
@@ -303,6 +312,7 @@ def test_a_citation_of_a_signup_key_the_event_lacks_is_dropped_before_the_checks
     results = checked.results
     datum = to_output(QUILL, output)
     values = {a["question"]: a for a in datum["answers"]}
+    assert (values["bank"]["value"], values["bank"]["evidence"]) == ("Mercury", ["signup:banks"])
     assert values["payroll_provider"]["value"] == "gusto"
     assert values["payroll_provider"]["evidence"] == ["tx-q-005", "tx-q-012"]
     assert "size_band" in datum["needs_human"]
@@ -575,9 +585,9 @@ def _event_ctx(event: dict[str, Any]) -> EventContext:
 def test_daemon_handler_hands_an_unsupported_answer_to_a_human(
     ledger_url: str, grounded: bool
 ) -> None:
-    answers = GOOD_QUILL if grounded else _with(GOOD_QUILL, payroll_provider={
-        "question": "payroll_provider", "value": "adp", "confidence": 0.9,
-        "evidence": ["tx-q-005"]}).model_dump()  # a Gusto debit does not say ADP  # fmt: skip
+    answers = MODEL_QUILL if grounded else _with(MODEL_QUILL, size_band={
+        "question": "size_band", "value": "11-50", "confidence": 0.9,
+        "evidence": ["tx-q-005"]}).model_dump()  # a debit cannot tell a headcount  # fmt: skip
 
     async def go() -> list[Any]:
         async with httpx.AsyncClient() as client:
@@ -598,10 +608,10 @@ def test_daemon_handler_hands_an_unsupported_answer_to_a_human(
         assert outputs[0].value["needs_human"] == ["accounting_basis"]
         assert payroll["value"] == "gusto"
     else:  # published without the unsupported answer, and the outcome says why
-        assert outputs[0].value["needs_human"] == ["payroll_provider", "accounting_basis"]
-        assert payroll["value"] is None
+        assert outputs[0].value["needs_human"] == ["size_band", "accounting_basis"]
+        assert payroll["value"] == "gusto"  # read off the feed by code either way
         support = next(c for c in outcome["checks"] if c["name"] == "sources_support_values")
-        assert "ADP" in support["detail"]
+        assert "size_band: only a signup answer can tell" in support["detail"]
 
 
 def test_handler_refuses_an_unknown_tenant(ledger_url: str) -> None:
@@ -615,3 +625,15 @@ def test_handler_refuses_an_unknown_tenant(ledger_url: str) -> None:
 
     with pytest.raises(UnknownTenant):
         asyncio.run(go())
+
+
+def test_the_answer_schema_leaves_the_integrations_to_code() -> None:
+    """The model's schema offers only the questions the signup and the profile answer: a
+    payroll provider or processor it names anyway is invalid (a correction, not an answer)."""
+    schema = json.dumps(OnboardingChoice.model_json_schema())
+    assert '"size_band"' in schema and '"bank"' in schema
+    assert "payroll_provider" not in schema and "payment_processors" not in schema
+    with pytest.raises(ValidationError, match=r"answers\.0\.question"):
+        OnboardingChoice.model_validate({"answers": [
+            {"question": "payroll_provider", "evidence": ["tx-q-005"], "value": "gusto",
+             "confidence": 0.9}]})  # fmt: skip

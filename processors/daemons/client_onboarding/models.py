@@ -1,8 +1,9 @@
 """What the onboarding agent answers, and the answer set code makes of it.
 
 The model answers an :class:`OnboardingChoice`: the questions it reads off the signup answers
-and the bank transactions, each cited, without the profile look-ups (:mod:`.resolve` copies
-the profile's entity type, fiscal year end and currency). The daemon's output is the
+(and the profile, where a signup answer states otherwise), each cited; :mod:`.resolve` copies
+the profile's entity type, fiscal year end, currency and industry and reads the payroll
+provider and payment processors off the bank feed, which the model's schema does not offer. The daemon's output is the
 :class:`OnboardingAnswers` that code builds from it; code (:mod:`.output`) puts every question
 left out, answered with low confidence, or that could not be traced into ``needs_human``.
 Field descriptions are part of the response schema the model sees, so they are written for
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.daemons.client_onboarding.questionnaire import QuestionKey
+from processors.daemons.client_onboarding.questionnaire import ModelQuestionKey, QuestionKey
 
 
 class Answer(BaseModel):
@@ -48,11 +49,12 @@ class Answer(BaseModel):
 
 class Choice(BaseModel):
     """One answer as the model gives it: the evidence first, then the value (see
-    :class:`Answer` for why this order), then how sure it is."""
+    :class:`Answer` for why this order), then how sure it is. Only the questions the signup
+    answers and the profile can answer (:data:`ModelQuestionKey`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    question: QuestionKey = Field(description="The questionnaire key this answers.")
+    question: ModelQuestionKey = Field(description="The questionnaire key this answers.")
     evidence: list[str] = Field(
         max_length=20,
         description=(

@@ -25,6 +25,19 @@ QuestionKey = Literal[
 ]
 KEYS: tuple[str, ...] = get_args(QuestionKey)
 
+ModelQuestionKey = Literal[
+    "entity_type",
+    "size_band",
+    "industry",
+    "bank",
+    "fiscal_year_end",
+    "accounting_basis",
+    "currency",
+]
+"""The questions the model may answer: the payroll provider and the payment processors are
+read off the bank feed by code (debits and credits whose descriptors name them), so the
+answer's schema does not offer them and the model spends no generated tokens on them."""
+
 MONTHS = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
