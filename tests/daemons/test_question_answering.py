@@ -349,9 +349,14 @@ def test_a_question_about_a_name_this_tenant_does_not_know_is_not_answered_unfil
     # the model filled an unfiltered query; the question is about someone else's spend
     e = event("How much did Quillstack spend on AWS in Q3?", *BRIGHTSMILE)
     unfiltered = query("money_paid", periods=["2026-Q3"])
-    processed, _ = run_pipeline(ledger_url, [reply(unfiltered)], e)
+    processed, model = run_pipeline(ledger_url, [reply(unfiltered)], e)
     assert processed.value["can_answer"] is False and processed.value["figures"] == []
     assert "none of this company's accounts or vendors" in processed.value["reason"]
+    # the names are the question's words: the model reads them fenced, as the question
+    task = str(model.requests[0].messages[-1].content)
+    assert task.endswith(
+        'Other names: <untrusted source="event:question">\nQuillstack, AWS\n</untrusted>'
+    )
     assert [c.name for c in processed.record.tool_calls] == ["listAccounts", "listVendors"]
     # a name it knows (AWS, by its initials, for Quillstack) is answered
     e = event("What was our AWS bill in July 2026?")

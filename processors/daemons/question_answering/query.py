@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from processors.daemons.question_answering import periods as _periods
 from processors.tools.evidence import ToolEvidence, rows
+from processors.untrusted.fencing import untrusted
 
 Metric = Literal["money_paid", "money_received", "payment_count", "largest_vendor"]
 Missing = Literal["none", "future", "payroll", "customers", "other_company", "balances", "other"]
@@ -178,6 +179,7 @@ def named(question: str, accounts: Sequence[str], vendors: Sequence[str]) -> tup
     )
 
 
+MAX_OTHER_NAMES = 3
 _CAPITALIZED = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][A-Za-z'&]+(?:\s+[A-Z][A-Za-z'&]+)*)")
 _NOT_NAMES = frozenset(
     {m.casefold() for m in _periods.MONTH_NAMES} | {"i", "we", "our", "us", "q1", "q2", "q3", "q4"}
@@ -207,11 +209,12 @@ def notes(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> str:
     question = str(event.get("question", ""))
     found = choices(evidence)
     accounts, vendors = named(question, list(found.accounts), list(found.vendors))
-    others = unknown_names(question, [*found.accounts, *found.vendors])
+    others = unknown_names(question, [*found.accounts, *found.vendors])[:MAX_OTHER_NAMES]
+    # the other names are the question's own words: fenced as the question is
+    told = untrusted(", ".join(others), source="event:question") if others else f"{NONE}."
     return (
         f"{_periods.notes(event)} Candidate accounts: {', '.join(accounts) or NONE}. "
-        f"Candidate vendors: {', '.join(vendors) or NONE}. "
-        f"Other names: {', '.join(others) or NONE}."
+        f"Candidate vendors: {', '.join(vendors) or NONE}. Other names: {told}"
     )
 
 
