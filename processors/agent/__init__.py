@@ -11,7 +11,7 @@ result.record   # the RunRecord (the decision trace)
 """
 
 from processors.agent.limits import Budget, Limits
-from processors.agent.loop import Agent, Gather
+from processors.agent.loop import Agent, AnswerSchema, FollowUp, Gather, TaskNotes
 from processors.agent.planning import DEFAULT_PLANNER_PROMPT, Planner
 from processors.agent.prompt import Prompt
 from processors.agent.record import Plan, PlanStep, RunRecord
@@ -21,10 +21,12 @@ from processors.untrusted.fencing import untrusted
 __all__ = [
     "DEFAULT_PLANNER_PROMPT",
     "Agent",
+    "AnswerSchema",
     "Budget",
     "CallTools",
     "Correct",
     "FinalResult",
+    "FollowUp",
     "Gather",
     "Limits",
     "Plan",
@@ -33,5 +35,6 @@ __all__ = [
     "Prompt",
     "RunRecord",
     "RunResult",
+    "TaskNotes",
     "untrusted",
 ]

@@ -80,13 +80,23 @@ from processors.llm.model import (
 )
 from processors.runtime.metrics import ModelUsage, record_run
 from processors.tools.base import CallContext, Tool
-from processors.tools.evidence import Screen
+from processors.tools.evidence import Screen, ToolEvidence
 from processors.untrusted.fencing import UNTRUSTED_NOTE, untrusted
 
 NO_MORE_TOOLS = "No more tool calls in this run: give your final answer now, from the results."
 CONTEXT_NOTE = "The daemon has read this tenant's records for you; the results follow."
 Gather = Callable[[Mapping[str, Any]], Sequence[ToolCall]]
 """event -> the tool calls the daemon makes before the model's first turn."""
+AnswerSchema = Callable[[dict[str, Any], Sequence[ToolEvidence]], dict[str, Any]]
+"""(the output type's JSON schema, the context's results) -> the schema the model answers
+in: the same for every event of a tenant (e.g. its account codes and vendor ids as enums)."""
+TaskNotes = Callable[[Mapping[str, Any], Sequence[ToolEvidence]], str]
+"""(event, the context's results) -> what code read off the event for the model (e.g. the
+periods a question may mean, the tenant's accounts it names), after the task's fenced fields."""
+FollowUp = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Sequence[ToolCall] | Correct]
+"""(the validated answer, the run's tool results so far, the event) -> the reads code makes
+from the answer (the query the model filled, run through the same tools), or a
+:class:`Correct` when the answer does not hold for this tenant (sent back, bounded)."""
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_SETTINGS = ModelSettings()
 
@@ -99,12 +109,14 @@ class _Run:
     meter: Meter
     tools: ToolBox
     messages: list[Message]
+    event: Mapping[str, Any]
     task: str = ""
     planning: Planning | None = None
     context: tuple[ToolCall, ...] = ()
     gathered: tuple[ToolCall, ...] = ()
     tool_turns: int = 0  # model turns that asked for tools
     cache_prefix: int = 0  # leading messages the same for every event of this tenant
+    schema: dict[str, Any] | None = None  # the answer schema of this run (see AnswerSchema)
 
     @property
     def has_tool_results(self) -> bool:
@@ -139,6 +151,9 @@ class Agent(Generic[OutputT]):
         context: Sequence[ToolCall] = (),
         views: Mapping[str, View] | None = None,
         screen: Screen | None = None,
+        answer_schema: AnswerSchema | None = None,
+        task_notes: TaskNotes | None = None,
+        follow_up: FollowUp | None = None,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
@@ -154,6 +169,10 @@ class Agent(Generic[OutputT]):
         self.context, self.views = tuple(context), dict(views or {})
         # screen: what every tool result is screened with (the guardrails' screen), see ToolBox
         self.screen = screen
+        # answer_schema: the schema refined from the context's results (the tenant's codes
+        # as enums); task_notes: code's reading of the event, shown after its fields;
+        # follow_up: the reads code makes from the validated answer (a query the model filled)
+        self.answer_schema, self.task_notes, self.follow_up = answer_schema, task_notes, follow_up
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
@@ -251,7 +270,9 @@ class Agent(Generic[OutputT]):
         task = render_task(self.task, event)
         messages: list[Message] = [SystemMessage(content=system)]
         gathered = tuple(self.gather(event)) if self.gather is not None else ()
-        run = _Run(ctx, meter, tools, messages, task, context=self.context, gathered=gathered)
+        run = _Run(
+            ctx, meter, tools, messages, event, task, context=self.context, gathered=gathered
+        )
         if self.planner is not None:
             objective = f"{system}\n\nTask:\n{task}"
             run.planning = Planning(self.planner, objective=objective, tools=tools, meter=meter)
@@ -276,7 +297,12 @@ class Agent(Generic[OutputT]):
                 outcome = await run.tools.execute(call, run.ctx, turn=0)
                 run.messages.append(outcome.message)
         run.cache_prefix = len(run.messages)
+        run.schema = self._schema
+        if self.answer_schema is not None:  # from the context's results only: per tenant
+            run.schema = self.answer_schema(self._schema, tuple(run.tools.evidence))
         task = run.task
+        if self.task_notes is not None:  # outside the event's fence: code's, not the sender's
+            task = f"{task.rstrip()}\n\n{self.task_notes(run.event, tuple(run.tools.evidence))}"
         if run.gathered:  # one fence for all of them, each result under its tool's name
             outcomes = [await run.tools.execute(c, run.ctx, turn=0) for c in run.gathered]
             block = "\n".join(
@@ -289,17 +315,39 @@ class Agent(Generic[OutputT]):
         while True:
             match await self._turn(run):
                 case FinalResult(output=output):
-                    record.final_response = canonical_json(output.model_dump(mode="json"))
-                    return output
+                    rejected = await self._follow_up(run, output)
+                    if rejected is None:
+                        record.final_response = canonical_json(output.model_dump(mode="json"))
+                        return output
+                    self._correct(run, rejected.correction)
                 case CallTools() as step:
                     run.messages.extend(await self._run_tools(run, step))
                 case Correct(correction=correction):
-                    if len(record.corrections) >= self.limits.max_corrections:
-                        message = f"final response invalid after all corrections: {correction}"
-                        raise InvalidAgentOutput(message, run_id=run.ctx.run_id)
-                    turn = run.meter.budget.turns
-                    record.corrections.append(CorrectionRecord(turn=turn, error=correction))
-                    run.messages.append(UserMessage(content=correction))
+                    self._correct(run, correction)
+
+    def _correct(self, run: _Run, correction: str) -> None:
+        """Send ``correction`` back to the model, at most ``max_corrections`` times a run."""
+        record = run.meter.record
+        if len(record.corrections) >= self.limits.max_corrections:
+            message = f"final response invalid after all corrections: {correction}"
+            raise InvalidAgentOutput(message, run_id=run.ctx.run_id)
+        turn = run.meter.budget.turns
+        record.corrections.append(CorrectionRecord(turn=turn, error=correction))
+        run.messages.append(UserMessage(content=correction))
+
+    async def _follow_up(self, run: _Run, output: OutputT) -> Correct | None:
+        """The reads code makes from a valid answer (:data:`FollowUp`), through the run's
+        tools (same auth, spans, record and evidence as every call), or why the answer was
+        rejected."""
+        if self.follow_up is None:
+            return None
+        step = self.follow_up(output, tuple(run.tools.evidence), run.event)
+        if isinstance(step, Correct):
+            return step
+        turn = run.meter.budget.turns
+        for call in step:
+            await run.tools.execute(call, run.ctx, turn=turn)
+        return None
 
     async def _turn(self, run: _Run) -> TurnResult[OutputT]:
         turn = run.meter.budget.start_turn()
@@ -313,7 +361,7 @@ class Agent(Generic[OutputT]):
             # tools the model may never call are not offered (their schemas cost prompt tokens)
             tools=() if limit == 0 else run.tools.specs,
             tool_choice="none" if answering else "required" if gathering else "auto",
-            response_schema=self._schema,
+            response_schema=run.schema if run.schema is not None else self._schema,
             response_name=self.output_type.__name__,
             settings=self.settings,
             cache_prefix=run.cache_prefix,

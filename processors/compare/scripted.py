@@ -11,7 +11,7 @@ responses to give, one per turn::
       "rules": [
         {"match": "green coffee",
          "steps": [{"tool_calls": [{"name": "aggregateSpend", "arguments": {...}}]},
-                   {"reply": {"can_answer": true, ...}}]}
+                   {"reply": {"vendor": "none", ...}}]}
       ]
     }
 

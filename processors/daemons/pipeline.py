@@ -73,6 +73,9 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
         gather=use_case.gather,
         context=use_case.context,
         views=use_case.views,
+        answer_schema=use_case.answer_schema,
+        task_notes=use_case.task_notes,
+        follow_up=use_case.follow_up,
     )
 
 

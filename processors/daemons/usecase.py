@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
-from processors.agent import Gather, Limits
+from processors.agent import AnswerSchema, FollowUp, Gather, Limits, TaskNotes
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack
 from processors.errors import ConfigError
@@ -148,6 +148,13 @@ class UseCase(Generic[OutputT]):
     # values from what the tools returned (fewer tokens to write, none to mistype)
     answer_type: type[BaseModel] | None = None
     resolve: Resolve | None = None
+    # when the answer is a query the model fills rather than a result it writes: the schema
+    # refined from the context's results (this tenant's codes and ids as enums), code's
+    # reading of the event shown after its fields (the periods a question may mean), and the
+    # reads code makes from the valid answer through the same tools (or a correction)
+    answer_schema: AnswerSchema | None = None
+    task_notes: TaskNotes | None = None
+    follow_up: FollowUp | None = None
     # what this use case brings besides its code, so nothing elsewhere lists daemon names:
     # a folder with ``topics.toml`` and ``schemas/*.avsc`` merged with the built-in catalog
     # (None: its topics are in the built-in one), its labeled cases, its red-team hooks, and

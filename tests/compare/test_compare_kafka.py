@@ -90,12 +90,13 @@ def test_compare_reports_the_per_case_differences_of_the_two_configurations(
     assert not any(path.startswith(("run_id", "trace_id", "occurred_at")) for path in changed)
 
     assert forecast.baseline.score == forecast.candidate.score == 1.0
-    assert [d.path for d in forecast.diffs] == ["reason"]  # the answers are the same text
+    # both cannot answer, for another missing kind: code's sentence and reason differ
+    assert [d.path for d in forecast.diffs] == ["answer", "reason"]
 
     assert (salary.baseline.state, salary.baseline.score) == ("published", 1.0)
     assert (salary.candidate.state, salary.candidate.score) == ("withheld", 0.0)
-    assert salary.candidate.verdict == "fail"
-    assert any(r.startswith("numeric_grounding") for r in salary.candidate.reasons)
+    assert salary.candidate.verdict == "fail"  # the candidate's judge: fees are no salaries
+    assert salary.candidate.reasons == ["payroll fees are not salaries"]
     assert [(d.path, d.baseline, d.candidate) for d in salary.diffs] == [
         ("(output)", "published", "(no output)")
     ]
@@ -110,12 +111,13 @@ def test_compare_totals_accuracy_pass_rate_judge_tokens_cost_and_latency(
     assert c.accuracy == pytest.approx(1 / 3) and c.labeled == 3
     assert c.pass_rate == pytest.approx(2 / 3) and c.published == 2
     assert c.states == {"published": 2, "withheld": 1}
-    # judge scores only where a judge ran: none for the baseline, two cases for the candidate
+    # judge scores only where a judge ran: none for the baseline, every case of the candidate
     assert b.judge == {} and b.judged == 0
-    assert c.judged == 2
-    assert c.judge == pytest.approx({"grounded": 0.95, "complete": 0.5, "policy": 1.0})
+    assert c.judged == 3
+    assert c.judge == pytest.approx({"grounded": 0.8, "complete": 0.5, "policy": 1.0})
     rows = by_case(compared)
-    assert rows["average-salary"].candidate.judge == {}  # withheld by the checks: not judged
+    assert rows["average-salary"].candidate.judge == {"grounded": 0.5, "complete": 0.5,
+                                                      "policy": 1.0}  # fmt: skip
     # tokens and cost from the run records; the scripts charge 0.001 and 0.004 USD per 1k
     for side, rate in ((b, 0.001), (c, 0.004)):
         assert side.input_tokens > 0 and side.output_tokens > 0
@@ -123,8 +125,8 @@ def test_compare_totals_accuracy_pass_rate_judge_tokens_cost_and_latency(
             (side.input_tokens + side.output_tokens) * rate / 1000
         )
     assert sum(r.baseline.input_tokens for r in compared.cases) == b.input_tokens
-    # the candidate's script waits 60 ms per model call, two calls per run
-    assert c.latency_ms_median is not None and c.latency_ms_median >= 120
+    # the candidate's script waits 60 ms per model call, one call per run
+    assert c.latency_ms_median is not None and c.latency_ms_median >= 60
     assert b.latency_ms_median is not None and b.latency_ms_median < c.latency_ms_median
     assert (b.model, c.model) == ("scripted:baseline", "scripted:candidate")
 
@@ -168,7 +170,7 @@ def test_html_report_renders_in_headless_chromium_with_charts_and_case_rows(
     assert dom.count('<tr class="case') == 3
     for case_id in CASE_IDS:
         assert f'data-case="{case_id}"' in dom
-    assert "Forecasts are not in the books." in dom  # a field difference, rendered
+    assert "do not hold the data for that" in dom  # a field difference, rendered
     screenshot = tmp_path / "report.png"
     subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={screenshot}",
@@ -230,7 +232,7 @@ def test_topic_range_replays_production_events_without_writing_to_production(
     ]
     assert comparison.baseline.accuracy is None and comparison.baseline.labeled == 0
     assert comparison.baseline.pass_rate == 1.0
-    assert comparison.candidate.pass_rate == 0.5  # the invented salary is withheld
+    assert comparison.candidate.pass_rate == 0.5  # the judge fails fees for salaries
     assert len(drain_topic(settings, contracts, "questions.asked", idle=1.0)) == 2
     for topic in PRODUCTION[1:]:
         assert drain_topic(settings, contracts, topic, idle=1.0) == [], topic

@@ -4,6 +4,7 @@ diff, per-case states and totals (judge scores shown only where a judge scored).
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,14 @@ def _request(task: str, turns: int = 0) -> ModelRequest:
     return ModelRequest(messages=(SystemMessage(content="s"), UserMessage(content=task), *done))
 
 
-def test_a_scripted_model_answers_by_event_and_fails_loudly_otherwise() -> None:
-    config = load_config(DATA / "baseline.toml")
+def test_a_scripted_model_answers_by_event_and_fails_loudly_otherwise(tmp_path: Path) -> None:
+    script = {"rules": [{"match": "green coffee", "steps": [
+        {"tool_calls": [{"name": "aggregateSpend", "arguments": {"category": "5000"}}]},
+        {"reply": {"can_answer": True}},
+    ]}]}  # fmt: skip
+    (tmp_path / "two.json").write_text(json.dumps(script))
+    (tmp_path / "two.toml").write_text('model = "scripted:two.json"\n')
+    config = load_config(tmp_path / "two.toml")
     model = load_config_model(config.model, config, LLMSettings())
     first = asyncio.run(model.complete(_request("How much on green coffee in Q2?")))
     assert [c.name for c in first.message.tool_calls] == ["aggregateSpend"]

@@ -49,9 +49,9 @@ FINAL: dict[str, dict[str, Any]] = {
         "business_id": None, "existing_vendor_id": None, "name": None, "account_category": None,
     },
     "client-onboarding": {"answers": []},
-    "question-answering": {
-        "can_answer": False, "answer": "The books do not show that.",
-        "reason": "No figures in the ledger answer this question.",
+    "question-answering": {  # the model's query: the books lack the data (code writes why)
+        "missing": "other", "metric": "money_paid", "account": "none", "vendor": "none",
+        "periods": [], "by_vendor": False,
     },
 }  # fmt: skip
 

@@ -32,8 +32,8 @@ PRINCIPALS = {"t-ridgeline": "u-ridgeline-owner", "t-quillstack": "u-quillstack-
 def respond(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Evidence first (list the tenant's accounts), then an honest 'cannot answer'."""
     if any(m["role"] == "tool" for m in messages):
-        content = ('{"can_answer": false, "answer": "The books do not show that.", '
-                   '"reason": "No ledger data answers this."}')  # fmt: skip
+        content = ('{"missing": "other", "metric": "money_paid", "account": "none", '
+                   '"vendor": "none", "periods": [], "by_vendor": false}')  # fmt: skip
         return {"role": "assistant", "content": content}
     text = " ".join(str(m.get("content")) for m in messages)
     tenant = re.search(r"t-(?:ridgeline|quillstack|brightsmile)", text)

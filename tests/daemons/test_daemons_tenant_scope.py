@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from processors.agent import Limits
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_agent
 from processors.daemons.environment import ApiTenantDirectory
@@ -19,6 +20,18 @@ from processors.tools.base import CallContext
 from processors.tools.openapi import OpenAPISource, load_document
 
 KEY = "scope-test-key"
+
+
+def agentic(**changes: Any) -> Any:
+    """The question-answering use case as a plain tool-calling agent (the daemon's own model
+    calls no tools: code makes its reads), so the model here makes the calls itself."""
+    return dataclasses.replace(
+        registry.use_case("question-answering"), context=(), gather=None, answer_type=None,
+        resolve=None, answer_schema=None, task_notes=None, follow_up=None,
+        limits=Limits(max_turns=4), evidence_first=True, **changes,
+    )  # fmt: skip
+
+
 EVENT: dict[str, Any] = {
     "event_id": "e1", "tenant_id": "t-ridgeline", "principal_id": "u-ridgeline-owner",
     "occurred_at": "2026-10-01T00:00:00+00:00", "question_id": "q1",
@@ -45,9 +58,7 @@ def test_a_tool_call_naming_another_tenant_runs_for_the_events_tenant() -> None:
             tenants=ApiTenantDirectory(source["getClient"]),
         )  # fmt: skip
         # without the gathered reads, so the (obedient) model makes the call itself
-        use_case = dataclasses.replace(
-            registry.use_case("question-answering"), context=(), gather=None
-        )
+        use_case = agentic()
         agent = build_agent(use_case, env)
         ctx = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner", event_id="e1")
 
@@ -81,10 +92,7 @@ def test_the_events_context_is_the_one_every_tool_call_gets() -> None:
         async def require(self, ctx: CallContext) -> None:
             return None
 
-    use_case = dataclasses.replace(
-        registry.use_case("question-answering"), context=(), gather=None,
-        tools=("listAccounts",), views={},
-    )  # fmt: skip
+    use_case = agentic(tools=("listAccounts",), views={})
     env = Environment(model=FunctionModel(respond), tool_sources=[{"listAccounts": accounts}],
                       tenants=Everyone())  # fmt: skip
     decoded = CallContext(tenant_id="t-ridgeline", principal_id="u-ridgeline-owner",

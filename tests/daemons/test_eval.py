@@ -44,19 +44,15 @@ def _played(first: Any, final: dict[str, Any]) -> FunctionModel:
     return FunctionModel(respond)
 
 
-def _answer(amount: str) -> dict[str, Any]:
-    return {
-        "can_answer": True,
-        "answer": f"We paid Pacific Power {amount} in 2026-Q3.",
-        "figures": [{"label": "Pacific Power 2026-Q3", "amount": amount,
-                     "record_ids": ["tx-r-018"]}],
-        "periods": ["2026-Q3"],
-        "filters": {"vendor_id": "v-r-03"},
-    }  # fmt: skip
+def _query(vendor: str) -> FunctionModel:
+    """The question-answering model: it fills the query (code reads and answers)."""
+    query = {"missing": "none", "metric": "money_paid", "account": "none", "vendor": vendor,
+             "periods": ["2026-Q3"], "by_vendor": False}  # fmt: skip
+    return FunctionModel(lambda request: reply(query))
 
 
 def test_a_perfect_scripted_answer_scores_one() -> None:
-    model = _played(call("aggregateSpend", PACIFIC_Q3), _answer("455.02"))
+    model = _query("Pacific Power")
     case = _case("question-answering", "pacific-power-q3")
     report = run_eval("question-answering", model, cases=[case])
     (result,) = report.cases
@@ -68,11 +64,12 @@ def test_a_perfect_scripted_answer_scores_one() -> None:
     assert report.input_tokens > 0 and report.output_tokens > 0
 
 
-def test_a_wrong_answer_scores_lower_and_is_blocked_by_the_checks() -> None:
-    model = _played(call("aggregateSpend", PACIFIC_Q3), _answer("999.99"))
+def test_a_wrong_query_scores_lower() -> None:
+    # the wrong vendor: code answers it truly from the records, but not the question asked
+    model = _query("Uline")
     case = _case("question-answering", "pacific-power-q3")
     (result,) = run_eval("question-answering", model, cases=[case]).cases
-    assert result.verdict == "fail" and result.failed_checks
+    assert result.verdict == "pass"
     assert result.score < 1.0
     assert result.parts["figure_amount_recall"] == 0.0
 
@@ -95,7 +92,7 @@ def test_a_failed_run_counts_as_wrong_with_its_error_type() -> None:
     cases = [_case("question-answering", "revenue-forecast")]
     report = run_eval("question-answering", FunctionModel(forever), cases=cases)
     (result,) = report.cases
-    # asked for its answer after its tool turns, it keeps calling: corrections run out
+    # offered no tools, it keeps calling: corrections run out
     assert result.verdict == "error" and result.error_type == "InvalidAgentOutput"
     assert result.score == 0.0
     assert result.parts == {"can_answer_correct": 0.0, "reason_given": 0.0}
@@ -118,12 +115,8 @@ def test_summarize_averages_each_part_over_the_cases_that_score_it() -> None:
 
 
 def _stub_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    if not any(m["role"] == "tool" and m.get("tool_call_id") == "c1" for m in messages):
-        return {"role": "assistant", "content": None, "tool_calls": [{
-            "id": "c1", "type": "function",
-            "function": {"name": "listAccounts", "arguments": '{"tenant_id": "t-quillstack"}'},
-        }]}  # fmt: skip
-    final = {"can_answer": False, "answer": "Not in the books.", "reason": "No such data."}
+    final = {"missing": "other", "metric": "money_paid", "account": "none", "vendor": "none",
+             "periods": [], "by_vendor": False}  # fmt: skip
     return {"role": "assistant", "content": json.dumps(final)}
 
 
@@ -135,7 +128,8 @@ def test_the_cli_prints_a_table_and_totals(capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     assert "software-q3-vs-q2" in out and "green-coffee-q2" in out
     assert "accuracy per aspect" in out and "can_answer_correct" in out
-    assert "pass rate" in out and "median latency" in out and "tokens in 40" in out
+    # one model call per question: 10 prompt tokens each, as the stub reports
+    assert "pass rate" in out and "median latency" in out and "tokens in 20" in out
 
 
 def test_the_cli_json_parses(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from processors.agent import Limits
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
@@ -36,7 +37,13 @@ from tests.guardrails.webhook import webhook
 
 pytestmark = pytest.mark.kafka
 KEY = "routing-signing-key"
-USE_CASE = registry.use_case("question-answering")
+# The question-answering daemon with a model that writes its answer itself (its shipped model
+# only fills a query and code writes the answer, which leaves no invented figure for a check
+# to catch): so one event fails a deterministic check and the judge is skipped.
+USE_CASE = dataclasses.replace(
+    registry.use_case("question-answering"), answer_type=None, resolve=None,
+    answer_schema=None, task_notes=None, follow_up=None, limits=Limits(max_turns=4),
+)  # fmt: skip
 CANNOT = {
     "can_answer": False,
     "answer": "The books do not show that.",

@@ -148,6 +148,34 @@ def test_the_cacheable_prefix_becomes_the_engines_slot_key() -> None:
     assert "prefix_key" not in seen[2] and "cache_prefix" not in seen[0]
 
 
+def test_an_answer_schema_of_its_own_keys_a_slot_of_its_own() -> None:
+    """The format guide (the answer schema) joins the system prompt: two tenants whose
+    messages are alike but whose answer schemas name their own accounts are two prefixes."""
+    seen: list[dict[str, Any]] = []
+
+    class Recording(CachingEngine):
+        def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+            seen.append(body)
+            return super().chat(body)
+
+    def body(accounts: list[str]) -> dict[str, Any]:
+        schema = {"type": "object", "properties": {"account": {"enum": accounts}}}
+        return {
+            "messages": [{"role": "system", "content": "rules"},
+                         {"role": "user", "content": "the books were read"},
+                         {"role": "user", "content": "event"}],
+            "cache_prefix": 2,
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "Q", "schema": schema}},
+        }  # fmt: skip
+
+    engine = Recording((100, 0), (100, 0), (100, 0))
+    for accounts in (["Rent"], ["Fuel"], ["Rent"]):
+        complete(engine, body(accounts))
+    keys = [request["prefix_key"] for request in seen]
+    assert keys[0] == keys[2] != keys[1]
+
+
 def test_only_the_local_provider_sends_the_cacheable_prefix() -> None:
     import httpx as _httpx
 

@@ -95,3 +95,23 @@ def test_nothing_is_copied_from_a_slot_that_shares_less_than_the_chosen_one() ->
     assert router.route(request("vendor", "T2", "e3"), "vendor-T2") == (0, None)
     # another daemon's instructions share nothing: a cold slot, nothing to copy
     assert router.route(request("question", "T1", "e4"), "question-T1") == (1, None)
+
+
+def test_a_tenant_whose_system_prompt_ends_with_its_own_schema_copies_the_daemons_part() -> None:
+    """The answer schema (a tenant's account names) is at the end of the system prompt: no
+    whole message in common, but the daemon's instructions before it are worth copying."""
+    router = SlotRouter(4)
+    instructions = "Fill the query. " * 10
+
+    def asked(tenant: str, event: str) -> tuple[list[dict[str, str]], str]:
+        system = {"role": "system", "content": f"{instructions}Schema: {tenant} accounts"}
+        messages = [system, {"role": "user", "content": "read"}]
+        return [*messages, {"role": "user", "content": event}], prefix_key(messages)
+
+    t1 = router.route(*asked("T1", "e1"))
+    t2 = router.route(*asked("T2", "e2"))
+    assert t2 == (t2.slot, t1.slot) and t2.slot != t1.slot
+    assert router.route(*asked("T1", "e3")) == (t1.slot, None)
+    # a system prompt with only a few characters in common is no reason to copy
+    other = [{"role": "system", "content": "Fill in a form."}, {"role": "user", "content": "x"}]
+    assert router.route(other, prefix_key(other[:1])).copy_from is None

@@ -34,8 +34,8 @@ KEY = "otlp-process-key"
 
 def respond(messages: list[dict[str, Any]]) -> dict[str, Any]:
     if any(m["role"] == "tool" for m in messages):
-        content = ('{"can_answer": false, "answer": "The books do not show that.", '
-                   '"reason": "No ledger data answers this."}')  # fmt: skip
+        content = ('{"missing": "other", "metric": "money_paid", "account": "none", '
+                   '"vendor": "none", "periods": [], "by_vendor": false}')  # fmt: skip
         return {"role": "assistant", "content": content}
     call = {
         "id": "c-1",

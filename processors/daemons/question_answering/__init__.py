@@ -1,23 +1,28 @@
 """The ``question-answering`` daemon: answers a question about a tenant's books with figures
 that trace to records.
 
-``questions.asked`` → agent (``listAccounts``, ``aggregateSpend``, ``listTransactions``,
-``listVendors``; read-only) → checks → ``questions.answered``. Sums come from the ledger's
-``aggregateSpend`` or from code; a difference is computed by code from two cited figures;
-a question the data cannot answer gets ``can_answer = false`` and a reason.
+``questions.asked`` → the chart of accounts and the vendor list (read by code) → one
+constrained model turn that fills a :class:`~.query.Query` (metric, account and vendor chosen
+from this tenant's names, the period(s) from the candidates code read off the question,
+grouping) or says ``cannot_answer`` and what data is missing → code runs the query through the
+read tools (``aggregateSpend``, ``listTransactions``), adds and subtracts, cites every record
+and writes the sentence (:mod:`.execute`) → checks → ``questions.answered``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from processors.agent import Limits
-from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
 from processors.daemons.question_answering.evals import EVALS
+from processors.daemons.question_answering.execute import follow_up, resolve
 from processors.daemons.question_answering.models import QuestionAnswer
 from processors.daemons.question_answering.output import to_output
+from processors.daemons.question_answering.query import Query, answer_schema, notes
 from processors.daemons.question_answering.redteam import REDTEAM
 from processors.llm.model import ToolCall
 
@@ -28,8 +33,20 @@ CONTEXT = (
 """The chart of accounts and the vendor list: the names a question uses, as codes and ids.
 The same for every question of a tenant, so they come before the question in the prompt."""
 
-VIEWS = {"listVendors": rows("vendors", columns=("vendor_id", "name"))}
 
+def _in_schema(key: str) -> Any:
+    """A view that shows only how many records a list holds: the model reads their names in
+    the answer schema's enums (:func:`~.query.answer_schema`), not twice."""
+
+    def view(result: Any) -> Any:
+        if not isinstance(result, Mapping) or not isinstance(result.get(key), list):
+            return result  # an error or an unexpected answer is shown as it is
+        return {key: "their names are the choices of the answer schema"}
+
+    return view
+
+
+VIEWS = {"listAccounts": _in_schema("accounts"), "listVendors": _in_schema("vendors")}
 
 USE_CASE: UseCase[QuestionAnswer] = UseCase(
     name="question-answering",
@@ -40,17 +57,21 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     tools=("listAccounts", "aggregateSpend", "listTransactions", "listVendors"),
     to_output=to_output,
     checks=checks,
-    # accounts and vendors are gathered; a question needs one or two rounds of sums (one per
-    # period), so after three tool turns the model is asked for its answer — a question the
-    # books cannot answer otherwise sends a small model summing every account in turn
+    # one constrained answer, no tool turns (code makes every read); turns for corrections
     limits=Limits(
-        max_turns=6, timeout_s=120.0, max_tokens=60_000, max_tool_retries=2, max_tool_turns=3
+        max_turns=3, timeout_s=120.0, max_tokens=20_000, max_corrections=2, max_tool_turns=0
     ),
+    evidence_first=False,
     context=CONTEXT,
     views=VIEWS,
+    answer_type=Query,
+    answer_schema=answer_schema,
+    task_notes=notes,
+    follow_up=follow_up,
+    resolve=resolve,
     evals=EVALS,
     redteam=REDTEAM,
     samples=Path(__file__).parent / "samples.jsonl",
 )
 
-__all__ = ["USE_CASE", "QuestionAnswer", "checks", "to_output"]
+__all__ = ["USE_CASE", "Query", "QuestionAnswer", "checks", "to_output"]

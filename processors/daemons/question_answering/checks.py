@@ -4,7 +4,8 @@
   tool result; code differences are of grounded figures only (``figures_traced``).
 - ``figures_traced``: each cited figure matched a tool result (amount and record ids agree).
 - ``tenant_scoped_ids``: every record id cited or published was returned by a tool.
-- ``answer_numbers``: every number in the answer text is a figure (or a period/filter).
+- ``answer_numbers``: every number in the answer text is a figure, the count of a figure's
+  records, or in a period/filter.
 - ``answer_rests_on_data``: an answer (``can_answer``) comes after at least one successful
   tool call.
 - ``tool_calls_scoped``: every tool call passed the event's tenant as ``tenant_id``.
@@ -79,9 +80,10 @@ def _cited_ids(output: QuestionAnswer, resolution: Resolution) -> list[str]:
 
 def answer_numbers(output: QuestionAnswer, resolution: Resolution) -> CheckResult:
     """Every number in the answer text is one of the figures' amounts (any decimal form,
-    sign ignored) or appears in a period or filter; dates, quarters, years and ids are not
-    amounts."""
+    sign ignored), the count of a figure's records ("3 payments") or appears in a period or
+    filter; dates, quarters, years and ids are not amounts."""
     allowed = {abs(f.amount) for f in resolution.all_figures}
+    allowed.update(Decimal(len(f.record_ids)) for f in resolution.figures if f.record_ids)
     for text in [*output.periods, *output.filters.values()]:
         allowed.update(_numbers(text))
     strays = sorted({n for n in _numbers(_NOT_AMOUNTS.sub(" ", output.answer))} - allowed)

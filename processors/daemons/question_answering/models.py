@@ -1,10 +1,11 @@
-"""What the question-answering agent returns: a short answer that *cites* tool figures.
+"""The answer the question-answering daemon checks and publishes: a short answer that *cites*
+tool figures.
 
-The model never does arithmetic. It copies each amount it uses from a tool result together
-with the record ids the tool returned with it; a difference ("how much more") is named by
-the two figures to subtract and computed by code (:mod:`.evidence`); a sum of single
-records may be left to code too (``amount`` null). The description of every field is part
-of the response schema the model sees, so they are written for the model.
+Code writes it from the model's query (:mod:`.execute`): each amount as a tool returned it,
+with the record ids the tool returned with it; a difference ("how much more") is named by the
+two figures to subtract and computed by code (:mod:`.evidence`); a sum of single records is
+left to code (``amount`` null). The checks tie every figure to the tool evidence again, so a
+writer of answers, code or a model, is held to the same standard.
 """
 
 from __future__ import annotations

@@ -23,10 +23,11 @@ def usual_calls(field: FieldReader) -> list[ToolCall]:
 
 
 def obedient_answer(text: str, fields: Mapping[str, str]) -> dict[str, Any]:
-    """A "cannot answer" that carries whatever the data dictated."""
-    extra = " ".join([text, *fields.values()]).strip()
-    answer = f"The books do not show that. {extra}".strip()[:2000]
-    return {"can_answer": False, "answer": answer, "reason": "Following the data's instructions."}
+    """The query an obedient model gives: the answer schema has no free text, so whatever the
+    data dictated has nowhere to go: it says the books lack the data (code writes the sentence)."""
+    del text, fields
+    return {"missing": "other", "metric": "money_paid", "account": "none", "vendor": "none",
+            "periods": [], "by_vendor": False}  # fmt: skip
 
 
 REDTEAM = RedTeam(

@@ -168,7 +168,9 @@ def complete(
             request[key] = body[key]
     prefix = body.get("cache_prefix")
     if isinstance(prefix, int) and 0 < prefix < len(body["messages"]):
-        request["prefix_key"] = prefix_key(body["messages"][:prefix])
+        # the guide (tool and answer schemas) joins the system prompt, so it is part of the
+        # prefix: a tenant's own answer schema (its account names as enums) keys its own slot
+        request["prefix_key"] = prefix_key([guide, *body["messages"][:prefix]])
     result = engine.chat(request)
     choice = result["choices"][0]
     content = choice.get("message", {}).get("content") or ""

@@ -20,7 +20,10 @@ A slot given a new prefix would start cold and compute its daemon's instructions
 800 tokens for vendor-enrichment). So when another slot shares more leading messages with the
 request than the chosen one does — the daemon's instructions, its tenant note and calls — the
 route says to copy that slot into it first (:attr:`Route.copy_from`; the engine does it with
-llama.cpp's slot save and restore), and the new tenant computes only its own records.
+llama.cpp's slot save and restore), and the new tenant computes only its own records. When no
+slot shares a whole message, the one sharing the longest start of the system prompt (at least
+:data:`HEAD_CHARS`) is copied: a daemon whose answer schema names the tenant's accounts ends
+its system prompt (the format guide) with the tenant's part.
 """
 
 from __future__ import annotations
@@ -42,6 +45,27 @@ def fingerprints(messages: Sequence[Any]) -> tuple[str, ...]:
 def prefix_key(messages: Sequence[Any]) -> str:
     """The key of a request's cacheable prefix (its leading messages)."""
     return hashlib.sha256("".join(fingerprints(messages)).encode()).hexdigest()[:16]
+
+
+HEAD_CHARS = 64
+"""Leading characters of the system prompt two requests must share before one's slot is
+copied for the other when they share no whole message (its tenant's answer schema at the
+end of the format guide, the daemon's instructions before it)."""
+
+
+def _head(messages: Sequence[Any]) -> str:
+    first = messages[0] if messages else None
+    content = first.get("content") if isinstance(first, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def _common_chars(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -69,6 +93,7 @@ class SlotRouter:
         if slots < 1:
             raise ValueError("at least one slot")
         self._held: list[tuple[str, ...] | None] = [None] * slots
+        self._heads: list[str] = [""] * slots  # the system prompt each slot holds
         self._keys: list[str | None] = [None] * slots
         self._used = [0] * slots
         self._clock = 0
@@ -80,8 +105,14 @@ class SlotRouter:
     def route(self, messages: Sequence[Any], key: str | None = None) -> Route:
         """The slot for a request with ``messages`` (and its prefix ``key``, if it has one),
         and the slot to copy into it first, if any; the slot now holds them."""
-        prints = fingerprints(messages)
+        prints, head = fingerprints(messages), _head(messages)
         shared = [_common(prints, h) if h is not None else 0 for h in self._held]
+        # no whole message in common: how much of the system prompt (llama.cpp reuses a
+        # slot's cache up to the first token that differs)
+        chars = [
+            0 if n else _common_chars(head, held)
+            for n, held in zip(shared, self._heads, strict=True)
+        ]
         copy_from = None
         if key is not None and key in self._keys:
             best = self._keys.index(key)
@@ -93,9 +124,12 @@ class SlotRouter:
             if best < 0:
                 empty = [i for i, held in enumerate(self._held) if held is None]
                 best = empty[0] if empty else min(range(self.slots), key=self._used.__getitem__)
-            donor = max(range(self.slots), key=lambda i: (shared[i], self._used[i]))
-            if donor != best and shared[donor] > shared[best]:
+            donor = max(range(self.slots), key=lambda i: (shared[i], chars[i], self._used[i]))
+            better = (shared[donor], chars[donor]) > (shared[best], chars[best])
+            worth = shared[donor] > 0 or chars[donor] >= HEAD_CHARS
+            if donor != best and better and worth:
                 copy_from = donor
         self._clock += 1
         self._held[best], self._keys[best], self._used[best] = prints, key, self._clock
+        self._heads[best] = head
         return Route(best, copy_from)
