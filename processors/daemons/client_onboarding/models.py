@@ -3,9 +3,10 @@
 The model answers an :class:`OnboardingChoice`: the questions it reads off the signup answers
 (and the profile, where a signup answer states otherwise), each cited; :mod:`.resolve` copies
 the profile's entity type, fiscal year end, currency and industry and reads the payroll
-provider and payment processors off the bank feed, which the model's schema does not offer. The daemon's output is the
-:class:`OnboardingAnswers` that code builds from it; code (:mod:`.output`) puts every question
-left out, answered with low confidence, or that could not be traced into ``needs_human``.
+provider and payment processors off the bank feed, which the model's schema does not offer.
+The daemon's output is the :class:`OnboardingAnswers` that code builds from it; code
+(:mod:`.output`) puts every question left out, answered with low confidence, or that could not
+be traced into ``needs_human``.
 Field descriptions are part of the response schema the model sees, so they are written for
 it.
 """
