@@ -111,3 +111,14 @@ def test_the_branch_in_the_city_the_descriptor_names_replaces_another_branch() -
     plain = {"raw_descriptor": "SQ *BLUE BOTTLE COF"}
     assert resolve(choice(business_id="biz-001"), [CHAIN], plain).business_id == "biz-001"
     assert resolve(choice(business_id="biz-099"), [CHAIN], san_francisco).business_id == "biz-099"
+
+
+def test_a_name_read_off_the_descriptor_loses_the_payment_processors_prefix() -> None:
+    named = (("PADDLE.NET* ZVKRT LABS", "ZVKRT LABS"), ("SQ *BLUE BOTTLE", "BLUE BOTTLE"),
+             ("TST* TWO RIVERS", "TWO RIVERS"), ("ZVKRT", "ZVKRT"), ("AT&T", "AT&T"))  # fmt: skip
+    for written, published in named:
+        assert profile(choice(name=written), []).name == published
+    # a record's name is copied as the record writes it, prefix or not
+    entry = ToolEvidence("searchDirectory", {"query": "x"}, {"results": [
+        {"business_id": "biz-9", "name": "SQ *Odd Name", "city": "Oakland"}]})  # fmt: skip
+    assert profile(choice(business_id="biz-9", name="SQ *X"), [entry]).name == "SQ *Odd Name"

@@ -25,6 +25,13 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'&-]+")
 _PLAIN = re.compile(r"^[A-Za-z][A-Za-z'&-]+$")
 
 
+def without_processor(text: str) -> str:
+    """``text`` without a leading payment-processor prefix: ``"PADDLE.NET* ZVKRT LABS"`` ->
+    ``"ZVKRT LABS"``; unchanged when it has none (or is nothing but one)."""
+    rest = _PROCESSOR.sub("", text, count=1).strip()
+    return rest or text.strip()
+
+
 def distinctive_words(descriptor: str, count: int = 2) -> str:
     """Up to ``count`` leading words of the merchant part of a bank descriptor, contiguous
     (the API matches it as a substring): ``"SQ *BLUE BOTTLE COF 1234 OAKLAND CA"`` ->

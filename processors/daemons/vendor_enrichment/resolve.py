@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.checks import first_name_word, named_cities
+from processors.daemons.vendor_enrichment.gather import without_processor
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.tools.evidence import ToolEvidence, rows
 
@@ -89,8 +90,10 @@ def profile(choice: VendorChoice, evidence: Sequence[ToolEvidence]) -> VendorPro
         value = next((c for c in candidates if c), None)
         values[field], values[f"{field}_confidence"] = value, COPIED if value else 0.0
     recorded_names = {_text(entry.get("name")), _text(vendor.get("name"))} - {None}
-    # the chosen record's name as it is written there; the model's only when it chose none
-    name = _text(entry.get("name")) or _text(vendor.get("name")) or choice.name
+    # the chosen record's name as it is written there; the model's only when it chose none,
+    # without the payment processor's prefix a descriptor carries ("PADDLE.NET* ZVKRT LABS")
+    own = without_processor(choice.name) if choice.name else None
+    name = _text(entry.get("name")) or _text(vendor.get("name")) or own
     values["name"] = name
     values["name_confidence"] = (COPIED if name in recorded_names else CHOSEN) if name else 0.0
     chart = rows(evidence, "listAccounts", "accounts")
