@@ -38,7 +38,7 @@ from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.offsets import PartitionOffsets, decode_finished, encode_finished
 from processors.settings import Settings
-from processors.tracing import extract_context, inject_headers
+from processors.tracing import extract_context, trace_headers, with_trace
 
 log = logging.getLogger("processors.runtime")
 Mode = Literal["alo", "eos"]
@@ -386,7 +386,7 @@ class Runner:
         value: bytes,
         headers: list[tuple[str, Any]],
     ) -> None:
-        headers = self._send_span(event, topic, headers)
+        headers = self._traced(event, topic, headers)
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None and err.code() in _REJECTED and not _bare(headers):
@@ -527,7 +527,7 @@ class Runner:
             self.producer.begin_transaction()
             for event in batch:
                 for topic, key, value, headers in event.records:
-                    headers = self._send_span(event, topic, headers)
+                    headers = self._traced(event, topic, headers)
                     self.producer.produce(topic, value=value, key=key, headers=headers)
             metadata = self.consumer.consumer_group_metadata()
             await asyncio.to_thread(
@@ -547,19 +547,17 @@ class Runner:
             for topic, *_ in event.records:
                 self.metrics.produced(topic)
 
-    def _send_span(
+    def _traced(
         self, event: InFlight, topic: str, headers: list[tuple[str, Any]]
     ) -> list[tuple[str, Any]]:
-        """A PRODUCER span under the event's consumer span; its context goes into the headers.
-        (Started and ended, never made current: attaching a context costs more than the span.)"""
-        span = self.tracer.start_span(
-            f"send {topic}", context=trace.set_span_in_context(event.span), kind=SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
-        )  # fmt: skip
-        try:
-            return inject_headers(headers, trace.set_span_in_context(span))
-        finally:
-            span.end()
+        """``headers`` with the event's trace context — its CONSUMER span's, so what reads the
+        output continues the trace under it — and the send recorded as an event of that span.
+        (No PRODUCER span per output: one cost as much as the rest of an event's tracing; the
+        consumer span ends when the last output is acknowledged.)"""
+        event.span.add_event(f"send {topic}")
+        if event.traced is None:
+            event.traced = trace_headers(trace.set_span_in_context(event.span))
+        return with_trace(headers, event.traced)
 
     def _recover_transaction(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]
