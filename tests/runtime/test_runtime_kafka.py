@@ -174,7 +174,7 @@ def test_one_unbroken_trace_from_upstream_producer_to_downstream_consumer(
     assert traceparent.split("-")[1] == format(trace_id, "032x")
     assert out["value"]["trace_id"] == format(trace_id, "032x")
     spans = {s.name.split(" ")[0]: s for s in exporter.get_finished_spans()}
-    assert set(spans) == {"process"}, "one span per event"
+    assert set(spans) == {"upstream", "process"}, "one span per event"
     process = spans["process"]
     assert process.kind == SpanKind.CONSUMER
     assert (
