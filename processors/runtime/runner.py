@@ -17,6 +17,7 @@ produced with the offsets in one short transaction (never open across an LLM cal
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -120,6 +121,7 @@ class Runner:
         self._fresh: list[TopicPartition] = []  # assigned, fetch state not yet set
         catalog = contracts.catalog
         self._logical = {catalog.physical(t): t for t in daemon.inputs}
+        self._span_names = {physical: f"process {t}" for physical, t in self._logical.items()}
         self._dlq = catalog.physical(daemon.dead_letter_topic)
         self._handling = Handling(daemon, contracts, self.metrics, self._dlq)
         extra: dict[str, str | int | float | bool] = {}
@@ -167,6 +169,11 @@ class Runner:
     # ---- the loop -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        # What exists now — modules, schemas, clients — lives as long as the process: frozen,
+        # it is left out of the cyclic collector's passes. Those passes are triggered by the
+        # thousands of in-flight events' objects (spans, tasks, records) that outlive the
+        # youngest generation, and each full one walked the whole start-up heap again.
+        gc.freeze()
         if self.mode == "eos":
             self.producer.init_transactions(30)
         self.consumer.subscribe(
@@ -245,9 +252,10 @@ class Runner:
             self.metrics.skipped(tp[0], tp[1])
             self._last_progress = time.monotonic()
             return
-        headers: list[tuple[str, bytes | None]] = list(msg.headers() or [])  # type: ignore[arg-type]
+        headers: list[tuple[str, bytes | None]] = msg.headers() or []  # type: ignore[assignment]
+        key = msg.key()
         span = self.tracer.start_span(
-            f"process {self._logical[tp[0]]}",
+            self._span_names[tp[0]],
             context=extract_context(headers),
             kind=SpanKind.CONSUMER,
             attributes={
@@ -257,16 +265,15 @@ class Runner:
                 "messaging.destination.partition.id": str(tp[1]),
                 "messaging.kafka.offset": offset,
                 "messaging.consumer.group.name": self.daemon.group_id,
-                "messaging.kafka.message.key": (msg.key() or b"").decode(errors="replace"),
+                "messaging.kafka.message.key": (key or b"").decode(errors="replace"),
             },
         )
-        event = InFlight(tp, self._epochs[tp], offset, msg.key(), msg.value(), headers, span, 0.0)
+        event = InFlight(tp, self._epochs[tp], offset, key, msg.value(), headers, span, 0.0)
         offsets.started(offset)
         self._pending += 1
         self._last_progress = time.monotonic()
         self.metrics.consumed(tp[0], tp[1])
-        key = (tp, event.key) if event.key is not None else (tp, offset)
-        if self._keyed.offer(key, event) is not None:
+        if self._keyed.offer((tp, key) if key is not None else (tp, offset), event) is not None:
             self._ready.append(event)
 
     def _observe_lag(self, every: float = 5.0) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import gc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -233,3 +234,19 @@ def test_a_full_buffer_stops_taking_events_and_pauses_only_when_it_stays_full(
 
     _run(monkeypatch, contracts, [f"u{i}" for i in range(40)], handler, scenario,
          concurrency=4, buffer=8, hold=0.5)  # fmt: skip
+
+
+def test_the_start_up_heap_is_left_out_of_the_collectors_passes(
+    monkeypatch: pytest.MonkeyPatch, contracts: Contracts
+) -> None:
+    gc.unfreeze()
+    before = gc.get_freeze_count()
+
+    async def scenario() -> None:
+        await _until(lambda: len(FakeProducer.last.sent) == 1, "the output")
+        assert gc.get_freeze_count() > before  # the runner froze what existed when it began
+
+    try:
+        _run(monkeypatch, contracts, ["u1"], answer, scenario, commit_interval=0.05)
+    finally:
+        gc.unfreeze()
