@@ -47,6 +47,7 @@ class InFlight:
     started: float
     records: list[Record] = field(default_factory=list)
     unacked: int = 0
+    traced: list[tuple[str, Any]] | None = None  # the span's context as headers, made once
 
 
 def _required(decoded: dict[str, Any], field: str) -> str:

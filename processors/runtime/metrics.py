@@ -33,6 +33,7 @@ from typing import Literal
 
 from opentelemetry import metrics as otel
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from opentelemetry.util.types import AttributeValue
@@ -265,11 +266,15 @@ class RuntimeMetrics:
         self._ready = False
         self._lag: dict[tuple[str, int], int] = {}
         self._counts: Counter[tuple[str, str, int | None]] = Counter()
+        self._per_topic: dict[str, dict[str, AttributeValue]] = {}
         external = meter_provider if meter_provider is not None else otel.get_meter_provider()
         meters = [external.get_meter(METER_NAME)]
         if reader is None or meter_provider is None:
             reader = InMemoryMetricReader()
-            local = SdkMeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+            local = SdkMeterProvider(  # /metrics renders no exemplars: none are sampled
+                metric_readers=[reader], shutdown_on_exit=False,
+                exemplar_filter=AlwaysOffExemplarFilter(),
+            )  # fmt: skip
             meters.insert(0, local.get_meter(METER_NAME))
         self._reader = reader
         self._instruments = [_Instruments(meter, self) for meter in meters]
@@ -310,7 +315,9 @@ class RuntimeMetrics:
 
     def processing_time(self, topic: str, seconds: float) -> None:
         """How long one event from ``topic`` took, consume to finish."""
-        attributes = self._attributes(topic=topic)
+        attributes = self._per_topic.get(topic)
+        if attributes is None:  # once per topic: this is measured for every event
+            attributes = self._per_topic[topic] = self._attributes(topic=topic)
         for i in self._instruments:
             i.processing.record(seconds, attributes)
 

@@ -6,7 +6,8 @@ the handler and the error policy is :mod:`processors.runtime.handling`), serves 
 reports and commits watermarks. Rebalance callbacks run inside ``consume()`` on this same
 thread.
 
-At-least-once (``alo``): outputs are produced as soon as a handler finishes; an event is
+At-least-once (``alo``): outputs are produced as soon as a handler finishes, and the next
+event of its key may start then (the idempotent producer keeps their order); an event is
 finished when the broker acknowledged all of them; commits carry the watermark.
 
 Exactly-once (``eos``): finished outputs are held until the watermark passes them, then
@@ -16,6 +17,7 @@ produced with the offsets in one short transaction (never open across an LLM cal
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
@@ -36,7 +39,7 @@ from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.offsets import PartitionOffsets, decode_finished, encode_finished
 from processors.settings import Settings
-from processors.tracing import extract_context, inject_headers
+from processors.tracing import extract_context, trace_headers, with_trace
 
 log = logging.getLogger("processors.runtime")
 Mode = Literal["alo", "eos"]
@@ -102,11 +105,12 @@ class Runner:
         heartbeat: Callable[[], None] | None = None,
         stall_after: float = 600.0,
         instance: str | None = None,
+        hold: float = 1.0,
     ) -> None:
         self.daemon, self.contracts, self.mode = daemon, contracts, mode
         self.concurrency = concurrency
         self.buffer = buffer or max(16 * concurrency, 1024)
-        self.commit_interval, self.grace = commit_interval, grace
+        self.commit_interval, self.grace, self.hold = commit_interval, grace, hold
         self.tracer = tracer or telemetry.tracer("processors.runtime")
         self.metrics = metrics or RuntimeMetrics(daemon.name, daemon.group_id)
         self._heartbeat = heartbeat or (lambda: None)
@@ -117,6 +121,7 @@ class Runner:
         self._fresh: list[TopicPartition] = []  # assigned, fetch state not yet set
         catalog = contracts.catalog
         self._logical = {catalog.physical(t): t for t in daemon.inputs}
+        self._span_names = {physical: f"process {t}" for physical, t in self._logical.items()}
         self._dlq = catalog.physical(daemon.dead_letter_topic)
         self._handling = Handling(daemon, contracts, self.metrics, self._dlq)
         extra: dict[str, str | int | float | bool] = {}
@@ -155,6 +160,7 @@ class Runner:
         self._held: dict[TP, dict[int, InFlight]] = {}  # eos: finished, awaiting the watermark
         self._pending = 0  # consumed and not yet finished
         self._paused = False
+        self._full_since: float | None = None  # holding since (see _backpressure)
         self._fatal: BaseException | None = None
         self._last_commit = 0.0
         self._txn_busy = False
@@ -163,6 +169,11 @@ class Runner:
     # ---- the loop -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        # What exists now — modules, schemas, clients — lives as long as the process: frozen,
+        # it is left out of the cyclic collector's passes. Those passes are triggered by the
+        # thousands of in-flight events' objects (spans, tasks, records) that outlive the
+        # youngest generation, and each full one walked the whole start-up heap again.
+        gc.freeze()
         if self.mode == "eos":
             self.producer.init_transactions(30)
         self.consumer.subscribe(
@@ -178,12 +189,13 @@ class Runner:
                 self._launch()
                 self.producer.poll(0)
                 self._replace_unproducible()
-                self._backpressure()
+                self._backpressure(time.monotonic())
                 await self._maybe_commit()
                 self.metrics.in_flight(self._pending)
                 self._heartbeat()
                 self._observe_lag()
-                await asyncio.sleep(0 if got else 0.002)
+                startable = self._ready and len(self._tasks) < self.concurrency
+                await asyncio.sleep(0 if got or startable else 0.002)
             await self._drain()
         finally:
             self.consumer.close()
@@ -192,6 +204,8 @@ class Runner:
     def _poll(self) -> int:
         # While paused we still call consume() so rebalance callbacks are served; a message
         # it returns anyway (fetched before the pause) is accepted, never dropped.
+        if self._full_since is not None:
+            return 0  # holding (see _backpressure): librdkafka keeps what it fetched
         try:
             messages = self.consumer.consume(num_messages=1 if self._paused else 500, timeout=0)
         except KafkaException as exc:
@@ -238,9 +252,10 @@ class Runner:
             self.metrics.skipped(tp[0], tp[1])
             self._last_progress = time.monotonic()
             return
-        headers: list[tuple[str, bytes | None]] = list(msg.headers() or [])  # type: ignore[arg-type]
+        headers: list[tuple[str, bytes | None]] = msg.headers() or []  # type: ignore[assignment]
+        key = msg.key()
         span = self.tracer.start_span(
-            f"process {self._logical[tp[0]]}",
+            self._span_names[tp[0]],
             context=extract_context(headers),
             kind=SpanKind.CONSUMER,
             attributes={
@@ -250,16 +265,15 @@ class Runner:
                 "messaging.destination.partition.id": str(tp[1]),
                 "messaging.kafka.offset": offset,
                 "messaging.consumer.group.name": self.daemon.group_id,
-                "messaging.kafka.message.key": (msg.key() or b"").decode(errors="replace"),
+                "messaging.kafka.message.key": (key or b"").decode(errors="replace"),
             },
         )
-        event = InFlight(tp, self._epochs[tp], offset, msg.key(), msg.value(), headers, span, 0.0)
+        event = InFlight(tp, self._epochs[tp], offset, key, msg.value(), headers, span, 0.0)
         offsets.started(offset)
         self._pending += 1
         self._last_progress = time.monotonic()
         self.metrics.consumed(tp[0], tp[1])
-        key = (tp, event.key) if event.key is not None else (tp, offset)
-        if self._keyed.offer(key, event) is not None:
+        if self._keyed.offer((tp, key) if key is not None else (tp, offset), event) is not None:
             self._ready.append(event)
 
     def _observe_lag(self, every: float = 5.0) -> None:
@@ -302,47 +316,74 @@ class Runner:
                 continue
             task = asyncio.get_running_loop().create_task(self._process(event))
             self._tasks[task] = event
-            task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        if not task.cancelled() and task.exception() is not None:
-            self._fatal = task.exception()
-
-    def _backpressure(self) -> None:
-        """Pause fetching when the in-flight buffer is full of work; resume when it frees."""
+    def _backpressure(self, now: float) -> None:
+        """Stop taking events when the in-flight buffer is full of work (:func:`fetching`):
+        first only stop calling ``consume()`` (*holding*) — librdkafka keeps what it already
+        fetched, so taking up again costs nothing; a pause would drop its fetched messages
+        and refetch them after the resume, a few hundred milliseconds with no input. Pause
+        the partitions only when the buffer stays full for ``hold`` seconds (handlers that
+        take long), so that consume() serves rebalance callbacks again; resume when it frees.
+        """
         runnable = len(self._tasks) + len(self._ready)
         want = fetching(self._paused, self._pending, runnable, self.buffer, self.concurrency)
-        if want == self._paused:  # paused but should fetch, or fetching but should pause
+        if self._paused:
             if want:
                 self.consumer.resume(self.consumer.assignment())
                 self._paused = False
-            else:
-                assigned = self.consumer.assignment()
-                if assigned:
-                    self.consumer.pause(assigned)
-                    self._paused = True
+            return
+        if want:
+            self._full_since = None
+        elif self._full_since is None:
+            self._full_since = now
+        elif now - self._full_since >= self.hold:
+            self._full_since = None
+            assigned = self.consumer.assignment()
+            if assigned:
+                self.consumer.pause(assigned)
+                self._paused = True
 
     # ---- one event --------------------------------------------------------------------------
 
     async def _process(self, event: InFlight) -> None:
+        """One event's task (it leaves ``_tasks`` itself: a done callback per event would
+        cost another turn of the loop). A failure here is the runtime's own, never the
+        handler's (:class:`Handling` catches those): it stops the daemon."""
+        try:
+            await self._handle(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - not swallowed: run() raises it (_check_fatal)
+            self._fatal = exc
+        finally:
+            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+
+    async def _handle(self, event: InFlight) -> None:
         event.started = time.monotonic()
         logical = self._logical[event.tp[0]]
-        with trace.use_span(event.span, end_on_exit=False):
+        # the consumer span is current while the handler runs: its spans nest under it
+        token = otel_context.attach(trace.set_span_in_context(event.span))
+        try:
             records = await self._handling.records(event, logical)
             records = self._handling.fit(event, logical, records, self._max_bytes)
+        finally:
+            otel_context.detach(token)
         if event.epoch != self._epochs.get(event.tp):
             return  # abandoned: the partition was revoked meanwhile
         event.records = records
         if self.mode == "eos":
             self._held.setdefault(event.tp, {})[event.offset] = event
             self._finish(event, produced=False)
+            self._release(event)
             return
         event.unacked = len(records)
-        if not records:
-            self._finish(event, produced=True)
         for topic, key, value, headers in records:
             self._produce(event, topic, key, value, headers)
+        # the idempotent producer keeps these records in order ahead of any the key's next
+        # event makes: it may run now, while this one waits for the acknowledgements
+        self._release(event)
+        if not records:
+            self._finish(event, produced=True)
 
     def _produce(
         self,
@@ -352,7 +393,7 @@ class Runner:
         value: bytes,
         headers: list[tuple[str, Any]],
     ) -> None:
-        headers = self._send_span(event, topic, headers)
+        headers = self._traced(event, topic, headers)
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None and err.code() in _REJECTED and not _bare(headers):
@@ -406,6 +447,12 @@ class Runner:
         if produced:
             event.span.end()
         self.metrics.processing_time(event.tp[0], time.monotonic() - event.started)
+
+    def _release(self, event: InFlight) -> None:
+        """The event's handler is done and its records are with the producer (or held for the
+        transaction): the next event of its key may start."""
+        if event.epoch != self._epochs.get(event.tp):
+            return
         key = (event.tp, event.key) if event.key is not None else (event.tp, event.offset)
         follower = self._keyed.done(key)
         if follower is not None and not self._draining:
@@ -487,7 +534,7 @@ class Runner:
             self.producer.begin_transaction()
             for event in batch:
                 for topic, key, value, headers in event.records:
-                    headers = self._send_span(event, topic, headers)
+                    headers = self._traced(event, topic, headers)
                     self.producer.produce(topic, value=value, key=key, headers=headers)
             metadata = self.consumer.consumer_group_metadata()
             await asyncio.to_thread(
@@ -507,19 +554,17 @@ class Runner:
             for topic, *_ in event.records:
                 self.metrics.produced(topic)
 
-    def _send_span(
+    def _traced(
         self, event: InFlight, topic: str, headers: list[tuple[str, Any]]
     ) -> list[tuple[str, Any]]:
-        """A PRODUCER span under the event's consumer span; its context goes into the headers.
-        (Started and ended, never made current: attaching a context costs more than the span.)"""
-        span = self.tracer.start_span(
-            f"send {topic}", context=trace.set_span_in_context(event.span), kind=SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
-        )  # fmt: skip
-        try:
-            return inject_headers(headers, trace.set_span_in_context(span))
-        finally:
-            span.end()
+        """``headers`` with the event's trace context — its CONSUMER span's, so what reads the
+        output continues the trace under it — and the send recorded as an event of that span.
+        (No PRODUCER span per output: one cost as much as the rest of an event's tracing; the
+        consumer span ends when the last output is acknowledged.)"""
+        event.span.add_event(f"send {topic}")
+        if event.traced is None:
+            event.traced = trace_headers(trace.set_span_in_context(event.span))
+        return with_trace(headers, event.traced)
 
     def _recover_transaction(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]
@@ -610,7 +655,7 @@ class Runner:
         )  # fmt: skip
         self.consumer.pause(self.consumer.assignment())
         self._ready.clear()
-        self._draining = True  # _finish no longer queues an event's follower
+        self._draining = True  # _release no longer queues an event's follower
         deadline = time.monotonic() + self.grace
         while self._tasks and time.monotonic() < deadline:
             self._check_fatal()

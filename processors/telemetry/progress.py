@@ -24,7 +24,10 @@ The stage is decided by the innermost open span that means something:
 ``write back``        a tool call after the guardrails (the result written back)
 ``retry wait``        the agent run or the guardrails failed: the runtime backs off, then
                       retries or dead-letters
-``publish``           the outputs are produced (``send {topic}`` spans) and acknowledged
+``publish``           the agent is done: the outputs are produced and acknowledged (the
+                      runtime records each send as an event of its consumer span, which
+                      ends at the last acknowledgement; a ``send {topic}`` PRODUCER span,
+                      as other producers make, also shows this stage while open)
 ====================  ======================================================================
 
 Cheap and bounded: one lock and a few dict operations per span; an event is forgotten when

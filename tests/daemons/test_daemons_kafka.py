@@ -139,9 +139,18 @@ def test_one_event_yields_one_result_outcome_and_run_record_on_one_trace(
         return by_id[s.parent.span_id].name if s.parent and s.parent.span_id in by_id else None
 
     names = {s.name.split(" ")[0] for s in spans}
-    assert {"process", "invoke_agent", "chat", "execute_tool", "guardrails", "send"} <= names
+    assert {"process", "invoke_agent", "chat", "execute_tool", "guardrails"} <= names
     agent = next(s for s in spans if s.name.startswith("invoke_agent"))
     assert parent_name(agent) == f"process {use_case.input_topic}"
+    # each output is a send event of the consumer span, which its headers name as parent
+    process = next(s for s in spans if s.name.startswith("process "))
+    physical = topics.catalog.physical
+    outputs = (use_case.output_topic, "guardrails.outcomes", "daemons.runs")
+    assert {f"send {physical(t)}" for t in outputs} <= {e.name for e in process.events}
+    for record in (result, outcome, run):
+        assert record["headers"]["traceparent"].decode().split("-")[2] == (
+            f"{process.context.span_id:016x}"
+        )
     assert all(parent_name(s) == agent.name for s in spans if s.name.startswith("chat"))
     assert all(s.context.trace_id == span.get_span_context().trace_id for s in spans)
 

@@ -65,19 +65,23 @@ def test_one_event_yields_the_exact_span_tree_on_one_trace(
                     (chat, "CLIENT", ()),
                 )),
                 (f"guardrails {DAEMON}", "INTERNAL", ()),
-                (f"send {physical('vendors.enriched')}", "PRODUCER", ()),
-                (f"send {physical('guardrails.outcomes')}", "PRODUCER", ()),
-                (f"send {physical('daemons.runs')}", "PRODUCER", ()),
             )),
         )),
         ("GET /openapi.json", "SERVER", ()),  # the tool catalogue, read at start: own trace
     ]  # fmt: skip
 
-    # one trace: every span, the input and output headers, the outcome and the run record
+    # one trace: every span, the input and output headers, the outcome and the run record;
+    # each output names the consumer span as its parent, and is an event of it
     spans = [s for s in spans if s.name != "GET /openapi.json"]
     assert {trace_hex(s) for s in spans} == {trace_id}
     for record in (input_record, result, outcome, run):
         assert record["headers"]["traceparent"].decode().split("-")[1] == trace_id
+    process = next(s for s in spans if s.name == "process vendors.discovered")
+    for record in (result, outcome, run):
+        assert record["headers"]["traceparent"].decode().split("-")[2] == span_hex(process)
+    assert [e.name for e in process.events] == [
+        f"send {physical(t)}" for t in ("vendors.enriched", "guardrails.outcomes", "daemons.runs")
+    ]
     for record in (result, outcome, run):
         assert record["value"]["trace_id"] == trace_id
     assert outcome["value"]["verdict"] == "pass"
