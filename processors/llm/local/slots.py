@@ -59,16 +59,8 @@ def _head(messages: Sequence[Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _common_chars(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+def _common(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many leading items (messages' fingerprints, or characters) ``a`` and ``b`` share."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -110,8 +102,7 @@ class SlotRouter:
         # no whole message in common: how much of the system prompt (llama.cpp reuses a
         # slot's cache up to the first token that differs)
         chars = [
-            0 if n else _common_chars(head, held)
-            for n, held in zip(shared, self._heads, strict=True)
+            0 if n else _common(head, held) for n, held in zip(shared, self._heads, strict=True)
         ]
         copy_from = None
         if key is not None and key in self._keys:
