@@ -4,9 +4,10 @@ The chosen directory entry (by ``business_id``, among what ``searchDirectory`` r
 this run) gives website, phone, address, opening hours and merchant category code; the chosen
 existing vendor record (by ``vendor_id``, among what ``listVendors`` returned) fills what the
 directory left unknown. A copied value is as sure as its record (0.9); the name and the account
-are the model's judgement (0.9 when they equal a record's, else 0.6). The model names the
-account as the chart writes it (a 1.5B model matches a kind of business to a name far better
-than to a four-digit code); code looks up its code. An id no tool returned
+are the model's judgement (0.9 when they equal a record's, else 0.6). The model answers the
+account's code; an answer written as the chart's name or as "code name" is looked up to the
+code (asked for names, the 1.5B model copied the directory's category text instead: 1 of 10
+right against 3 of 10 by code). An id no tool returned
 is kept as the model gave it, with nothing copied, so the checks report it
 (``tenant_scoped_ids``, ``entry_returned``) exactly as before. Pure: evidence in, profile out.
 """
