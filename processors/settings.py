@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from processors.errors import ConfigError
 from processors.llm.config import LLMSettings
 
 KafkaConfig = dict[str, str | int | float | bool]
@@ -33,6 +35,9 @@ class KafkaSettings(BaseModel):
     external: bool = False  # True when KAFKA_BOOTSTRAP_SERVERS names a cluster we must not start
     extra: dict[str, str] = Field(default_factory=dict)
     secret_extra: dict[str, SecretStr] = Field(default_factory=dict)
+    # the consumer group protocol: "classic" (cooperative-sticky assignment, any broker) or
+    # "consumer" (KIP-848, Kafka >= 4.0: the broker assigns, rebalances never stop the group)
+    group_protocol: Literal["classic", "consumer"] = "classic"
 
     def client_config(self) -> KafkaConfig:
         """librdkafka configuration common to producers, consumers and admin clients."""
@@ -99,6 +104,7 @@ class Settings(BaseModel):
             external=bool(bootstrap),
             extra=extra,
             secret_extra=secret_extra,
+            group_protocol=_group_protocol(env.get("DAEMONS_GROUP_PROTOCOL", "classic")),
         )
         auth = env.get("SCHEMA_REGISTRY_BASIC_AUTH")
         values: dict[str, object] = {
@@ -131,6 +137,15 @@ class Settings(BaseModel):
         if self.judge_model is not None:
             return None if self.judge_model.lower() == "none" else self.judge_model
         return _LOCAL_JUDGES.get(self.model)
+
+
+def _group_protocol(value: str) -> Literal["classic", "consumer"]:
+    if value not in ("classic", "consumer"):
+        raise ConfigError(
+            f"DAEMONS_GROUP_PROTOCOL: {value!r} is not a consumer group protocol "
+            "(classic: cooperative-sticky, any broker; consumer: KIP-848, Kafka >= 4.0)"
+        )
+    return value  # type: ignore[return-value]
 
 
 _LOCAL_JUDGES = {

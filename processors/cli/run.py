@@ -11,12 +11,14 @@ import signal
 from pathlib import Path
 
 from processors import telemetry
+from processors.agent.limits import Limits
 from processors.errors import ConfigError
 from processors.kafka.clients import Contracts
 from processors.runtime.daemon import Daemon
 from processors.runtime.health import HealthServer
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.runner import Runner
+from processors.runtime.timing import Timings
 from processors.settings import Settings
 from processors.telemetry.progress import ProgressTracker
 
@@ -48,18 +50,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "fences the one it replaces at once",
     )  # fmt: skip
     parser.add_argument(
-        "--stall-after", type=float, default=600.0,
+        "--stall-after", type=float, default=None,
         help="liveness fails after this many seconds without an event consumed or finished "
-        "while partitions have work (600; keep it above the slowest agent run)",
+        "while partitions have work (default: twice the run timeout plus a minute)",
     )  # fmt: skip
     parser.set_defaults(handler=_run)
 
 
-def resolve(
-    name: str, settings: Settings, run_timeout: float | None = None
-) -> tuple[Daemon, Path | None]:
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """What ``daemons run NAME`` runs: the daemon, the folder of its own topics and schemas
+    (if it has one), and its agent's wall-clock limit per run (what :class:`Timings` derive
+    from; a bare runtime Daemon has no agent and gets the default limit)."""
+
+    daemon: Daemon
+    contracts: Path | None = None
+    run_timeout_s: float = Limits().timeout_s
+
+
+def resolve(name: str, settings: Settings, run_timeout: float | None = None) -> Resolved:
     """A daemon by registered name, or ``package.module:attribute`` of a use case or a
-    runtime :class:`Daemon`; and the folder of its own topics and schemas, if it has one."""
+    runtime :class:`Daemon`."""
     from processors.daemons import registry
     from processors.daemons.base import UseCase, build_daemon
     from processors.daemons.environment import environment_from_settings
@@ -67,7 +78,7 @@ def resolve(
     if ":" in name:
         found = registry.load_object(name)
         if isinstance(found, Daemon):
-            return found, None
+            return Resolved(found, None, run_timeout or Limits().timeout_s)
         if not isinstance(found, UseCase):
             raise ConfigError(f"{name!r} is a {type(found).__name__}, not a UseCase or a Daemon")
         use_case = found
@@ -76,33 +87,39 @@ def resolve(
     if run_timeout is not None:
         limits = use_case.limits.model_copy(update={"timeout_s": run_timeout})
         use_case = dataclasses.replace(use_case, limits=limits)
-    return build_daemon(use_case, environment_from_settings(settings)), use_case.contracts
+    daemon = build_daemon(use_case, environment_from_settings(settings))
+    return Resolved(daemon, use_case.contracts, use_case.limits.timeout_s)
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    daemon, own = resolve(args.name, settings, args.run_timeout)
+    resolved = resolve(args.name, settings, args.run_timeout)
+    daemon, own = resolved.daemon, resolved.contracts
+    timings = Timings(run_timeout_s=resolved.run_timeout_s, grace_s=args.grace)
     if args.group_id:
         daemon = dataclasses.replace(daemon, group_id=args.group_id)
     otel = telemetry.configure(daemon.name, daemon.group_id)  # before any meter is made
     metrics = RuntimeMetrics(daemon.name, daemon.group_id, otel.meter_provider, otel.prometheus)
     try:
-        return _run_daemon(args, settings, daemon, metrics, otel.progress, own)
+        return _run_daemon(args, settings, daemon, metrics, otel.progress, own, timings)
     finally:
         otel.shutdown()  # flush buffered spans and metrics
 
 
 def _run_daemon(
     args: argparse.Namespace, settings: Settings, daemon: Daemon, metrics: RuntimeMetrics,
-    progress: ProgressTracker, own: Path | None = None,
+    progress: ProgressTracker, own: Path | None = None, timings: Timings | None = None,
 ) -> int:  # fmt: skip
+    timings = timings or Timings(run_timeout_s=Limits().timeout_s, grace_s=args.grace)
     health = HealthServer(
-        metrics, host="0.0.0.0", port=args.health_port or 0, progress=progress.snapshot
-    )
+        metrics, host="0.0.0.0", port=args.health_port or 0, progress=progress.snapshot,
+        stale_after=timings.poll_stale_s,
+    )  # fmt: skip
     runner = Runner(
         daemon, settings, _contracts(settings, own), concurrency=args.concurrency,
         mode=args.mode, grace=args.grace, metrics=metrics, heartbeat=health.heartbeat,
-        stall_after=args.stall_after, instance=args.instance,
+        stall_after=args.stall_after or timings.stall_after_s, instance=args.instance,
+        max_poll_interval_ms=timings.max_poll_interval_ms,
     )  # fmt: skip
     health.watch(runner.stalled)
     if args.health_port is None:

@@ -6,6 +6,7 @@ Every client's log lines go through Python logging, each repeating one bounded
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from processors.kafka.logs import client_logger
 from processors.serde import AvroCodec, SchemaSet
 from processors.serde.registry import RegistryClient
 from processors.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ClientConfig = dict[str, Any]
 """A librdkafka configuration as confluent-kafka takes it: the settings' values plus the
@@ -45,7 +48,13 @@ def producer_config(settings: Settings, **overrides: str | int | float | bool) -
 def consumer_config(
     settings: Settings, group_id: str, **overrides: str | int | float | bool
 ) -> ClientConfig:
-    """Offsets are stored and committed by us, never automatically."""
+    """Offsets are stored and committed by us, never automatically.
+
+    The group protocol is ``settings.kafka.group_protocol``: ``classic`` with the
+    cooperative-sticky assignor (a rebalance moves only the partitions that change owner), or
+    ``consumer`` (KIP-848: the broker assigns, members heartbeat on their own; librdkafka
+    refuses the classic group settings there, so those overrides are dropped with a warning).
+    """
     config: ClientConfig = {
         **_common(settings),
         "group.id": group_id,
@@ -53,10 +62,30 @@ def consumer_config(
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        "partition.assignment.strategy": "cooperative-sticky",
     }
+    protocol = settings.kafka.group_protocol
+    if protocol == "consumer":
+        config["group.protocol"] = "consumer"
+    else:
+        config["partition.assignment.strategy"] = "cooperative-sticky"
     config.update(overrides)
+    if protocol == "consumer":
+        for key in CLASSIC_ONLY & config.keys():
+            log.warning("%s is a classic-protocol setting; the consumer protocol ignores it", key)
+            del config[key]
     return config
+
+
+# what librdkafka refuses with group.protocol=consumer (KIP-848): the broker owns them there
+# (group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms, its assignors)
+CLASSIC_ONLY = frozenset(
+    {
+        "partition.assignment.strategy",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "group.protocol.type",
+    }
+)
 
 
 def admin_client(settings: Settings) -> AdminClient:

@@ -106,6 +106,7 @@ class Runner:
         stall_after: float = 600.0,
         instance: str | None = None,
         hold: float = 1.0,
+        max_poll_interval_ms: int = 300_000,
     ) -> None:
         self.daemon, self.contracts, self.mode = daemon, contracts, mode
         self.concurrency = concurrency
@@ -141,15 +142,13 @@ class Runner:
             slot = instance if instance is not None else uuid.uuid4().hex[:12]
             extra["transactional.id"] = f"{daemon.group_id}-{slot}"
         self.producer = Producer(producer_config(settings, **extra))
-        consuming: dict[str, Any] = consumer_config(
-            settings,
-            daemon.group_id,
-            **{
-                "max.poll.interval.ms": 300_000,
-                "session.timeout.ms": 10_000,
-                "fetch.wait.max.ms": 100,  # a resumed partition is fetched again soon
-            },
-        )
+        group: dict[str, str | int | float | bool] = {
+            "max.poll.interval.ms": max_poll_interval_ms,
+            "fetch.wait.max.ms": 100,  # a resumed partition is fetched again soon
+        }
+        if settings.kafka.group_protocol == "classic":  # the broker's setting under KIP-848
+            group["session.timeout.ms"] = 10_000
+        consuming: dict[str, Any] = consumer_config(settings, daemon.group_id, **group)
         consuming["on_commit"] = self._on_commit  # offsets count as committed only there
         self.consumer = Consumer(consuming)
         self._offsets: dict[TP, PartitionOffsets] = {}
