@@ -41,3 +41,14 @@ def topics(isolated: Settings, contracts: Contracts) -> Iterator[Contracts]:
     names = [contracts.catalog.physical(spec.name) for spec in contracts.catalog]
     for future in admin.delete_topics(names, operation_timeout=30).values():
         future.result()
+
+
+@pytest.fixture(scope="session")
+def schema_registry() -> Iterator[str]:
+    """The URL of a real Schema Registry's Confluent API (Apicurio started for the session
+    unless ``SCHEMA_REGISTRY_URL`` names one)."""
+    from processors.testing.registry import session_registry
+
+    with session_registry(Settings.from_env()) as settings:
+        assert settings.schema_registry_url is not None
+        yield settings.schema_registry_url
