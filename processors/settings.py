@@ -57,6 +57,9 @@ _PASSTHROUGH = (
     "ssl.key.location",
     "ssl.endpoint.identification.algorithm",
     "client.id",
+    # classic protocol only: the assignor, when a group's other members need another one (a
+    # group cannot mix eager and cooperative assignors); default cooperative-sticky
+    "partition.assignment.strategy",
 )
 _SECRET_PASSTHROUGH = ("sasl.password", "ssl.key.password")
 

@@ -51,7 +51,9 @@ def consumer_config(
     """Offsets are stored and committed by us, never automatically.
 
     The group protocol is ``settings.kafka.group_protocol``: ``classic`` with the
-    cooperative-sticky assignor (a rebalance moves only the partitions that change owner), or
+    cooperative-sticky assignor (a rebalance moves only the partitions that change owner;
+    ``KAFKA_PARTITION_ASSIGNMENT_STRATEGY`` sets another, e.g. ``range`` to join a group of
+    eager members), or
     ``consumer`` (KIP-848: the broker assigns, members heartbeat on their own; librdkafka
     refuses the classic group settings there, so those overrides are dropped with a warning).
     """
@@ -66,8 +68,8 @@ def consumer_config(
     protocol = settings.kafka.group_protocol
     if protocol == "consumer":
         config["group.protocol"] = "consumer"
-    else:
-        config["partition.assignment.strategy"] = "cooperative-sticky"
+    else:  # unless KAFKA_PARTITION_ASSIGNMENT_STRATEGY chose another for the whole group
+        config.setdefault("partition.assignment.strategy", "cooperative-sticky")
     config.update(overrides)
     if protocol == "consumer":
         for key in CLASSIC_ONLY & config.keys():

@@ -59,3 +59,13 @@ def test_kip848_consumers_drop_the_settings_librdkafka_refuses_there(
     assert config["group.protocol"] == "consumer"
     assert not CLASSIC_ONLY & config.keys()
     assert "session.timeout.ms is a classic-protocol setting" in caplog.text
+
+
+def test_an_assignor_chosen_for_the_whole_group_is_kept() -> None:
+    """Members of one group must share an assignor: a group of eager (``range``) members is
+    joined with ``KAFKA_PARTITION_ASSIGNMENT_STRATEGY=range``, not cooperative-sticky."""
+    env = {"KAFKA_PARTITION_ASSIGNMENT_STRATEGY": "range"}
+    config = consumer_config(Settings.from_env(env), "g")
+    assert config["partition.assignment.strategy"] == "range"
+    kip848 = consumer_config(Settings.from_env({**env, "DAEMONS_GROUP_PROTOCOL": "consumer"}), "g")
+    assert "partition.assignment.strategy" not in kip848
