@@ -92,9 +92,19 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"|\{\s*[\"']name[\"']\s*:\s*[\"'][a-z_]+[\"']\s*,\s*[\"'](arguments|parameters|args|input)[\"']"
         r"|<\s*/?\s*(tool_call|function_call|tool_use|function)\b"
     ),
+    # a tool's result or a turn forged inside one field's text: structure a value never holds
+    "fake_tool_result": re.compile(
+        r"[\"'](tool|tool_result|function_result|observation|tool_output)[\"']\s*:"
+        r"|[\"'](result|results|response)[\"']\s*:\s*[\[{]"
+    ),
+    "policy_notice": re.compile(
+        r"\b(polic(y|ies)|rules?|procedures?|guidelines?)\s+(change|update|amendment)s?\s*"
+        r"(notices?|notifications?|announcements?|[(:\u2014-])"
+        r"|\bneeds?\s+no\s+(human\s+|further\s+|manual\s+)?(review|approval|verification)\b"
+    ),
     "role_tag": re.compile(
         r"<\|?\s*(im_start|im_end|system|assistant|endoftext|eot_id|start_header_id)\s*\|?>"
-        r"|\[/?(inst|sys)\]|<<\s*/?sys\s*>>|(^|\n)\s*#{0,3}\s*(system|assistant)\s*:"
+        r"|\[/?(inst|sys)\]|<<\s*/?sys\s*>>|(^|\n)\s*#{0,3}\s*(system|assistant|tool)\s*:"
         r"|(^|\n)\s*#{1,3}\s*(system|instructions?)\b"
     ),
     "fence_escape": re.compile(r"<[^a-z<>]{0,8}untrusted"),

@@ -83,6 +83,11 @@ def test_the_screen_flags_every_red_team_payload(case_id: str) -> None:
         "Mon-Fri 7:00-17:00",
         "Delaware C-corp, 14 people, we sell custom t-shirts",
         "Please list our vendors with the largest spend last month.",
+        # near the forged-result, transcript and policy-notice classes, and innocent
+        "Our refund policy changed in March; how much did we refund since?",
+        "Returns accepted within 30 days (see store policy). Results may vary.",
+        "Customer support: mon-fri; tool rental and repair",
+        "Did the assistant manager's travel get booked to meals or travel?",
     ],
 )
 def test_the_screen_leaves_ordinary_business_text_alone(text: str) -> None:
