@@ -37,7 +37,11 @@ Resource = dict[str, Any]
 
 @cache
 def helm() -> str:
-    found = os.environ.get("DAEMONS_HELM") or shutil.which("helm")
+    """``$DAEMONS_HELM`` (the Makefile's), else the one ``make deps`` built into the cache,
+    else ``helm`` on the PATH. Never skipped: a missing helm fails the chart's tests."""
+    cache_dir = Path(os.environ.get("DAEMONS_CACHE_DIR", Path.home() / ".cache/process-daemons"))
+    built = sorted((cache_dir / "bin").glob("helm-v*"))
+    found = os.environ.get("DAEMONS_HELM") or (str(built[-1]) if built else shutil.which("helm"))
     if not found:
         pytest.fail("no helm binary: `make deps` builds it (DAEMONS_HELM names it)")
     return found
@@ -147,6 +151,22 @@ def test_keda_and_strimzi_resources_match_their_crd_schemas(case: str) -> None:
             f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(resource)
         ]
         assert not errors, f"{resource['kind']} {resource['metadata']['name']}: {errors}"
+
+
+def test_the_chart_passes_helm_lint_strict() -> None:
+    done = subprocess.run(
+        [helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_values_are_checked_against_the_charts_schema() -> None:
+    with pytest.raises(RenderFailed, match="maxReplicas"):
+        render("daemons.vendor-enrichment.maxReplicas=3")  # misspelt: would be ignored
+    with pytest.raises(RenderFailed, match="alo"):
+        render("mode=exactly-once")
+    with pytest.raises(RenderFailed, match="classic"):
+        render("kafka.groupProtocol=eager")
 
 
 def test_the_strict_crd_check_sees_a_misspelt_field(default: list[Resource]) -> None:
