@@ -27,7 +27,7 @@ from processors.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "process-daemons"
 CRDS = ROOT / "deploy" / "crd-schemas"
-KUBERNETES = "1.33.0"  # the oldest minor the tests hold the chart to (Chart.yaml: >= 1.27)
+KUBERNETES = "1.33.0"  # native sidecars are GA here (Chart.yaml: >= 1.29, beta there)
 GENERATED = json.loads((CHART / "files" / "generated.json").read_text(encoding="utf-8"))
 CORE_KINDS = {"Deployment", "PodDisruptionBudget", "ConfigMap", "Secret"}
 SECRETISH = ("KEY", "PASSWORD", "SECRET", "TOKEN", "WEBHOOK", "AUTH", "CREDENTIAL")
@@ -433,3 +433,17 @@ def test_a_daemon_can_be_left_out() -> None:
     assert set(component(resources, "Deployment")) == set(GENERATED["daemons"]) - {
         "client-onboarding"
     }
+
+
+def test_the_local_model_is_a_native_sidecar_up_before_the_daemon() -> None:
+    resources = render("localModel.enabled=true")
+    for deployment in component(resources, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        (model,) = pod["initContainers"]
+        assert model["restartPolicy"] == "Always"  # a sidecar: runs beside the daemon
+        assert model["args"][:2] == ["llm", "serve"]
+        assert model["startupProbe"]["httpGet"]["path"] == "/health"
+        assert model["securityContext"]["readOnlyRootFilesystem"] is True
+        port = next(p["containerPort"] for p in model["ports"] if p["name"] == "model")
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["DAEMONS_LOCAL_LLM_URL"] == f"http://127.0.0.1:{port}/v1"
