@@ -44,8 +44,8 @@ def test_the_runtime_has_only_the_virtualenv_of_the_build() -> None:
 
 def test_the_local_models_are_a_target_of_their_own() -> None:
     found = stages()
-    assert "[local-small]" in " ".join(found["build-local"])
-    assert "local-small" not in " ".join(found["build"] + found["runtime"])
+    assert "[local]" in " ".join(found["build-local"])
+    assert "[local" not in " ".join(found["build"] + found["runtime"])
     assert found["local"][0].startswith("FROM runtime AS local")
 
 
