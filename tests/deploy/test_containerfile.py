@@ -29,10 +29,11 @@ def stages() -> dict[str, list[str]]:
 
 
 def test_the_runtime_runs_daemons_as_a_non_root_user() -> None:
-    runtime = stages()["runtime"]
-    users = [line.split()[1] for line in runtime if line.startswith("USER ")]
-    assert users and users[-1].split(":")[0] not in {"0", "root"}
-    assert 'ENTRYPOINT ["daemons"]' in runtime
+    found = stages()
+    for stage in ("runtime", "local"):
+        users = [line.split()[1] for line in found[stage] if line.startswith("USER ")]
+        assert users and users[-1].split(":")[0] not in {"0", "root"}, stage
+    assert 'ENTRYPOINT ["daemons"]' in found["runtime"]
 
 
 def test_the_runtime_has_only_the_virtualenv_of_the_build() -> None:
