@@ -8,6 +8,14 @@ EXTRAS ?= dev,local-small
 
 .PHONY: deps system-deps demo test lint unit clean
 
+# helm renders the chart in its tests (tests/deploy): built once from its Go module with the
+# machine's Go (GOTOOLCHAIN=auto fetches a newer one from the Go module proxy if needed) and
+# kept in the cache beside the Kafka jars; about 2 min of 2 cores the first time
+HELM_VERSION := v4.3.2
+CACHE        ?= $(or $(DAEMONS_CACHE_DIR),$(HOME)/.cache/process-daemons)
+HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)
+export DAEMONS_HELM := $(HELM)
+
 # the fourth daemon is a package of its own (examples/categorization), installed beside ours
 # as a user installs theirs: its entry point registers it
 $(VENV)/.installed-%: pyproject.toml examples/categorization/pyproject.toml
@@ -29,7 +37,14 @@ system-deps:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
 	fi
 
-deps: system-deps $(VENV)/.installed-$(EXTRAS)
+$(HELM):
+	@command -v go >/dev/null || { echo "building helm needs Go: apt-get install golang"; exit 1; }
+	mkdir -p $(CACHE)/bin/.build
+	GOBIN=$(CACHE)/bin/.build GOTOOLCHAIN=auto GOFLAGS=-buildvcs=false \
+	  go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv $(CACHE)/bin/.build/helm $@
+
+deps: system-deps $(VENV)/.installed-$(EXTRAS) $(HELM)
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("notify",),
     ("guardrails",),
     ("daemons",),
-    ("compare", "testing", "scaffold"),
+    ("compare", "testing", "scaffold", "deploy"),
     ("cli",),
     ("__main__",),
 )

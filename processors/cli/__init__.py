@@ -19,6 +19,7 @@ def _command_modules() -> list[ModuleType]:
     from processors.cli import (
         broker,
         compare,
+        deploy,
         dlq,
         eval,
         io,
@@ -31,7 +32,7 @@ def _command_modules() -> list[ModuleType]:
         topics,
     )  # fmt: skip
 
-    return [broker, topics, io, run, runs, dlq, review, llm, tools, eval, compare, new]
+    return [broker, topics, io, run, runs, dlq, review, llm, tools, eval, compare, new, deploy]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,12 @@ from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Outpu
 from processors.runtime.metrics import record_verdict
 
 
+def topics_written(use_case: UseCase[Any]) -> tuple[str, ...]:
+    """Every topic a daemon of ``use_case`` produces to, besides its dead letters: the result,
+    held results, guardrail outcomes and run records (the deploy's ACLs are made from this)."""
+    return (use_case.output_topic, REVIEW_TOPIC, "guardrails.outcomes", "daemons.runs")
+
+
 def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
     pipeline = Pipeline(use_case, env)
 
@@ -60,7 +66,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
     return Daemon(
         name=use_case.name,
         inputs=(use_case.input_topic,),
-        outputs=(use_case.output_topic, REVIEW_TOPIC, "guardrails.outcomes", "daemons.runs"),
+        outputs=topics_written(use_case),
         handler=handle,
         retry=RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0),
         on_dead_letter=dead_letter_notice(env.notifier) if env.notifier else None,

@@ -100,4 +100,9 @@ class Daemon:
         if not self.group_id:
             object.__setattr__(self, "group_id", self.name)
         if not self.dead_letter_topic:
-            object.__setattr__(self, "dead_letter_topic", f"{self.name}.dlq")
+            object.__setattr__(self, "dead_letter_topic", dead_letter_topic(self.name))
+
+
+def dead_letter_topic(daemon: str) -> str:
+    """A daemon's dead-letter topic unless it names another: ``<daemon>.dlq``."""
+    return f"{daemon}.dlq"
