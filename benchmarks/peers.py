@@ -384,6 +384,18 @@ def one_run(base: Settings, run: Run, n: int, timeout: float) -> dict[str, Any]:
     return figures
 
 
+def raw_speed(seconds: float = 0.5) -> float:
+    """The machine's raw speed now: millions of iterations per second of a fixed tight Python
+    loop, so a slow run on a shared machine reads as a slow machine, not slow code."""
+    n, x, deadline = 0, 0, time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        for i in range(10_000):
+            x += i
+        n += 10_000
+    return round(n / (time.perf_counter() - started) / 1e6, 2)
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -408,8 +420,10 @@ def main() -> None:
     frameworks = args.frameworks.split(",")
     sections = set(args.sections.split(","))
     figures: dict[str, Any] = {"versions": versions(), "events": args.events,
-                               "partitions": PARTITIONS, "keys": KEYS}  # fmt: skip
-    print(f"versions {figures['versions']}", flush=True)
+                               "partitions": PARTITIONS, "keys": KEYS,
+                               "raw_speed_mips": raw_speed()}  # fmt: skip
+    print(f"versions {figures['versions']}; raw speed {figures['raw_speed_mips']} M loop/s",
+          flush=True)  # fmt: skip
     with session_broker(Settings.from_env()) as base:
         if "pass" in sections:
             for framework in frameworks:  # warm-up: the broker's first groups and PIDs
@@ -448,6 +462,7 @@ def main() -> None:
                             args.kill_events / 50 + 180)  # fmt: skip
                 figures[f"kill_{framework}"] = r
                 print(f"SIGKILL mid-run {framework:10s}: {r}", flush=True)
+    figures["raw_speed_mips_end"] = raw_speed()  # contention during the run shows here
     print(json.dumps(figures))
 
 
