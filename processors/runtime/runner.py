@@ -177,7 +177,6 @@ class Runner(Flow, Commits):
                 await asyncio.sleep(0 if got or startable else 0.002)
             await self._drain()
         finally:
-            self._draining = True  # no more launches, also when the loop failed
             self.consumer.close()
             self.producer.flush(10)
 
@@ -237,10 +236,6 @@ class Runner(Flow, Commits):
             self._fatal = exc
         finally:
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-            if not self._draining:
-                # the freed slot takes the next runnable event (this key's follower, if
-                # _release queued one) now, not at the loop's next tick (up to 2 ms later)
-                self._launch()
 
     async def _handle(self, event: InFlight) -> None:
         event.started = time.monotonic()
