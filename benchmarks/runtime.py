@@ -103,15 +103,20 @@ class Reader:
         deadline = time.monotonic() + self.timeout
         try:
             while self._count() < self.expected and time.monotonic() < deadline:
-                for msg in self.consumer.consume(1000, 0.1):
+                batch = self.consumer.consume(1000, 0.1)
+                # one arrival time per batch: the reader sees outputs only at this grain, and
+                # times of records within a batch (microseconds apart) would order a burst
+                # that arrived at once (see peers.py's steady rate)
+                now = time.monotonic()
+                for msg in batch:
                     error = msg.error()
                     if error is not None:
                         assert error.code() == KafkaError._PARTITION_EOF, str(error)
                         continue
                     ts = msg.timestamp()[1]
                     self.records.append((msg.partition(), msg.offset(), msg.key(), msg.value(), ts))
-                    self.last_at = time.monotonic()
-                    self.arrivals.append(self.last_at)
+                    self.last_at = now
+                    self.arrivals.append(now)
                     if self.identity is not None:
                         self.seen.add(self.identity(msg.value()))
         finally:

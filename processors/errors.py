@@ -4,6 +4,7 @@
     ├── ConfigError              bad settings, missing tool (java, mvn), unknown daemon
     │   └── ModelIntegrityError      a local model file's size or SHA-256 is not the official one
     ├── BrokerError              the local broker failed to start / stop
+    ├── RunnerError              a daemon's loop cannot go on (fatal client error, fenced producer)
     ├── CatalogError             topics/ or schemas/ are inconsistent; unknown topic
     ├── SerdeError               bytes we cannot decode / a record we cannot encode
     │   └── SchemaValidationError    a record the schema rejects (names the field)
@@ -65,6 +66,11 @@ class ModelIntegrityError(ConfigError):
 
 class BrokerError(DaemonsError):
     """The local Kafka broker could not be started, reached or stopped."""
+
+
+class RunnerError(DaemonsError):
+    """A daemon's loop cannot go on (fatal producer or consumer error, fenced transactional
+    producer); :class:`processors.runtime.runner.Runner` stops."""
 
 
 class CatalogError(DaemonsError):

@@ -12,6 +12,9 @@ finished when the broker acknowledged all of them; commits carry the watermark.
 
 Exactly-once (``eos``): finished outputs are held until the watermark passes them, then
 produced with the offsets in one short transaction (never open across an LLM call).
+
+Fetching, backpressure, lag and liveness are :mod:`processors.runtime.flow`; the commits and
+the rebalance callbacks :mod:`processors.runtime.commits`.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
 from processors import telemetry
-from processors.errors import DaemonsError
+from processors.errors import RunnerError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
+from processors.runtime.commits import Commits
 from processors.runtime.daemon import Daemon
+from processors.runtime.flow import Flow, fetching, stall
 from processors.runtime.handling import BARE, TP, Handling, InFlight, Record
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.metrics import RuntimeMetrics
-from processors.runtime.offsets import PartitionOffsets, decode_finished, encode_finished
+from processors.runtime.offsets import PartitionOffsets
 from processors.settings import Settings
 from processors.tracing import extract_context, trace_headers, with_trace
 
@@ -55,40 +60,15 @@ def _bare(headers: list[tuple[str, Any]]) -> bool:
     return BARE in headers
 
 
-def fetching(paused: bool, pending: int, runnable: int, buffer: int, concurrency: int) -> bool:
-    """Whether the consumer should fetch (the backpressure rule).
-
-    Stop when ``buffer`` events are consumed and unfinished *and* enough of them are
-    runnable to keep ``concurrency`` handlers busy; start again once half the buffer drained.
-    Events queued behind a busy key are not runnable: when a batch came from one partition
-    with few keys, keep fetching (up to ``2 * buffer``) to find other keys rather than idle
-    with budget to spare.
-    """
-    starved = runnable < concurrency and pending < 2 * buffer
-    if paused:
-        return starved or pending <= buffer // 2
-    return pending < buffer or starved
+__all__ = ["Mode", "Runner", "RunnerError", "fetching", "stall"]
 
 
-def stall(owned: int, pending: int, lag: int | None, quiet: float, bound: float) -> str | None:
-    """The liveness rule: a loop that owns ``owned`` partitions with work — events in flight,
-    lag, or a lag it has not been able to learn (None) — and has neither consumed nor
-    finished an event for ``quiet`` > ``bound`` seconds is stalled; the reason, else None."""
-    idle = owned == 0 or (pending == 0 and lag == 0)
-    if idle or quiet <= bound:
-        return None
-    known = "unknown" if lag is None else str(lag)
-    return (
-        f"no event consumed or finished for {quiet:.0f}s with {owned} partition(s) "
-        f"assigned, {pending} in flight, lag {known}"
-    )
+class Runner(Flow, Commits):
+    """One daemon's loop (see the module docstring). Its parts by concept: fetching,
+    backpressure, lag and liveness in :class:`~processors.runtime.flow.Flow`; commits and
+    rebalances in :class:`~processors.runtime.commits.Commits`; one event's way through the
+    handler and its outputs here."""
 
-
-class RunnerError(DaemonsError):
-    """The runner cannot go on (fatal producer error, fenced transactional producer)."""
-
-
-class Runner:
     def __init__(
         self,
         daemon: Daemon,
@@ -200,47 +180,6 @@ class Runner:
             self.consumer.close()
             self.producer.flush(10)
 
-    def _poll(self) -> int:
-        # While paused we still call consume() so rebalance callbacks are served; a message
-        # it returns anyway (fetched before the pause) is accepted, never dropped.
-        if self._full_since is not None:
-            return 0  # holding (see _backpressure): librdkafka keeps what it fetched
-        try:
-            messages = self.consumer.consume(num_messages=1 if self._paused else 500, timeout=0)
-        except KafkaException as exc:
-            failure: KafkaError = exc.args[0]
-            if failure.fatal():
-                raise RunnerError(f"consumer: {failure}") from exc
-            # a broker restarting, a coordinator loading: librdkafka recovers by itself
-            log.warning("consumer: %s (retrying)", failure)
-            return 0
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    if error.fatal():
-                        raise RunnerError(f"consumer: {error}")
-                    log.warning("consumer error: %s", error)
-                continue
-            self._accept(msg)
-        if self._fresh:
-            self._set_fetch_state()
-        return len(messages)
-
-    def _set_fetch_state(self) -> None:
-        """Give newly assigned partitions the fetch state the loop is in. librdkafka keeps a
-        partition's pause across a loss and a re-assignment: partitions lost while the loop
-        was paused came back paused after a broker restart, while the loop, having resumed
-        its (then empty) assignment, believed it was fetching — and consumed nothing again."""
-        fresh, self._fresh = self._fresh, []
-        owned = [p for p in fresh if (p.topic, p.partition) in self._offsets]
-        if not owned:
-            return
-        if self._paused:
-            self.consumer.pause(owned)
-        else:
-            self.consumer.resume(owned)
-
     def _accept(self, msg: Message) -> None:
         tp: TP = (msg.topic(), msg.partition())  # type: ignore[assignment]
         offsets = self._offsets.get(tp)
@@ -275,39 +214,6 @@ class Runner:
         if self._keyed.offer((tp, key) if key is not None else (tp, offset), event) is not None:
             self._ready.append(event)
 
-    def _observe_lag(self, every: float = 5.0) -> None:
-        """Every ``every`` seconds, per-partition lag from the high watermarks librdkafka
-        cached from its last fetch responses: no broker round trip, so the loop never waits
-        (a synchronous watermark query queues behind the fetch long-poll, seconds per call)."""
-        now = time.monotonic()
-        if now - self._last_lag < every or not self._offsets:
-            if not self._offsets:
-                self._lag = 0
-            return
-        self._last_lag = now
-        total, known = 0, True
-        for tp in self.consumer.position([TopicPartition(*tp) for tp in self._offsets]):
-            owned = self._offsets[(tp.topic, tp.partition)]
-            _low, high = self.consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
-            if high < 0:  # nothing fetched yet: unknown, not zero
-                known = False
-                continue
-            position = tp.offset if tp.offset >= 0 else owned.watermark()
-            lag = max(0, high - max(position, 0))
-            total += lag
-            self.metrics.lag(tp.topic, tp.partition, lag)
-        self._lag = total if known else None
-        # Ready once assigned and caught up: the backlog fits in one in-flight buffer.
-        if known and not self.metrics.ready and total <= self.buffer:
-            self.metrics.set_ready(True)
-
-    def stalled(self, now: float | None = None) -> str | None:
-        """Why the loop is alive but makes no progress, or None (:func:`stall`). Liveness
-        serves this (``/healthz``), so a consumer stuck with paused or silent partitions is
-        restarted; keep ``stall_after`` above the slowest agent run."""
-        quiet = (now if now is not None else time.monotonic()) - self._last_progress
-        return stall(len(self._offsets), self._pending, self._lag, quiet, self.stall_after)
-
     def _launch(self) -> None:
         while self._ready and len(self._tasks) < self.concurrency:
             event = self._ready.popleft()
@@ -315,32 +221,6 @@ class Runner:
                 continue
             task = asyncio.get_running_loop().create_task(self._process(event))
             self._tasks[task] = event
-
-    def _backpressure(self, now: float) -> None:
-        """Stop taking events when the in-flight buffer is full of work (:func:`fetching`):
-        first only stop calling ``consume()`` (*holding*) — librdkafka keeps what it already
-        fetched, so taking up again costs nothing; a pause would drop its fetched messages
-        and refetch them after the resume, a few hundred milliseconds with no input. Pause
-        the partitions only when the buffer stays full for ``hold`` seconds (handlers that
-        take long), so that consume() serves rebalance callbacks again; resume when it frees.
-        """
-        runnable = len(self._tasks) + len(self._ready)
-        want = fetching(self._paused, self._pending, runnable, self.buffer, self.concurrency)
-        if self._paused:
-            if want:
-                self.consumer.resume(self.consumer.assignment())
-                self._paused = False
-            return
-        if want:
-            self._full_since = None
-        elif self._full_since is None:
-            self._full_since = now
-        elif now - self._full_since >= self.hold:
-            self._full_since = None
-            assigned = self.consumer.assignment()
-            if assigned:
-                self.consumer.pause(assigned)
-                self._paused = True
 
     # ---- one event --------------------------------------------------------------------------
 
@@ -457,102 +337,6 @@ class Runner:
         if follower is not None and not self._draining:
             self._ready.append(follower)
 
-    # ---- commits ------------------------------------------------------------------------------
-
-    async def _maybe_commit(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_commit < self.commit_interval:
-            return
-        self._last_commit = now
-        if self.mode == "eos":
-            await self._commit_transaction()
-        else:
-            self._commit_offsets(asynchronous=not force)
-
-    def _committable(self, tps: list[TP] | None = None) -> list[TopicPartition]:
-        """What to commit per partition: the watermark and, at least once, in the commit's
-        metadata, the offsets finished beyond it (not in ``eos``: there a finished event's
-        outputs are produced only in the transaction that commits its offset)."""
-        offsets = []
-        for tp in tps if tps is not None else list(self._offsets):
-            owned = self._offsets.get(tp)
-            if owned is None:
-                continue
-            if self.mode == "eos":
-                mark = owned.committable()
-                if mark is not None:
-                    offsets.append(TopicPartition(tp[0], tp[1], mark))
-                continue
-            point = owned.commit_point()
-            if point is not None:
-                mark, beyond = point
-                metadata = encode_finished(mark, beyond)
-                offsets.append(TopicPartition(tp[0], tp[1], mark, metadata=metadata))
-        return offsets
-
-    def _commit_offsets(self, *, asynchronous: bool, tps: list[TP] | None = None) -> None:
-        offsets = self._committable(tps)
-        if not offsets:
-            return
-        try:
-            if asynchronous:  # marked committed when the broker confirms (_on_commit)
-                self.consumer.commit(offsets=offsets, asynchronous=True)
-                return
-            confirmed = self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            log.warning("commit failed (will retry): %s", exc)
-            return
-        self._on_commit(None, confirmed or [])
-
-    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """The broker's answer to a commit: only what it confirmed counts as committed, so a
-        failed asynchronous commit is offered again (``committable`` still returns its mark)
-        even when the partition goes quiet."""
-        if error is not None:
-            log.warning("offset commit failed (will retry): %s", error)
-            return
-        for tp in partitions:
-            owned = self._offsets.get((tp.topic, tp.partition))
-            if tp.error is None and owned is not None and tp.offset >= 0:
-                owned.mark_committed(tp.offset, decode_finished(tp.offset, tp.metadata))
-
-    async def _commit_transaction(self) -> None:
-        """Produce held outputs below each watermark and commit them with the offsets."""
-        if self._txn_busy:
-            return
-        offsets = self._committable()
-        if not offsets:
-            return
-        batch: list[InFlight] = []
-        for tp in offsets:
-            held = self._held.get((tp.topic, tp.partition), {})
-            for offset in sorted(o for o in held if o < tp.offset):
-                batch.append(held.pop(offset))
-        self._txn_busy = True
-        try:
-            self.producer.begin_transaction()
-            for event in batch:
-                for topic, key, value, headers in event.records:
-                    headers = self._traced(event, topic, headers)
-                    self.producer.produce(topic, value=value, key=key, headers=headers)
-            metadata = self.consumer.consumer_group_metadata()
-            await asyncio.to_thread(
-                self.producer.send_offsets_to_transaction, offsets, metadata, 30
-            )
-            await asyncio.to_thread(self.producer.commit_transaction, 30)
-        except KafkaException as exc:
-            self._recover_transaction(exc)
-            return
-        finally:
-            self._txn_busy = False
-        for tp in offsets:
-            if (tp.topic, tp.partition) in self._offsets:
-                self._offsets[(tp.topic, tp.partition)].mark_committed(tp.offset)
-        for event in batch:
-            event.span.end()
-            for topic, *_ in event.records:
-                self.metrics.produced(topic)
-
     def _traced(
         self, event: InFlight, topic: str, headers: list[tuple[str, Any]]
     ) -> list[tuple[str, Any]]:
@@ -564,80 +348,6 @@ class Runner:
         if event.traced is None:
             event.traced = trace_headers(trace.set_span_in_context(event.span))
         return with_trace(headers, event.traced)
-
-    def _recover_transaction(self, exc: KafkaException) -> None:
-        error: KafkaError = exc.args[0]
-        if error.fatal() or (not error.txn_requires_abort() and not error.retriable()):
-            raise RunnerError(f"transaction failed fatally (fenced?): {error}") from exc
-        log.warning("transaction aborted, rewinding to committed offsets: %s", error)
-        if error.txn_requires_abort():
-            self.producer.abort_transaction(30)
-        # Everything not committed is redone: rewind each partition to its committed offset.
-        for tp in list(self._offsets):
-            self._abandon(tp)
-            committed = self.consumer.committed([TopicPartition(*tp)], timeout=30)[0]
-            start = committed.offset if committed.offset >= 0 else 0
-            self._start_partition(tp, start)
-            self.consumer.seek(TopicPartition(tp[0], tp[1], start))
-
-    # ---- rebalances ------------------------------------------------------------------------------
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        try:
-            committed = consumer.committed(partitions, timeout=30) if partitions else []
-        except KafkaException as exc:  # e.g. _TIMED_OUT while the coordinator loads
-            # librdkafka fetches from the committed offsets itself; the watermark of each
-            # partition then starts at the first offset consumed from it
-            log.warning("committed offsets not known at assignment (%s)", exc.args[0])
-            committed = [TopicPartition(p.topic, p.partition, -1) for p in partitions]
-        for tp in committed:
-            start = tp.offset if tp.offset >= 0 else -1
-            done = decode_finished(start, tp.metadata) if start >= 0 else set()
-            self._start_partition((tp.topic, tp.partition), start, done)
-        self._fresh.extend(partitions)
-        self._last_progress = time.monotonic()  # a new owner starts its clock
-        self._lag = None
-        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tps = [(p.topic, p.partition) for p in partitions]
-        if self.mode == "alo":
-            self.producer.flush(10)  # deliver what finished, so its offsets can be committed
-            self._commit_offsets(asynchronous=False, tps=[tp for tp in tps if tp in self._offsets])
-        for tp in tps:
-            self._abandon(tp)
-            self._offsets.pop(tp, None)
-            self.metrics.forget_partition(*tp)
-        log.info("revoked %s", tps)
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in [(p.topic, p.partition) for p in partitions]:
-            self._abandon(tp)
-            self._offsets.pop(tp, None)
-            self.metrics.forget_partition(*tp)
-        log.warning("lost %s", [(p.topic, p.partition) for p in partitions])
-
-    def _start_partition(self, tp: TP, start: int, finished: set[int] | None = None) -> None:
-        self._offsets[tp] = PartitionOffsets(start, finished or ())
-        self._epochs[tp] = self._epochs.get(tp, 0) + 1
-
-    def _abandon(self, tp: TP) -> None:
-        """Forget a partition's unfinished work: the next owner (or we, after a rewind)
-        redoes it from the committed offset."""
-        self._epochs[tp] = self._epochs.get(tp, 0) + 1
-        offsets = self._offsets.get(tp)
-        if offsets is not None:
-            self._pending -= offsets.in_flight
-        for task, event in list(self._tasks.items()):
-            if event.tp == tp:
-                task.cancel()
-                event.span.end()
-        self._held.pop(tp, None)
-        self._keyed.drop(self._keyed_keys(tp))
-        self._ready = deque(e for e in self._ready if e.tp != tp)
-
-    def _keyed_keys(self, tp: TP) -> set[Any]:
-        return {key for key in self._keyed.active_keys() if key[0] == tp}  # type: ignore[index]
 
     # ---- shutdown --------------------------------------------------------------------------------
 

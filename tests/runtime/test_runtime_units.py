@@ -6,10 +6,10 @@ import random
 
 from processors.errors import BudgetExceeded, RateLimited, SerdeError, TransientError
 from processors.runtime.daemon import RetryPolicy
+from processors.runtime.flow import fetching, stall
 from processors.runtime.keyed import KeyedQueues
 from processors.runtime.offsets import PartitionOffsets
 from processors.runtime.policy import DeadLetter, RetryLater, decide
-from processors.runtime.runner import fetching, stall
 
 
 def test_watermark_never_passes_an_unfinished_offset() -> None:
