@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,39 +41,51 @@ pipeline did, never how fast."""
 
 @contextlib.contextmanager
 def local_model_server(
-    model: str, *, ctx: int = 4096, wait: float = 300.0, threads: int | None = None
+    model: str,
+    *,
+    ctx: int = 4096,
+    wait: float = 300.0,
+    threads: int | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
     """Run ``daemons llm serve`` for ``model`` on a free port; yield its ``/v1`` base URL.
-    ``threads``: None = all cores (a command the user runs), :data:`TEST_THREADS` in tests."""
+    ``threads``: None = all cores (a command the user runs), :data:`TEST_THREADS` in tests.
+    The server's log (one line per completion) goes to ``log``, else to a temporary file:
+    never to a pipe nobody reads, which fills after some sixty completions and stops the
+    server mid-run."""
     port = free_port()
     argv = [sys.executable, "-m", "processors", "llm", "serve", "--model", model,
             "--port", str(port), "--ctx", str(ctx)]  # fmt: skip
     if threads is not None:
         argv += ["--threads", str(threads)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            if proc.poll() is not None:
-                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"daemons llm serve exited {proc.returncode}: {stderr[-2000:]}")
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"local model server did not become healthy in {wait:.0f} s")
-            time.sleep(0.5)
-        yield url + "/v1"
-    finally:
-        proc.terminate()
+    with contextlib.ExitStack() as stack:
+        if log is None:
+            log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "llm.log"
+        sink = stack.enter_context(log.open("wb"))
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=sink, env=os.environ)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            deadline = time.monotonic() + wait
+            while True:
+                if proc.poll() is not None:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"daemons llm serve exited {proc.returncode}: {tail}")
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"local model server did not become healthy in {wait:.0f} s")
+                time.sleep(0.5)
+            yield url + "/v1"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 Responder = Callable[[list[dict[str, Any]]], dict[str, Any]]
