@@ -1,12 +1,10 @@
-"""``daemons eval NAME [--model M] [--judge J] [--limit N] [--json]``: score a daemon on its labeled
-cases.
+"""``daemons eval NAME [--model MODEL] [--limit N] [--json]``: score a daemon on its labeled cases.
 
 Runs each of the daemon's labeled cases (``UseCase.evals``) against a fresh in-process
 reference ledger API (no Kafka), then prints per-field / per-question / per-aspect accuracy,
 the overall score, pass rate, tokens and median latency. A ``local:…`` model with no server
 answering at the local URL gets one started (``daemons llm serve``) for the duration of the
-run; so does a ``local:…`` judge (``--judge``) at the judge's URL. Without ``--judge`` the
-checks alone decide, as before.
+run.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ import httpx
 
 from processors.daemons.evaluation import EvalReport, load_cases, run_eval
 from processors.errors import ConfigError
-from processors.guardrails.judge import Judge, ensure_independent
 from processors.llm.config import LLMSettings
 from processors.llm.local.catalog import LOCAL_MODELS
 from processors.llm.registry import load_model, parse_model_name
@@ -32,12 +29,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="score a daemon on its labeled eval cases")
     parser.add_argument("name", help="daemon name (see `daemons tools --help` for the names)")
     parser.add_argument("--model", default=None, help="model string (default: DAEMONS_MODEL)")
-    parser.add_argument(
-        "--judge",
-        default="none",
-        help="judge model string, 'auto' (as the daemons choose: DAEMONS_JUDGE_MODEL, or the "
-        "other local model) or 'none' (default: the checks alone decide)",
-    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_eval)
@@ -47,27 +38,11 @@ def _eval(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     name = args.model or settings.model
     cases = load_cases(args.name)
-    judge_name = _judge_name(args.judge, settings.model_copy(update={"model": name}))
-    with contextlib.ExitStack() as stack:
-        llm = stack.enter_context(_llm_settings(name, settings.llm))
+    with _llm_settings(name, settings.llm) as llm:
         model = load_model(name, llm)
-        judge = None
-        if judge_name is not None:
-            ensure_independent(judge_name, name)  # before a server is started for it
-            at = settings.llm.model_copy(update={"local_base_url": settings.judge_local_url})
-            judge_llm = stack.enter_context(_llm_settings(judge_name, at))
-            judge = Judge(load_model(judge_name, judge_llm), primary=name)
-        report = run_eval(args.name, model, cases=cases, limit=args.limit, judge=judge)
+        report = run_eval(args.name, model, cases=cases, limit=args.limit)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
-
-
-def _judge_name(given: str, settings: Settings) -> str | None:
-    if given.strip().lower() == "none":
-        return None
-    if given.strip().lower() == "auto":
-        return settings.judge_model_name()
-    return given
 
 
 def _answers(base_url: str) -> bool:

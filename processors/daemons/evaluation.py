@@ -32,7 +32,6 @@ from processors.daemons.base import Environment, Pipeline, UseCase
 from processors.daemons.environment import ApiTenantDirectory
 from processors.daemons.usecase import EvalSet, Scorer
 from processors.errors import ConfigError, DaemonsError, RunTrace
-from processors.guardrails.judge import Judge
 from processors.llm.model import Model
 from processors.reference import sample_app, serve_in_thread
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
@@ -58,10 +57,6 @@ class CaseResult:
     error: str | None = None
     failed_checks: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)  # the scorer's full result
-    # the guardrails' verdict (pass | fail | needs_review) and its reasons: the checks', or
-    # the judge's when it decided ("" when the run failed before the guardrails)
-    guardrail: str = ""
-    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -146,30 +141,20 @@ def summarize(
 
 
 def run_eval(
-    name: str,
-    model: Model,
-    *,
-    cases: Sequence[Mapping[str, Any]],
-    limit: int | None = None,
-    judge: Judge | None = None,
+    name: str, model: Model, *, cases: Sequence[Mapping[str, Any]], limit: int | None = None
 ) -> EvalReport:
-    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it;
-    with ``judge``, results the checks pass are judged as the daemon would judge them."""
+    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it."""
     use_case, evals = registry.use_case(name), eval_set(name)
     chosen = list(cases)[:limit] if limit is not None else list(cases)
 
     async def run_all() -> list[CaseResult]:
-        return [await run_case(use_case, model, case, evals.score, judge) for case in chosen]
+        return [await run_case(use_case, model, case, evals.score) for case in chosen]
 
     return summarize(name, model.name, asyncio.run(run_all()), evals.part_kind)
 
 
 async def run_case(
-    use_case: UseCase[Any],
-    model: Model,
-    case: Mapping[str, Any],
-    scorer: Scorer,
-    judge: Judge | None = None,
+    use_case: UseCase[Any], model: Model, case: Mapping[str, Any], scorer: Scorer
 ) -> CaseResult:
     """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
     key = secrets.token_urlsafe(24)
@@ -179,9 +164,8 @@ async def run_case(
             document = await asyncio.to_thread(load_document, f"{url}/openapi.json")
             source = OpenAPISource(document, base_url=url, client=client, credentials=credentials)
             env = Environment(
-                model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"]),
-                judge=judge,
-            )  # fmt: skip
+                model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"])
+            )
             return await _run(use_case, env, case, scorer)
 
 
@@ -212,8 +196,6 @@ async def _run(
         latency_s=time.monotonic() - started,
         failed_checks=[f"{c.name}: {c.detail}" for c in done.checks if not c.passed],
         detail=scored,
-        guardrail=done.decision.verdict,
-        reasons=list(done.decision.reasons),
     )
 
 

@@ -13,7 +13,6 @@ import pytest
 from processors.cli import main
 from processors.daemons import registry
 from processors.daemons.evaluation import CaseResult, load_cases, run_eval, summarize
-from processors.guardrails.judge import Judge
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage, UserMessage
 from processors.reference.data import accounts, directory, transactions
@@ -73,32 +72,6 @@ def test_a_wrong_query_scores_lower() -> None:
     assert result.verdict == "pass"
     assert result.score < 1.0
     assert result.parts["figure_amount_recall"] == 0.0
-
-
-def _reader(request: ModelRequest) -> AssistantMessage:
-    """A judge that reads the Pacific Power question right."""
-    asked = request.messages[-1].content
-    if "Which account, vendor or total" in asked:
-        return reply({"answer": "Pacific Power"})
-    if "Which period" in asked:
-        return reply({"answer": "2026-Q3"})
-    return reply({"answer": "an amount spent or received in the past"})
-
-
-@pytest.mark.parametrize(("vendor", "guardrail"), [("Pacific Power", "pass"), ("Uline", "fail")])
-def test_with_a_judge_an_answer_about_another_vendor_is_withheld(
-    vendor: str, guardrail: str
-) -> None:
-    judge = Judge(FunctionModel(_reader, name="local:judge"), primary="local:primary")
-    case = _case("question-answering", "pacific-power-q3")
-    (result,) = run_eval("question-answering", _query(vendor), cases=[case], judge=judge).cases
-    assert result.guardrail == guardrail
-    assert result.verdict == guardrail  # withheld: scored as nothing published
-    if guardrail == "fail":
-        assert result.score == 0.0
-        assert result.reasons == [
-            "right_subject: does not hold (judge: Pacific Power) — about Uline"
-        ]
 
 
 def test_an_honest_unknown_vendor_scores_one_per_field() -> None:
