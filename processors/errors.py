@@ -8,6 +8,8 @@
     ├── CatalogError             topics/ or schemas/ are inconsistent; unknown topic
     ├── SerdeError               bytes we cannot decode / a record we cannot encode
     │   └── SchemaValidationError    a record the schema rejects (names the field)
+    ├── MemoryStoreError         a memory store cannot be opened, or holds another layout
+    ├── MemoryWriteRefused       a result that may not become memory (not passed/approved, flagged)
     ├── TransientError           worth retrying (timeouts, 429/5xx, retriable broker errors)
     │   ├── RateLimited              carries ``retry_after`` seconds when the peer said so
     │   └── ToolUnavailable          a tool kept failing with retryable errors (agent run)
@@ -87,6 +89,19 @@ class SchemaValidationError(SerdeError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class MemoryStoreError(DaemonsError):
+    """A memory store cannot be opened or used (missing extension, unknown layout)."""
+
+
+class MemoryWriteRefused(DaemonsError):
+    """A result may not become memory: it was neither passed by the guardrails nor approved
+    by a reviewer, or its run had a flagged tool result. ``reason`` says which."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TransientError(DaemonsError):

@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("kafka",),
     ("tracing", "untrusted"),
     ("telemetry",),
-    ("runtime",),
+    ("runtime", "memory"),
     ("tools",),
     ("reference",),
     ("agent",),
