@@ -14,7 +14,7 @@ from processors.llm.model import ToolResultMessage
 from processors.memory.fakes import FakeHashEmbedder
 from processors.memory.records import MemoryRecord, Provenance
 from processors.memory.sqlite_store import SqliteMemoryStore
-from processors.memory.tools import memory_tools
+from processors.tools.memory import memory_tools
 from processors.tools.base import CallContext
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "agent"))
