@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from processors.agent import RunRecord
-from processors.daemons.pipeline import Pipeline, outcome_datum
+from processors.daemons.pipeline import Pipeline, Processed, outcome_datum
 from processors.daemons.usecase import Environment, OutputT, UseCase
 from processors.errors import DaemonsError, WriteBackFailed
 from processors.guardrails.notices import dead_letter_notice
@@ -20,15 +20,19 @@ from processors.guardrails.routing import (
     Decision,
     held_result,
 )
+from processors.memory import Provenance
+from processors.memory.records import TOPIC as MEMORY_TOPIC
 from processors.notify import Notice, NoticeKind, Notifier
 from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, RetryPolicy
 from processors.runtime.metrics import record_verdict
+from processors.tools.evidence import flagged
 
 
 def topics_written(use_case: UseCase[Any]) -> tuple[str, ...]:
     """Every topic a daemon of ``use_case`` produces to, besides its dead letters: the result,
     held results, guardrail outcomes and run records (the deploy's ACLs are made from this)."""
-    return (use_case.output_topic, REVIEW_TOPIC, "guardrails.outcomes", "daemons.runs")
+    written = (use_case.output_topic, REVIEW_TOPIC, "guardrails.outcomes", "daemons.runs")
+    return (*written, MEMORY_TOPIC) if use_case.remember is not None else written
 
 
 def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
@@ -51,6 +55,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         outputs: list[Output] = []
         if decision.verdict == "pass":
             outputs.append(Output(use_case.output_topic, done.value))
+            outputs.extend(_memories(use_case, event, ctx, done))
         elif decision.verdict == "needs_review":
             held = held_result(
                 event=event, daemon=use_case.name, target_topic=use_case.output_topic,
@@ -71,6 +76,23 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         retry=RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0),
         on_dead_letter=dead_letter_notice(env.notifier) if env.notifier else None,
     )
+
+
+def _memories(
+    use_case: UseCase[Any], event: Mapping[str, Any], ctx: EventContext, done: Processed[Any]
+) -> list[Output]:
+    """What a passed result teaches, published with it (atomically, in ``--mode eos``): code
+    writes memory, never the model, and never from a run whose tool results were flagged (a
+    flag holds the run for review today; looked at again here so that stays true whatever
+    the checks become)."""
+    if use_case.remember is None or flagged(done.evidence):
+        return []
+    source = Provenance(
+        run_id=done.record.run_id, trace_id=done.record.trace_id, source_topic=ctx.topic,
+        source_partition=ctx.partition, source_offset=ctx.offset, approved_by="guardrails",
+    )  # fmt: skip
+    learned = use_case.remember(event, done.output, done.evidence, source)
+    return [Output(MEMORY_TOPIC, memory.to_avro()) for memory in learned]
 
 
 def _notify(

@@ -138,6 +138,7 @@ class Processed(Generic[OutputT]):
     checks: list[CheckResult]
     decision: Decision
     value: dict[str, Any]  # the output topic's datum, common fields included
+    evidence: tuple[ToolEvidence, ...] = ()  # what the run's tools returned
 
 
 class Pipeline(Generic[OutputT]):
@@ -184,7 +185,7 @@ class Pipeline(Generic[OutputT]):
         if decision.verdict == "pass" and use_case.write_back is not None:
             output = await self._write_back(event, output, call, evidence, record, decision, checks)
             value = {**common_fields(event, record), **use_case.to_output(event, output, evidence)}
-        return Processed(output, record, checks, decision, value)
+        return Processed(output, record, checks, decision, value, tuple(evidence))
 
     async def _write_back(
         self, event: Mapping[str, Any], output: OutputT, call: CallContext,

@@ -20,6 +20,7 @@ from processors.errors import ConfigError
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
+from processors.memory import MemoryRecord, Provenance
 from processors.notify import Notifier
 from processors.tools.base import CallContext, Tool
 from processors.tools.evidence import ToolEvidence
@@ -45,6 +46,14 @@ ToOutput = Callable[[Mapping[str, Any], Any, Sequence[ToolEvidence]], dict[str, 
 use-case fields."""
 Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
 """(the model's answer, what the tools returned, the input event) -> the use case's output."""
+
+
+Remember = Callable[
+    [Mapping[str, Any], Any, Sequence[ToolEvidence], Provenance], list[MemoryRecord]
+]
+"""(the input event, the output as published, what the tools returned, where it came from)
+-> the memories code writes of a result the guardrails passed (never the model: it has no
+tool that writes memory, and a run with a flagged tool result writes none)."""
 
 
 Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
@@ -159,6 +168,8 @@ class UseCase(Generic[OutputT]):
     # a folder with ``topics.toml`` and ``schemas/*.avsc`` merged with the built-in catalog
     # (None: its topics are in the built-in one), its labeled cases, its red-team hooks, and
     # sample input events (JSON lines) for the demo and ``daemons produce``
+    # what a passed result teaches (``memory.facts``, published with the result itself)
+    remember: Remember | None = None
     contracts: Path | None = None
     evals: EvalSet | None = None
     redteam: RedTeam | None = None

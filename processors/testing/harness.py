@@ -33,6 +33,7 @@ from processors.daemons.environment import ApiTenantDirectory
 from processors.kafka.admin import apply_topics
 from processors.kafka.clients import Contracts, admin_client
 from processors.llm.model import Model
+from processors.memory.records import TOPIC as MEMORY_TOPIC
 from processors.reference import sample_app, serve_in_thread
 from processors.runtime.runner import Runner
 from processors.serde.json_codec import from_json
@@ -67,6 +68,7 @@ class Published:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    memories: list[dict[str, Any]] = field(default_factory=list)  # memory.facts, if written
 
     def verdicts(self) -> dict[str, str]:
         """Event id -> the guardrail verdict (pass, fail, needs_review)."""
@@ -156,4 +158,5 @@ def _read(settings: Settings, contracts: Contracts, use_case: UseCase[Any]) -> P
         outcomes=[o for o in values("guardrails.outcomes") if o.get("daemon") == use_case.name],
         dead_letters=values(f"{use_case.name}.dlq"),
         runs=[r for r in values("daemons.runs") if r.get("daemon") == use_case.name],
+        memories=values(MEMORY_TOPIC) if use_case.remember is not None else [],
     )

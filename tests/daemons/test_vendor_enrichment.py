@@ -334,7 +334,12 @@ def test_a_transient_write_back_failure_retries_the_write_not_the_agent_run(
         outputs = run(with_env(base_url, model, lambda env: build_daemon(USE_CASE, env)
                                .handler(ev, event_context(ev))))  # fmt: skip
     assert statuses == [503, 200] and app.ledger.writes == 1
-    assert [o.topic for o in outputs] == ["vendors.enriched", "guardrails.outcomes", "daemons.runs"]
+    topics = [o.topic for o in outputs]  # the result, what it taught, its outcome and record
+    assert topics[0] == "vendors.enriched" and topics[-2:] == [
+        "guardrails.outcomes",
+        "daemons.runs",
+    ]
+    assert set(topics[1:-2]) == {"memory.facts"}
     writes = [c for c in outputs[-1].value["tool_calls"] if c["name"] == "upsertVendor"]
     # both attempts in the record: the failed one with its status, then the written one
     assert [(c["status"], c["error"] is None) for c in writes] == [(503, False), (None, True)]
@@ -586,8 +591,13 @@ def test_handler_publishes_result_outcome_and_run_on_pass(api: tuple[str, Ledger
                 lambda env: build_daemon(USE_CASE, env).handler(ev, event_context(ev)),
             )
         )
-    assert [o.topic for o in outputs] == ["vendors.enriched", "guardrails.outcomes", "daemons.runs"]
-    assert outputs[1].value["verdict"] == "pass"
+    topics = [o.topic for o in outputs]  # the result, what it taught, its outcome and record
+    assert topics[0] == "vendors.enriched" and topics[-2:] == [
+        "guardrails.outcomes",
+        "daemons.runs",
+    ]
+    assert set(topics[1:-2]) == {"memory.facts"}
+    assert outputs[-2].value["verdict"] == "pass"
     assert outputs[0].value["name"]["value"] == "Blue Bottle Coffee"
     for output in outputs:
         encode(output)

@@ -342,8 +342,10 @@ def test_a_daemon_may_read_its_input_in_its_group_and_write_its_outputs_only(
             (("topic", t, "literal", op)) for t in daemon["writes"] for op in ("Write", "Describe")
         }
         assert acls(user) == expected
+        use_case = registry.use_case(name)
+        learns = {"memory.facts"} if use_case.remember is not None else set()
         assert {"daemons.runs", "guardrails.outcomes", "guardrails.review", f"{name}.dlq",
-                registry.use_case(name).output_topic} == set(daemon["writes"])  # fmt: skip
+                use_case.output_topic, *learns} == set(daemon["writes"])  # fmt: skip
         assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
         assert all(a.get("type", "allow") == "allow" for a in user["spec"]["authorization"]["acls"])
 

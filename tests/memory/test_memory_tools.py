@@ -14,8 +14,8 @@ from processors.llm.model import ToolResultMessage
 from processors.memory.fakes import FakeHashEmbedder
 from processors.memory.records import MemoryRecord, Provenance
 from processors.memory.sqlite_store import SqliteMemoryStore
-from processors.tools.memory import memory_tools
 from processors.tools.base import CallContext
+from processors.tools.memory import memory_tools
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "agent"))
 from agent_support import GOOD_ANSWER, VendorProfile, make_agent
