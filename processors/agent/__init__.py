@@ -11,7 +11,7 @@ result.record   # the RunRecord (the decision trace)
 """
 
 from processors.agent.limits import Budget, Limits
-from processors.agent.loop import Agent, AnswerSchema, FollowUp, Gather, TaskNotes
+from processors.agent.loop import Agent, AnswerSchema, FollowUp, Gather, Settle, TaskNotes
 from processors.agent.planning import DEFAULT_PLANNER_PROMPT, Planner
 from processors.agent.prompt import Prompt
 from processors.agent.record import Plan, PlanStep, RunRecord
@@ -35,6 +35,7 @@ __all__ = [
     "Prompt",
     "RunRecord",
     "RunResult",
+    "Settle",
     "TaskNotes",
     "untrusted",
 ]

@@ -41,7 +41,7 @@ from typing import Any, Generic
 
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from processors import telemetry
 from processors.agent.chat import (
@@ -66,7 +66,7 @@ from processors.agent.results import (
     correction_for,
 )
 from processors.agent.toolbox import ToolBox, View
-from processors.errors import DaemonsError, InvalidAgentOutput, RunTimedOut
+from processors.errors import ConfigError, DaemonsError, InvalidAgentOutput, RunTimedOut
 from processors.llm.model import (
     AssistantMessage,
     Message,
@@ -97,6 +97,11 @@ FollowUp = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Sequence[T
 """(the validated answer, the run's tool results so far, the event) -> the reads code makes
 from the answer (the query the model filled, run through the same tools), or a
 :class:`Correct` when the answer does not hold for this tenant (sent back, bounded)."""
+Settle = Callable[[Mapping[str, Any], Sequence[ToolEvidence]], BaseModel | None]
+"""(event, what the context and gathered reads returned) -> an answer code can give from
+those reads alone, without a model turn (a vendor remembered under this very descriptor), or
+None to ask the model. The answer then goes through the same resolve and checks as the
+model's."""
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_SETTINGS = ModelSettings()
 
@@ -154,6 +159,7 @@ class Agent(Generic[OutputT]):
         answer_schema: AnswerSchema | None = None,
         task_notes: TaskNotes | None = None,
         follow_up: FollowUp | None = None,
+        settle: Settle | None = None,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
@@ -173,6 +179,8 @@ class Agent(Generic[OutputT]):
         # as enums); task_notes: code's reading of the event, shown after its fields;
         # follow_up: the reads code makes from the validated answer (a query the model filled)
         self.answer_schema, self.task_notes, self.follow_up = answer_schema, task_notes, follow_up
+        # settle: an answer from the gathered reads alone, when code can give one (no model)
+        self.settle = settle
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
@@ -309,6 +317,17 @@ class Agent(Generic[OutputT]):
                 f"{o.message.name}{' (failed)' if o.failed else ''}: {o.shown}" for o in outcomes
             )
             task = "\n\n".join((task.rstrip(), untrusted(block, source="tools")))
+        if self.settle is not None:
+            settled = self.settle(run.event, tuple(run.tools.evidence))
+            if settled is not None:  # code answered from the reads: no model turn at all
+                if not isinstance(settled, self.output_type):
+                    raise ConfigError(
+                        f"{self.daemon}: settle returned {type(settled).__name__}, "
+                        f"not {self.output_type.__name__}"
+                    )
+                trace.get_current_span().set_attribute("daemons.settled_by", "code")
+                record.final_response = canonical_json(settled.model_dump(mode="json"))
+                return settled
         run.messages.append(UserMessage(content=task))
         if run.planning is not None:
             run.messages.append(UserMessage(content=await run.planning.start()))

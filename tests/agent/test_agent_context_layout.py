@@ -167,3 +167,26 @@ def test_a_row_view_projects_filters_and_keeps_one_per_value() -> None:
         {"transactions": [1, 2]},
     ):
         assert view(other) == other
+
+
+def test_code_settles_from_the_gathered_reads_without_a_model_turn() -> None:
+    """``settle``: when the reads alone answer (a remembered vendor), no model call is made;
+    the reads are still made, recorded and returned as evidence. Otherwise the model answers."""
+    asked: list[ModelRequest] = []
+
+    def model_answer(request: ModelRequest) -> AssistantMessage:
+        asked.append(request)
+        return reply({"account": "6100"})
+
+    def settle(event: Any, evidence: Any) -> Answer | None:
+        found = [e.result for e in evidence if e.tool == "search"]
+        return Answer(account="6600") if found and event["descriptor"].startswith("SQ") else None
+
+    agent, accounts, search = _agent(FunctionModel(model_answer), settle=settle)
+    settled = _run(agent, "SQ *BLUE BOTTLE")
+    assert settled.output == Answer(account="6600") and asked == []
+    assert settled.record.model_calls == []
+    assert [c.name for c in settled.record.tool_calls] == ["listAccounts", "search"]
+    assert [e.tool for e in settled.evidence] == ["listAccounts", "search"]
+    asked_model = _run(agent, "LES SCHWAB TIRES")
+    assert asked_model.output == Answer(account="6100") and len(asked) == 1
