@@ -182,7 +182,7 @@ def test_code_settles_from_the_gathered_reads_without_a_model_turn() -> None:
         found = [e.result for e in evidence if e.tool == "search"]
         return Answer(account="6600") if found and event["descriptor"].startswith("SQ") else None
 
-    agent, accounts, search = _agent(FunctionModel(model_answer), settle=settle)
+    agent, _, _ = _agent(FunctionModel(model_answer), settle=settle)
     settled = _run(agent, "SQ *BLUE BOTTLE")
     assert settled.output == Answer(account="6600") and asked == []
     assert settled.record.model_calls == []
