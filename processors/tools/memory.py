@@ -1,4 +1,4 @@
-"""Memory as tools: ``recall`` and ``facts``, offered to an agent like any other tool.
+"""Memory as tools: ``recall``, ``facts`` and ``identify``, offered to an agent like any other tool.
 
 Made by reflection over two handlers (:func:`~processors.tools.reflection.reflect`), so they
 are allowlisted per daemon by name (``UseCase.tools``), their calls become ``execute_tool``
@@ -17,13 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from processors.memory.aliases import alias_attribute, is_alias
 from processors.memory.port import Hit, MemoryStore
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord
 from processors.tools.base import CallContext, Tool
 from processors.tools.reflection import reflect
 
 MAX_K = 20  # a model asking for more gets this many: a prompt is no place for a dump
-TOOL_NAMES = ("recall", "facts")
+TOOL_NAMES = ("recall", "facts", "identify")
 
 
 class Remembered(BaseModel):
@@ -45,6 +46,20 @@ class Remembered(BaseModel):
 
 class Recalled(BaseModel):
     memories: list[Remembered]
+
+
+class Identified(BaseModel):
+    """What this tenant knows of the entity behind an alias: its id and current facts when
+    exactly one entity was learned under that very alias, else none (and look-alikes)."""
+
+    entity_id: str | None
+    current: dict[str, str] = Field(
+        default_factory=dict, description="the entity's current facts by attribute"
+    )
+    memories: list[Remembered] = Field(default_factory=list)
+    similar: list[Remembered] = Field(
+        default_factory=list, description="memories about other entities that look alike"
+    )
 
 
 def remembered(record: MemoryRecord, score: float | None = None) -> Remembered:
@@ -106,4 +121,34 @@ def memory_tools(store: MemoryStore) -> dict[str, Tool]:
         )
         return Recalled(memories=[remembered(r) for r in records])
 
-    return dict(reflect([recall, facts]))
+    async def identify(entity_kind: EntityKind, alias: str, ctx: CallContext) -> Identified:
+        """The entity this tenant's daemons learned under exactly this alias (a vendor's bank
+        descriptor, say), with its current facts; look-alikes when none or several were.
+
+        Args:
+            entity_kind: vendor, client, account or question.
+            alias: The name as it appeared, e.g. a raw bank descriptor.
+        """
+        alias = alias[:500]
+        marker = f":{alias_attribute(alias)}:"
+        prefix = f"{ctx.tenant_id}:{entity_kind}:"
+        owners = sorted({
+            key[len(prefix):].split(":", 1)[0]
+            for key in read(store.keys, ctx.tenant_id, entity_kind)
+            if key.startswith(prefix) and marker in key
+        })  # fmt: skip
+        if len(owners) == 1:
+            [entity] = owners
+            records: list[MemoryRecord] = read(store.facts, ctx.tenant_id, entity_kind, entity)
+            return Identified(
+                entity_id=entity,
+                current={r.attribute: r.value for r in records
+                         if r.value is not None and not is_alias(r.attribute)},
+                memories=[remembered(r) for r in records],
+            )  # fmt: skip
+        hits: list[Hit] = read(
+            store.search, ctx.tenant_id, alias, kinds=["fact"], entity_kind=entity_kind, k=5
+        )
+        return Identified(entity_id=None, similar=[remembered(h.record, h.score) for h in hits])
+
+    return dict(reflect([recall, facts, identify]))

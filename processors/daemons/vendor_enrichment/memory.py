@@ -5,28 +5,23 @@ Code builds them from the published output, never from the model's words: only f
 checks left known are remembered. A vendor is remembered by the ledger's id (after the
 write-back), else the directory entry's; a result that names neither teaches nothing. Each
 descriptor variant is a fact of its own (its attribute names the variant), so a new variant
-adds to what is known instead of superseding the last one.
+adds to what is known instead of superseding the last one (:mod:`processors.memory.aliases`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.vendor_enrichment.models import VendorProfile
 from processors.memory import Episode, MemoryRecord, Provenance
+from processors.memory.aliases import alias_attribute
 from processors.tools.evidence import ToolEvidence
 
 REMEMBERED = ("name", "website", "phone", "account_category", "merchant_category_code")
-
-
-def descriptor_attribute(descriptor: str) -> str:
-    """The attribute of one descriptor variant: ``descriptor:`` and a hash of its words."""
-    words = " ".join(descriptor.upper().split())
-    return "descriptor:" + hashlib.sha256(words.encode()).hexdigest()[:16]
+IDS = ("business_id", "vendor_id")  # the directory entry and the ledger's vendor record
 
 
 def _moment(value: Any) -> dt.datetime:
@@ -52,12 +47,17 @@ def remember(
     }  # fmt: skip
     descriptor = str(event["raw_descriptor"])
     facts = [
-        MemoryRecord(kind="fact", attribute=descriptor_attribute(descriptor), value=descriptor,
+        MemoryRecord(kind="fact", attribute=alias_attribute(descriptor), value=descriptor,
                      **common),
         *(
             MemoryRecord(kind="fact", attribute=field, value=value, **common)
             for field in REMEMBERED
             if (value := output.value(field)) is not None
+        ),
+        *(
+            MemoryRecord(kind="fact", attribute=field, value=value, **common)
+            for field in IDS
+            if (value := getattr(output, field)) is not None
         ),
     ]  # fmt: skip
     known = {field: output.value(field) for field in REMEMBERED if output.value(field)}
