@@ -13,10 +13,16 @@ from typing import Any, Generic
 
 from opentelemetry import trace
 
-from processors.agent import Agent, Planner, Prompt, RunRecord
+from processors.agent import Agent, Gather, Planner, Prompt, RunRecord
 from processors.daemons.usecase import Checked, Environment, OutputT, UseCase
 from processors.daemons.write_back import tool_caller
-from processors.errors import DaemonsError, PermanentError, TransientError, WriteBackFailed
+from processors.errors import (
+    ConfigError,
+    DaemonsError,
+    PermanentError,
+    TransientError,
+    WriteBackFailed,
+)
 from processors.guardrails.checks import (
     CheckResult,
     cross_tenant_refs,
@@ -38,19 +44,43 @@ from processors.guardrails.screen import (
     screen_event,
     screen_tool_result,
 )
+from processors.llm.model import ToolCall
 from processors.serde.json_codec import to_json
 from processors.tools.base import CallContext, Tool
 from processors.tools.catalog import ToolCatalog
 from processors.tools.evidence import ToolEvidence
+from processors.tools.memory import memory_tools
 from processors.untrusted import defenses as guard_defenses
 
 WRITE_ATTEMPTS = 3  # a transient write-back failure is retried here, not by re-running the event
 WRITE_BACKOFF_S = 0.5  # then 1 s
 
 
+def allowlist(use_case: UseCase[Any]) -> tuple[str, ...]:
+    """The tools a run of ``use_case`` may call: its own and the memory tools it reads (those
+    need no tenant argument: they read the call's tenant)."""
+    return (*use_case.tools, *(use_case.recall.tools if use_case.recall is not None else ()))
+
+
 def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
     # unknown name: ConfigError; every tool called for the event's tenant only
     catalog = ToolCatalog.build(env.tool_sources, use_case.tools, tenant_scoped=True)
+    tools = [
+        catalog.get(name)
+        for name in use_case.tools
+        if use_case.write_back is None or name not in use_case.writes  # writes: by code
+    ]
+    gather, settle = use_case.gather, None
+    recall = use_case.recall
+    if recall is not None and env.memory is not None:
+        memory = memory_tools(env.memory)  # an unknown name: ConfigError, at start-up
+        unknown = sorted(set(recall.tools) - set(memory))
+        if unknown:
+            raise ConfigError(f"{use_case.name}: no memory tool named {unknown}")
+        tools += [memory[name] for name in recall.tools]
+        if recall.gather is not None:  # memory reads first, then the use case's own
+            gather = _chained(recall.gather, use_case.gather)
+        settle = recall.settle
     planner = None
     if use_case.planning:
         planner = Planner(model=env.planner_model or env.model)
@@ -60,23 +90,27 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
         instructions=Prompt.load(use_case.prompts / "instructions.md"),
         task=Prompt.load(use_case.prompts / "task.md"),
         output_type=use_case.answer_type or use_case.output_type,
-        tools=[
-            catalog.get(name)
-            for name in use_case.tools
-            if use_case.write_back is None or name not in use_case.writes  # writes: by code
-        ],
+        tools=tools,
         screen=screen_tool_result,
         limits=use_case.limits,
         planner=planner,
         tracer=env.tracer,
         evidence_first=use_case.evidence_first,
-        gather=use_case.gather,
+        gather=gather,
+        settle=settle,
         context=use_case.context,
         views=use_case.views,
         answer_schema=use_case.answer_schema,
         task_notes=use_case.task_notes,
         follow_up=use_case.follow_up,
     )
+
+
+def _chained(first: Gather, then: Gather | None) -> Gather:
+    def gather(event: Mapping[str, Any]) -> list[ToolCall]:
+        return [*first(event), *(then(event) if then is not None else ())]
+
+    return gather
 
 
 def write_tools(use_case: UseCase[OutputT], env: Environment) -> dict[str, Tool]:
@@ -114,7 +148,7 @@ def run_checks(
         no_pii(data, evidence, event),
         cross_tenant_refs(data, tenant),
         tool_call_policy(
-            use_case.tools, tenant, evidence, record.tool_calls if record is not None else ()
+            allowlist(use_case), tenant, evidence, record.tool_calls if record is not None else ()
         ),
         _injection(event, evidence),
     ])  # fmt: skip

@@ -13,14 +13,14 @@ from typing import Any, Generic, Protocol, TypeVar
 from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
-from processors.agent import AnswerSchema, FollowUp, Gather, Limits, TaskNotes
+from processors.agent import AnswerSchema, FollowUp, Gather, Limits, Settle, TaskNotes
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack
 from processors.errors import ConfigError
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
-from processors.memory import MemoryRecord, Provenance
+from processors.memory import MemoryRecord, MemoryStore, Provenance
 from processors.notify import Notifier
 from processors.tools.base import CallContext, Tool
 from processors.tools.evidence import ToolEvidence
@@ -117,6 +117,20 @@ class RedTeam:
     inject: Callable[[dict[str, Any], str, str, str], None] | None = None
 
 
+@dataclass(frozen=True)
+class Recall:
+    """How a use case reads memory when its daemon has a store (``daemons run --memory``;
+    without one, none of this happens and the model is asked as always): the memory tools
+    offered to the model (of ``recall``, ``facts``, ``identify``), the memory reads code makes
+    before the first turn, and ``settle``: an answer code gives from those reads and the
+    use case's own gathered reads alone, without a model call (the ledger's reads still
+    confirm it, and the checks still run)."""
+
+    tools: tuple[str, ...] = ()
+    gather: Gather | None = None
+    settle: Settle | None = None
+
+
 class TenantDirectory(Protocol):
     """Raises :class:`~processors.errors.UnknownTenant` for a tenant nobody knows."""
 
@@ -170,6 +184,8 @@ class UseCase(Generic[OutputT]):
     # sample input events (JSON lines) for the demo and ``daemons produce``
     # what a passed result teaches (``memory.facts``, published with the result itself)
     remember: Remember | None = None
+    # what it reads of memory, when the daemon has a store
+    recall: Recall | None = None
     contracts: Path | None = None
     evals: EvalSet | None = None
     redteam: RedTeam | None = None
@@ -187,3 +203,4 @@ class Environment:
     tracer: Tracer | None = None
     judge: Judge | None = None  # a second, different model; None: the checks alone decide
     notifier: Notifier | None = None  # team notifications (guardrail fails, dead letters, ...)
+    memory: MemoryStore | None = None  # what the daemons learned (None: no memory reads)

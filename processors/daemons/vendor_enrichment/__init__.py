@@ -15,7 +15,7 @@ from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
 from processors.daemons.vendor_enrichment.evals import EVALS
 from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
-from processors.daemons.vendor_enrichment.memory import remember
+from processors.daemons.vendor_enrichment.memory import RECALL, remember
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
 from processors.daemons.vendor_enrichment.redteam import REDTEAM
@@ -47,6 +47,7 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     views=VIEWS,
     write_back=write_back,
     remember=remember,
+    recall=RECALL,
     # the model picks the directory entry, the existing record and the account; code copies
     # the website, phone, address, hours and code from the entry it picked
     answer_type=VendorChoice,

@@ -29,6 +29,9 @@ from processors.tools.evidence import ToolEvidence
 
 DIRECTORY_FIELDS = ("website", "phone", "address", "opening_hours", "merchant_category_code")
 WRITE_TOOLS = frozenset({"upsertVendor"})
+# memory proposes, the ledger confirms: what memory says grounds nothing here (a remembered
+# vendor is answered only once this run's directory and vendor reads return it again)
+NOT_GROUNDS = WRITE_TOOLS | {"recall", "facts", "identify"}
 """Tools whose results echo the model's own input: never evidence for a value."""
 
 _PHONE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
@@ -53,7 +56,7 @@ def read_leaves(evidence: Sequence[ToolEvidence]) -> list[Leaf]:
     return [
         leaf
         for e in evidence
-        if e.error is None and e.tool not in WRITE_TOOLS
+        if e.error is None and e.tool not in NOT_GROUNDS
         for leaf in _leaves(e.result)
     ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from processors.daemons.vendor_enrichment.memory import memory_sources
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS, VendorProfile
 from processors.tools.evidence import ToolEvidence
 
@@ -56,8 +57,12 @@ def to_output(
         "vendor_id": output.vendor_id,
     }
     sources: list[str] = []
+    remembered = memory_sources(evidence)
     for field in VALUE_FIELDS:
         datum[field] = enriched_field(event, output, field)
+        value, memory_id = remembered.get(field, (None, ""))
+        if value is not None and value == output.value(field):  # learned before: cite it
+            datum[field]["sources"].append(f"memory:{memory_id}")
         sources.extend(s for s in datum[field]["sources"] if s not in sources)
     if output.vendor_id:
         sources.append(f"upsertVendor:{output.vendor_id}")
