@@ -136,7 +136,10 @@ def test_an_obedient_model_does_no_harm_and_every_attack_is_visible(
     assert figures["refused_tool_attempts"] >= 10
     # the API really served this run's agents (the bar is not met by calling nothing)
     assert all(any(r.caller is None for r in log) for log in logs.values())
-    assert _memories_of_attacks(produced, topics) == (0, _results_of_attacks(produced))
+    candidates = _results_of_attacks(produced)
+    print(json.dumps({"memory_candidates": candidates}))
+    assert candidates > 0  # the bar is not met by having nothing to refuse
+    assert _memories_of_attacks(produced, topics) == (0, candidates)
 
 
 def _results_of_attacks(produced: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
