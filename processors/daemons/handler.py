@@ -6,26 +6,28 @@ carrying the failed run's record."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from processors.agent import RunRecord
 from processors.daemons.pipeline import Pipeline, Processed, outcome_datum
-from processors.daemons.usecase import Environment, OutputT, UseCase
-from processors.errors import DaemonsError, WriteBackFailed
+from processors.daemons.usecase import Environment, OutputT, SourcePosition, UseCase
+from processors.errors import DaemonsError, MemoryWriteRefused, WriteBackFailed
 from processors.guardrails.notices import dead_letter_notice
 from processors.guardrails.routing import (
     REVIEW_TOPIC,
     Decision,
     held_result,
 )
-from processors.memory import Provenance
 from processors.memory.records import TOPIC as MEMORY_TOPIC
 from processors.notify import Notice, NoticeKind, Notifier
 from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, RetryPolicy
 from processors.runtime.metrics import record_verdict
 from processors.tools.evidence import flagged
+
+log = logging.getLogger(__name__)
 
 
 def topics_written(use_case: UseCase[Any]) -> tuple[str, ...]:
@@ -53,9 +55,10 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
         record_verdict(use_case.name, decision.verdict)
         _notify(env.notifier, use_case.name, event, record, decision)
         outputs: list[Output] = []
+        outcome = outcome_datum(event, record, decision, done.checks)
         if decision.verdict == "pass":
             outputs.append(Output(use_case.output_topic, done.value))
-            outputs.extend(_memories(use_case, event, ctx, done))
+            outputs.extend(_memories(use_case, ctx, done, outcome))
         elif decision.verdict == "needs_review":
             held = held_result(
                 event=event, daemon=use_case.name, target_topic=use_case.output_topic,
@@ -63,7 +66,6 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
                 trace_id=record.trace_id,
             )  # fmt: skip
             outputs.append(Output(REVIEW_TOPIC, held))
-        outcome = outcome_datum(event, record, decision, done.checks)
         outputs.append(Output("guardrails.outcomes", outcome))
         outputs.append(Output("daemons.runs", record.to_avro()))
         return outputs
@@ -79,7 +81,7 @@ def build_daemon(use_case: UseCase[OutputT], env: Environment) -> Daemon:
 
 
 def _memories(
-    use_case: UseCase[Any], event: Mapping[str, Any], ctx: EventContext, done: Processed[Any]
+    use_case: UseCase[Any], ctx: EventContext, done: Processed[Any], outcome: dict[str, Any]
 ) -> list[Output]:
     """What a passed result teaches, published with it (atomically, in ``--mode eos``): code
     writes memory, never the model, and never from a run whose tool results were flagged (a
@@ -87,11 +89,13 @@ def _memories(
     the checks become)."""
     if use_case.remember is None or flagged(done.evidence):
         return []
-    source = Provenance(
-        run_id=done.record.run_id, trace_id=done.record.trace_id, source_topic=ctx.topic,
-        source_partition=ctx.partition, source_offset=ctx.offset, approved_by="guardrails",
-    )  # fmt: skip
-    learned = use_case.remember(event, done.output, done.evidence, source)
+    source = SourcePosition(ctx.topic, ctx.partition, ctx.offset)
+    try:
+        learned = use_case.remember(done.value, outcome, source)
+    except MemoryWriteRefused as refused:  # published, but not remembered: say why
+        log.info("%s: run %s not remembered (%s)", use_case.name, done.record.run_id,
+                 refused.reason)  # fmt: skip
+        return []
     return [Output(MEMORY_TOPIC, memory.to_avro()) for memory in learned]
 
 

@@ -20,7 +20,7 @@ from processors.errors import ConfigError
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
-from processors.memory import MemoryRecord, MemoryStore, Provenance
+from processors.memory import MemoryRecord, MemoryStore
 from processors.notify import Notifier
 from processors.tools.base import CallContext, Tool
 from processors.tools.evidence import ToolEvidence
@@ -48,12 +48,20 @@ Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
 """(the model's answer, what the tools returned, the input event) -> the use case's output."""
 
 
-Remember = Callable[
-    [Mapping[str, Any], Any, Sequence[ToolEvidence], Provenance], list[MemoryRecord]
-]
-"""(the input event, the output as published, what the tools returned, where it came from)
--> the memories code writes of a result the guardrails passed (never the model: it has no
-tool that writes memory, and a run with a flagged tool result writes none)."""
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where an input event was read: the provenance of what its result teaches."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+Remember = Callable[[Mapping[str, Any], Mapping[str, Any], SourcePosition], list[MemoryRecord]]
+"""(the output datum as published, its guardrail outcome, where the input was read) -> the
+memories code writes of a result the guardrails passed; raises
+:class:`~processors.errors.MemoryWriteRefused` for one that may not become memory. Never the
+model: it has no tool that writes memory."""
 
 
 Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]

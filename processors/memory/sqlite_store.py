@@ -87,7 +87,9 @@ def _connect(path: Path | str) -> Any:
     except ImportError as exc:
         raise MemoryStoreError("sqlite-vec is not installed: pip install sqlite-vec") from exc
     driver = _driver()
-    connection = driver.connect(str(path), isolation_level=None)
+    # used from more than one thread (the materializer, the daemon's event loop), one at a
+    # time: callers share a store through processors.memory.shared.Shared
+    connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
     connection.enable_load_extension(True)
     sqlite_vec.load(connection)
     connection.enable_load_extension(False)

@@ -33,6 +33,7 @@ from processors.daemons.environment import ApiTenantDirectory
 from processors.kafka.admin import apply_topics
 from processors.kafka.clients import Contracts, admin_client
 from processors.llm.model import Model
+from processors.memory import MemoryStore
 from processors.memory.records import TOPIC as MEMORY_TOPIC
 from processors.reference import sample_app, serve_in_thread
 from processors.runtime.runner import Runner
@@ -83,15 +84,19 @@ def contracts_for(use_case: UseCase[Any], settings: Settings) -> Contracts:
     return Contracts.load(settings, folders)
 
 
-def environment(api: ReferenceApi, model: Model, client: httpx.AsyncClient) -> Environment:
+def environment(
+    api: ReferenceApi, model: Model, client: httpx.AsyncClient, memory: MemoryStore | None = None
+) -> Environment:
     """The daemon's environment against the reference API: tools from its OpenAPI document,
-    credentials minted per call, the tenant check by ``getClient``."""
+    credentials minted per call, the tenant check by ``getClient``; ``memory``: a store the
+    use case's memory reads go to (None: none)."""
     credentials = HmacCredentialProvider(HmacCredentialSettings(key=SecretStr(api.key)))
     document = load_document(f"{api.url}/openapi.json")
     source = OpenAPISource(document, base_url=api.url, client=client, credentials=credentials)
     return Environment(
-        model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"])
-    )
+        model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"]),
+        memory=memory,
+    )  # fmt: skip
 
 
 def run_events(
@@ -102,15 +107,17 @@ def run_events(
     settings: Settings,
     api: ReferenceApi,
     timeout: float = 180.0,
+    memory: MemoryStore | None = None,
 ) -> Published:
     """Produce ``events`` (JSON form) to the use case's input topic, run its daemon until each
-    has an outcome or a dead letter, and return everything it published."""
+    has an outcome or a dead letter, and return everything it published. ``memory``: the
+    store the daemon reads memory from (it is not materialized here: fill it first)."""
     scoped = settings.model_copy(update={"topic_prefix": f"h{uuid.uuid4().hex[:10]}."})
     contracts = contracts_for(use_case, scoped)
     admin = admin_client(scoped)
     apply_topics(admin, contracts.catalog)
     try:
-        return _run(use_case, events, model, scoped, contracts, api, timeout)
+        return _run(use_case, events, model, scoped, contracts, api, timeout, memory)
     finally:
         names = [contracts.catalog.physical(spec.name) for spec in contracts.catalog]
         for future in admin.delete_topics(names, operation_timeout=30).values():
@@ -120,13 +127,14 @@ def run_events(
 def _run(
     use_case: UseCase[Any], events: Sequence[Mapping[str, Any]], model: Model,
     settings: Settings, contracts: Contracts, api: ReferenceApi, timeout: float,
+    memory: MemoryStore | None = None,
 ) -> Published:  # fmt: skip
     spec = contracts.catalog.get(use_case.input_topic)
     schema = contracts.schemas.get(spec.value_schema).parsed
     datums = [from_json(schema, dict(raw)) for raw in events]
     wanted = {str(raw["event_id"]) for raw in events}
     client = httpx.AsyncClient()
-    daemon = build_daemon(use_case, environment(api, model, client))
+    daemon = build_daemon(use_case, environment(api, model, client, memory))
     runner = Runner(daemon, settings, contracts, concurrency=4, grace=10.0)
     published = Published()
     try:

@@ -12,6 +12,7 @@ filtered by its tenant in the store's own SQL.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 from processors.memory.aliases import alias_attribute, is_alias
 from processors.memory.port import Hit, MemoryStore
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord
+from processors.memory.shared import Shared
 from processors.tools.base import CallContext, Tool
 from processors.tools.reflection import reflect
 
@@ -77,12 +79,13 @@ def remembered(record: MemoryRecord, score: float | None = None) -> Remembered:
 
 
 def memory_tools(store: MemoryStore) -> dict[str, Tool]:
-    """``recall`` and ``facts`` over ``store``, each called for the event's tenant only. The
-    store is read on the event loop's thread (an SQLite connection belongs to the thread that
-    opened it): a search of the embedded store takes milliseconds (``benchmarks/memory.py``)."""
+    """``recall``, ``facts`` and ``identify`` over ``store``, each called for the event's
+    tenant only. A read runs in a worker thread (a search must not hold up the event loop's
+    other events), through :class:`~processors.memory.shared.Shared`: one call at a time."""
+    shared = store if isinstance(store, Shared) else Shared(store)
 
-    def read(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
+    async def read(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(getattr(shared, fn), *args, **kwargs)
 
     async def recall(
         query: str,
@@ -100,8 +103,8 @@ def memory_tools(store: MemoryStore) -> dict[str, Tool]:
             entity_kind: Only memories about this kind of entity.
             k: How many memories at most (up to 20).
         """
-        hits: list[Hit] = read(
-            store.search, ctx.tenant_id, query[:500], kinds=kinds, entity_kind=entity_kind,
+        hits: list[Hit] = await read(
+            "search", ctx.tenant_id, query[:500], kinds=kinds, entity_kind=entity_kind,
             k=max(1, min(k, MAX_K)),
         )  # fmt: skip
         return Recalled(memories=[remembered(h.record, round(h.score, 6)) for h in hits])
@@ -116,8 +119,8 @@ def memory_tools(store: MemoryStore) -> dict[str, Tool]:
             entity_id: The entity's id, e.g. a vendor id.
             as_of: A past moment (ISO 8601 with a time zone); default: now.
         """
-        records: list[MemoryRecord] = read(
-            store.facts, ctx.tenant_id, entity_kind, entity_id[:200], as_of=as_of
+        records: list[MemoryRecord] = await read(
+            "facts", ctx.tenant_id, entity_kind, entity_id[:200], as_of=as_of
         )
         return Recalled(memories=[remembered(r) for r in records])
 
@@ -134,20 +137,20 @@ def memory_tools(store: MemoryStore) -> dict[str, Tool]:
         prefix = f"{ctx.tenant_id}:{entity_kind}:"
         owners = sorted({
             key[len(prefix):].split(":", 1)[0]
-            for key in read(store.keys, ctx.tenant_id, entity_kind)
+            for key in await read("keys", ctx.tenant_id, entity_kind)
             if key.startswith(prefix) and marker in key
         })  # fmt: skip
         if len(owners) == 1:
             [entity] = owners
-            records: list[MemoryRecord] = read(store.facts, ctx.tenant_id, entity_kind, entity)
+            records: list[MemoryRecord] = await read("facts", ctx.tenant_id, entity_kind, entity)
             return Identified(
                 entity_id=entity,
                 current={r.attribute: r.value for r in records
                          if r.value is not None and not is_alias(r.attribute)},
                 memories=[remembered(r) for r in records],
             )  # fmt: skip
-        hits: list[Hit] = read(
-            store.search, ctx.tenant_id, alias, kinds=["fact"], entity_kind=entity_kind, k=5
+        hits: list[Hit] = await read(
+            "search", ctx.tenant_id, alias, kinds=["fact"], entity_kind=entity_kind, k=5
         )
         return Identified(entity_id=None, similar=[remembered(h.record, h.score) for h in hits])
 

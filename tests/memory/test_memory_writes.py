@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
 from processors.daemons import registry
-from processors.llm.fakes import FunctionModel, reply
+from processors.llm.fakes import FunctionModel, ScriptedModel, reply
 from processors.llm.model import AssistantMessage, ModelRequest
+from processors.memory.fakes import FakeHashEmbedder
+from processors.memory.records import MemoryRecord
+from processors.memory.sqlite_store import SqliteMemoryStore
 from processors.settings import Settings
 from processors.testing.harness import reference_api, run_events
 
@@ -71,3 +75,45 @@ def test_an_injected_descriptor_never_becomes_memory(kafka: Settings) -> None:
                                settings=kafka, api=api)  # fmt: skip
     assert published.verdicts()[event["event_id"]] != "pass"
     assert published.memories == []
+
+
+def test_a_known_vendor_is_answered_from_memory_without_the_model(
+    kafka: Settings, tmp_path: Path
+) -> None:
+    """The second event of a vendor learned from the first: ``identify`` finds it under the
+    very descriptor, the directory and vendor list return its entry and record again, and
+    code answers — no model call (the scripted model has no answer to give) — with the
+    fields it shares with memory citing the memory records."""
+    use_case = registry.use_case("vendor-enrichment")
+    first = sample()
+    with reference_api() as api:
+        learned = run_events(use_case, [first], FunctionModel(picks_the_oakland_entry),
+                             settings=kafka, api=api)  # fmt: skip
+        store = SqliteMemoryStore(tmp_path / "memory.sqlite", FakeHashEmbedder())
+        for offset, datum in enumerate(learned.memories):
+            memory = MemoryRecord.from_avro(datum)
+            store.apply(memory.key, memory, partition=0, offset=offset)
+        second = sample()
+        with ScriptedModel([]) as model:  # any model call fails the run loudly
+            answered = run_events(use_case, [second], model, settings=kafka, api=api,
+                                  memory=store)  # fmt: skip
+        assert model.requests == []
+    assert answered.verdicts() == {second["event_id"]: "pass"}, answered.outcomes
+    [run] = answered.runs
+    assert run["model_calls"] == []
+    # the tenant's chart, then memory first among the event's reads, then the ledger's
+    names = [c["name"] for c in run["tool_calls"]]
+    assert names[:2] == ["listAccounts", "identify"] and "searchDirectory" in names
+    [output] = answered.outputs
+    [before] = learned.outputs
+    for field in ("name", "website", "phone", "address"):
+        assert output[field]["value"] == before[field]["value"]
+    assert any(s.startswith("memory:vendor:") for s in output["name"]["sources"])
+    # a descriptor variant it never saw: not exact, so the model is asked
+    variant = sample("SQ *BLUE BOTTLE COF 7777 OAKLAND CA")
+    with reference_api() as api:
+        asked = run_events(use_case, [variant], FunctionModel(picks_the_oakland_entry),
+                           settings=kafka, api=api, memory=store)  # fmt: skip
+    [run] = asked.runs
+    assert len(run["model_calls"]) == 1
+    store.close()

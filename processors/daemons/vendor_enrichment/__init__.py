@@ -15,10 +15,11 @@ from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
 from processors.daemons.vendor_enrichment.evals import EVALS
 from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
-from processors.daemons.vendor_enrichment.memory import RECALL, remember
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
+from processors.daemons.vendor_enrichment.recall import RECALL
 from processors.daemons.vendor_enrichment.redteam import REDTEAM
+from processors.daemons.vendor_enrichment.remember import remember
 from processors.daemons.vendor_enrichment.resolve import resolve
 from processors.daemons.vendor_enrichment.write import write_back
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from processors.daemons.vendor_enrichment.memory import memory_sources
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS, VendorProfile
+from processors.daemons.vendor_enrichment.recall import memory_sources
 from processors.tools.evidence import ToolEvidence
 
 _FROM_BUSINESS = frozenset(VALUE_FIELDS) - {"account_category"}

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from processors.daemons.usecase import SourcePosition
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 from processors.errors import MemoryWriteRefused
 from processors.guardrails.screen import screen_text
+from processors.memory.aliases import alias_attribute
 from processors.memory.records import Episode, MemoryRecord, Provenance, from_millis
 from processors.memory.writer import approval
 
@@ -31,6 +33,26 @@ def vendor_entity(enriched: Mapping[str, Any]) -> str | None:
     name = (enriched.get("name") or {}).get("value")
     normalized = " ".join(str(name or "").lower().split())
     return normalized or None
+
+
+def _business_id(enriched: Mapping[str, Any]) -> str | None:
+    """The directory entry the result was read from (its ``searchDirectory:<id>`` source)."""
+    for source in enriched.get("sources") or ():
+        tool, _, record_id = str(source).partition(":")
+        if tool == "searchDirectory" and record_id:
+            return record_id
+    return None
+
+
+def remember(
+    published: Mapping[str, Any], outcome: Mapping[str, Any], source: SourcePosition
+) -> list[MemoryRecord]:
+    """The daemon's hook (``UseCase.remember``): what a result it just passed teaches, with
+    the input event's position as the source."""
+    return vendor_memories(
+        published, outcome, partition=source.partition, offset=source.offset,
+        source_topic=source.topic,
+    )  # fmt: skip
 
 
 def _moment(value: Any) -> datetime:
@@ -88,9 +110,21 @@ def vendor_memories(
             approved_by=approved_by,
         ),
     }
+    ids = {"vendor_id": enriched.get("vendor_id"), "business_id": _business_id(enriched)}
     records = [
         MemoryRecord(kind="fact", attribute=field, value=value, **common)
         for field, value in known.items()
+    ]
+    # the descriptor it appeared under (each variant a fact of its own) and the records it
+    # is: what ``identify`` finds it by, and what the ledger must return again to answer it
+    records.append(
+        MemoryRecord(kind="fact", attribute=alias_attribute(descriptor), value=descriptor,
+                     **common)
+    )  # fmt: skip
+    records += [
+        MemoryRecord(kind="fact", attribute=name, value=str(value), **common)
+        for name, value in ids.items()
+        if value
     ]
     records.append(
         MemoryRecord(
