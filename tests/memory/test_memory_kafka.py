@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 from processors.daemons.vendor_enrichment.remember import vendor_memories
 from processors.errors import MemoryWriteRefused
 from processors.kafka.clients import Contracts, producer_config
+from processors.memory.aliases import alias_attribute
 from processors.memory.embedders import MiniLMEmbedder
 from processors.memory.materializer import Materializer, Progress
 from processors.memory.sqlite_store import SqliteMemoryStore
@@ -146,6 +147,8 @@ def test_a_passed_vendor_enrichment_becomes_memory_and_a_flagged_one_never(
         "website": "https://dropbox.com",
         "merchant_category_code": "5734",
         "account_category": "Software",
+        alias_attribute("DROPBOX*PLUS 8844"): "DROPBOX*PLUS 8844",  # what identify finds
+        "vendor_id": "V-100",
     }
     provenance = store.facts("t1", "vendor", "V-100")[0].provenance
     assert (provenance.source_partition, provenance.source_offset) == (2, 40)

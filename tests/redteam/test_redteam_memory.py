@@ -10,6 +10,7 @@ import pytest
 
 from processors.daemons.vendor_enrichment.remember import vendor_memories
 from processors.errors import MemoryWriteRefused
+from processors.memory.aliases import alias_attribute
 from processors.testing.redteam import load_cases
 
 CASES = load_cases()
@@ -52,4 +53,5 @@ def test_a_clean_result_does_become_memory() -> None:
     records = vendor_memories(
         _result("ACME 123", website="https://acme.test"), MISSED, partition=0, offset=0
     )
-    assert {r.attribute for r in records if r.kind == "fact"} == {"name", "website"}
+    facts = {r.attribute for r in records if r.kind == "fact"}
+    assert facts == {"name", "website", "vendor_id", alias_attribute("ACME 123")}
