@@ -78,6 +78,10 @@ SAMPLES: dict[str, Path] = {u.name: u.samples for u in registry.use_cases() if u
 DAEMONS = {  # daemon -> (input topic, output topic)
     u.name: (u.input_topic, u.output_topic) for u in registry.use_cases() if u.name in SAMPLES
 }
+# daemons that read memory (UseCase.recall): run with --memory, and their first sample is
+# fed once more at the end — the second event of a known vendor, answered from memory
+RECALLS = {u.name for u in registry.use_cases() if u.name in SAMPLES and u.recall is not None}
+AGAIN = "-again"
 _COMMON = {"event_id", "tenant_id", "principal_id", "occurred_at", "output_id", "run_id"}
 
 
@@ -118,9 +122,10 @@ def _first_served_model(base_url: str) -> str:
 
 def summarize_input(raw: Mapping[str, Any]) -> str:
     """A few words that say what the event is about."""
+    again = " (seen before)" if str(raw.get("event_id", "")).endswith(AGAIN) else ""
     for key in ("raw_descriptor", "question", "company_name"):
         if raw.get(key):
-            return str(raw[key])
+            return str(raw[key]) + again
     return str(raw.get("event_id", ""))
 
 
@@ -156,6 +161,10 @@ def render_trace(row: EventRow, input_topic: str) -> list[str]:
                 children.append(f"plan: {len(plans)} plan(s), {steps} step(s)")
             except (ValueError, AttributeError, TypeError):
                 children.append("plan: (unreadable)")
+        recalled = [c for c in run.get("tool_calls", []) if c.get("name") == "identify"]
+        if recalled and not run.get("model_calls"):
+            children.append("answered from memory: no model call (identify found the vendor; "
+                            "this run's ledger reads confirmed it)")  # fmt: skip
         for call in run.get("model_calls", []):
             purpose = json.loads(call.get("parameters_json") or "{}").get("purpose") or ""
             children.append(
@@ -485,10 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     prefix = f"demo{time.strftime('%Y%m%d%H%M%S')}."
     key = env.get("DAEMONS_TOOLS_SIGNING_KEY") or "demo-" + os.urandom(16).hex()
-    env.update(DAEMONS_TOPIC_PREFIX=prefix, DAEMONS_TOOLS_SIGNING_KEY=key, LEDGER_SIGNING_KEY=key,
-               DAEMONS_MODEL=model, PYTHONUNBUFFERED="1")  # fmt: skip
-    settings = Settings.from_env(env)
     logs = Path(tempfile.mkdtemp(prefix="process-daemons-demo-"))
+    env.update(DAEMONS_TOPIC_PREFIX=prefix, DAEMONS_TOOLS_SIGNING_KEY=key, LEDGER_SIGNING_KEY=key,
+               DAEMONS_MODEL=model, PYTHONUNBUFFERED="1",
+               DAEMONS_MEMORY_PATH=str(logs / "memory.sqlite"))  # fmt: skip
+    settings = Settings.from_env(env)
     stack = Stack(logs, env)
     display = Display(sys.stdout, live=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     daemons = [d for d in DAEMONS if not args.only or d in args.only]
@@ -649,7 +659,8 @@ def _start_services(
         probe.daemons[daemon] = f"http://127.0.0.1:{health}"
         stack.start(daemon, [DAEMONS_BIN, "run", daemon, "--concurrency", str(args.concurrency),
                              "--group-id", f"{prefix}{daemon}", "--grace", "3",
-                             "--health-port", str(health), *slow])  # fmt: skip
+                             "--health-port", str(health), *slow,
+                             *(["--memory"] if daemon in RECALLS else [])])  # fmt: skip
     display.say(
         f"== daemons started as separate processes: {', '.join(daemons)} (where each event is:"
         f" GET /progress on {', '.join(probe.daemons.values())})"
@@ -677,6 +688,12 @@ def _watch(
     count = args.events or (LOCAL_EVENTS if model.startswith("local:") and not args.event else None)
     samples = [e for e in samples if not args.event or e["event_id"] in args.event][:count]
     owner = {raw["event_id"]: d for d in daemons for raw in load_events(d)}
+    for daemon in sorted(RECALLS & set(daemons)):  # a known one again: answered from memory
+        first = next((e for e in samples if owner[e["event_id"]] == daemon), None)
+        if first is not None:
+            again = {**first, "event_id": first["event_id"] + AGAIN}
+            samples.append(again)
+            owner[again["event_id"]] = daemon
     rows = {
         raw["event_id"]: EventRow(
             owner[raw["event_id"]], raw["event_id"], raw["tenant_id"], summarize_input(raw)

@@ -109,6 +109,22 @@ def test_trace_tree_shows_spans_with_timings_and_verdict() -> None:
     assert "reconstructed from the decision record" in lines[-1]
 
 
+def test_a_run_answered_from_memory_says_so_and_one_with_a_model_call_does_not() -> None:
+    identify = {"call_id": "m1", "name": "identify", "arguments_json": '{"entity_kind": "vendor"}',
+                "latency_ms": 4.0, "error": None}  # fmt: skip
+    row = _finished_row()
+    row.absorb("run", _run_record(model_calls=[], tool_calls=[identify]), 113.0)
+    text = "\n".join(demo.render_trace(row, "vendors.discovered"))
+    assert "answered from memory: no model call" in text
+    assert "execute_tool identify 4ms" in text
+    asked = _finished_row()
+    asked.absorb("run", _run_record(tool_calls=[identify]), 113.0)
+    assert "answered from memory" not in "\n".join(demo.render_trace(asked, "vendors.discovered"))
+    assert demo.summarize_input({"event_id": "evt-1" + demo.AGAIN, "raw_descriptor": "SQ *X"}) == (
+        "SQ *X (seen before)"
+    )
+
+
 def test_trace_tree_of_a_failed_run_names_the_error_and_missing_guardrails() -> None:
     row = EventRow("vendor-enrichment", "evt-vd-0002", "t-quillstack", "PADDLE.NET*")
     row.sent(0.0)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from processors import telemetry
 from processors.agent.limits import Limits
-from processors.errors import ConfigError
+from processors.errors import ConfigError, DaemonsError
 from processors.kafka.clients import Contracts
+from processors.memory.port import MemoryStore
 from processors.runtime.daemon import Daemon
 from processors.runtime.health import HealthServer
 from processors.runtime.metrics import RuntimeMetrics
@@ -54,6 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="liveness fails after this many seconds without an event consumed or finished "
         "while partitions have work (default: twice the run timeout plus a minute)",
     )  # fmt: skip
+    parser.add_argument(
+        "--memory", action="store_true",
+        help="read what the daemons learned: materialize memory.facts into the configured "
+        "store (DAEMONS_MEMORY_STORE, DAEMONS_MEMORY_PATH, DAEMONS_EMBEDDER) at start, follow "
+        "it while running, and let the use case's memory reads go to it",
+    )  # fmt: skip
     parser.set_defaults(handler=_run)
 
 
@@ -68,9 +78,14 @@ class Resolved:
     run_timeout_s: float = Limits().timeout_s
 
 
-def resolve(name: str, settings: Settings, run_timeout: float | None = None) -> Resolved:
+def resolve(
+    name: str,
+    settings: Settings,
+    run_timeout: float | None = None,
+    memory: MemoryStore | None = None,
+) -> Resolved:
     """A daemon by registered name, or ``package.module:attribute`` of a use case or a
-    runtime :class:`Daemon`."""
+    runtime :class:`Daemon`; ``memory``: the store its memory reads go to."""
     from processors.daemons import registry
     from processors.daemons.base import UseCase, build_daemon
     from processors.daemons.environment import environment_from_settings
@@ -87,13 +102,53 @@ def resolve(name: str, settings: Settings, run_timeout: float | None = None) -> 
     if run_timeout is not None:
         limits = use_case.limits.model_copy(update={"timeout_s": run_timeout})
         use_case = dataclasses.replace(use_case, limits=limits)
-    daemon = build_daemon(use_case, environment_from_settings(settings))
+    env = dataclasses.replace(environment_from_settings(settings), memory=memory)
+    daemon = build_daemon(use_case, env)
     return Resolved(daemon, use_case.contracts, use_case.limits.timeout_s)
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    resolved = resolve(args.name, settings, args.run_timeout)
+    with _memory(settings, enabled=args.memory) as memory:
+        return _run_resolved(args, settings, resolve(args.name, settings, args.run_timeout, memory))
+
+
+@contextlib.contextmanager
+def _memory(settings: Settings, *, enabled: bool) -> Iterator[MemoryStore | None]:
+    """The store the daemon reads memory from, caught up with ``memory.facts`` before the
+    first event and following it in a thread while the daemon runs (None: no memory). If the
+    follower stops on an error, it says so in the log and the daemon goes on without what is
+    learned after that: memory only proposes, the ledger's reads confirm."""
+    if not enabled:
+        yield None
+        return
+    from processors.memory.materializer import Materializer
+    from processors.memory.shared import Shared
+    from processors.memory.stores import embedder_from, open_store
+
+    store = Shared(open_store(settings, embedder_from(settings)))
+    materializer = Materializer(settings, _contracts(settings, None), store)
+    caught = materializer.catch_up()
+    log.info("memory: %d record(s) applied, at %s", caught.applied, caught.positions)
+    stop = threading.Event()
+
+    def follow() -> None:
+        try:
+            materializer.follow(stop)
+        except DaemonsError as exc:
+            log.error("memory: stopped following memory.facts: %s", exc)
+
+    follower = threading.Thread(target=follow, name="memory-follower", daemon=True)
+    follower.start()
+    try:
+        yield store
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+        store.close()
+
+
+def _run_resolved(args: argparse.Namespace, settings: Settings, resolved: Resolved) -> int:
     daemon, own = resolved.daemon, resolved.contracts
     timings = Timings(run_timeout_s=resolved.run_timeout_s, grace_s=args.grace)
     if args.group_id:
