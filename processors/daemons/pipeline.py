@@ -205,7 +205,9 @@ class Pipeline(Generic[OutputT]):
             output, checks = checked.output, checked.results  # parts demoted (see run_checks)
             value = {**common_fields(event, record), **use_case.to_output(event, output, evidence)}
             decision = after_checks(checks)
-            if decision is None and self.judging is not None:
+            # the judge reads a model's answer; code's answer from memory (no model call)
+            # rests on a result judged when it was learned and on this run's ledger reads
+            if decision is None and self.judging is not None and record.model_calls:
                 judge, task, policy = self.judging
                 verdict = await judge.evaluate(
                     task=task, event=event, output=to_json(value), evidence=evidence,
@@ -214,7 +216,8 @@ class Pipeline(Generic[OutputT]):
                 decision = from_judge(verdict)
             decision = decision or Decision("pass", [])
             span.set_attribute("daemons.guardrail.verdict", decision.verdict)
-            judge_model = self.env.judge.name if self.env.judge else "none"
+            judged = self.env.judge is not None and bool(record.model_calls)
+            judge_model = self.env.judge.name if judged and self.env.judge else "none"
             span.set_attribute("daemons.guardrail.judge_model", judge_model)
         if decision.verdict == "pass" and use_case.write_back is not None:
             output = await self._write_back(event, output, call, evidence, record, decision, checks)

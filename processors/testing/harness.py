@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from processors.daemons import registry
 from processors.daemons.base import Environment, UseCase, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
+from processors.guardrails.judge import Judge
 from processors.kafka.admin import apply_topics
 from processors.kafka.clients import Contracts, admin_client
 from processors.llm.model import Model
@@ -85,7 +86,11 @@ def contracts_for(use_case: UseCase[Any], settings: Settings) -> Contracts:
 
 
 def environment(
-    api: ReferenceApi, model: Model, client: httpx.AsyncClient, memory: MemoryStore | None = None
+    api: ReferenceApi,
+    model: Model,
+    client: httpx.AsyncClient,
+    memory: MemoryStore | None = None,
+    judge: Judge | None = None,
 ) -> Environment:
     """The daemon's environment against the reference API: tools from its OpenAPI document,
     credentials minted per call, the tenant check by ``getClient``; ``memory``: a store the
@@ -95,7 +100,7 @@ def environment(
     source = OpenAPISource(document, base_url=api.url, client=client, credentials=credentials)
     return Environment(
         model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"]),
-        memory=memory,
+        memory=memory, judge=judge,
     )  # fmt: skip
 
 
@@ -108,6 +113,7 @@ def run_events(
     api: ReferenceApi,
     timeout: float = 180.0,
     memory: MemoryStore | None = None,
+    judge: Judge | None = None,
 ) -> Published:
     """Produce ``events`` (JSON form) to the use case's input topic, run its daemon until each
     has an outcome or a dead letter, and return everything it published. ``memory``: the
@@ -117,7 +123,7 @@ def run_events(
     admin = admin_client(scoped)
     apply_topics(admin, contracts.catalog)
     try:
-        return _run(use_case, events, model, scoped, contracts, api, timeout, memory)
+        return _run(use_case, events, model, scoped, contracts, api, timeout, memory, judge)
     finally:
         names = [contracts.catalog.physical(spec.name) for spec in contracts.catalog]
         for future in admin.delete_topics(names, operation_timeout=30).values():
@@ -127,14 +133,14 @@ def run_events(
 def _run(
     use_case: UseCase[Any], events: Sequence[Mapping[str, Any]], model: Model,
     settings: Settings, contracts: Contracts, api: ReferenceApi, timeout: float,
-    memory: MemoryStore | None = None,
+    memory: MemoryStore | None = None, judge: Judge | None = None,
 ) -> Published:  # fmt: skip
     spec = contracts.catalog.get(use_case.input_topic)
     schema = contracts.schemas.get(spec.value_schema).parsed
     datums = [from_json(schema, dict(raw)) for raw in events]
     wanted = {str(raw["event_id"]) for raw in events}
     client = httpx.AsyncClient()
-    daemon = build_daemon(use_case, environment(api, model, client, memory))
+    daemon = build_daemon(use_case, environment(api, model, client, memory, judge))
     runner = Runner(daemon, settings, contracts, concurrency=4, grace=10.0)
     published = Published()
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from processors.daemons import registry
+from processors.guardrails.judge import Judge
 from processors.llm.fakes import FunctionModel, ScriptedModel, reply
 from processors.llm.model import AssistantMessage, ModelRequest
 from processors.memory.fakes import FakeHashEmbedder
@@ -94,10 +95,13 @@ def test_a_known_vendor_is_answered_from_memory_without_the_model(
             memory = MemoryRecord.from_avro(datum)
             store.apply(memory.key, memory, partition=0, offset=offset)
         second = sample()
-        with ScriptedModel([]) as model:  # any model call fails the run loudly
+        judge_model = ScriptedModel([], name="scripted:judge")
+        with ScriptedModel([]) as model, judge_model:  # any model call fails the run loudly
+            judge = Judge(judge_model, primary=model.name)
             answered = run_events(use_case, [second], model, settings=kafka, api=api,
-                                  memory=store)  # fmt: skip
-        assert model.requests == []
+                                  memory=store, judge=judge)  # fmt: skip
+        # no model answered, so there is no model's answer to judge either
+        assert model.requests == [] and judge_model.requests == []
     assert answered.verdicts() == {second["event_id"]: "pass"}, answered.outcomes
     [run] = answered.runs
     assert run["model_calls"] == []
