@@ -151,9 +151,9 @@ def _wait(
     while time.monotonic() < deadline:
         runs = [r["value"] for r in drain_topic(settings, contracts, "daemons.runs", idle=0.5)]
         run = next((r for r in runs if r["event_id"] == event_id), None)
-        if run is not None:
-            outcomes = drain_topic(settings, contracts, "guardrails.outcomes", idle=0.5)
-            outcome = next(o["value"] for o in outcomes if o["value"]["event_id"] == event_id)
+        outcomes = drain_topic(settings, contracts, "guardrails.outcomes", idle=0.5)
+        outcome = next((o["value"] for o in outcomes if o["value"]["event_id"] == event_id), None)
+        if run is not None and outcome is not None:  # both out (a dead letter has no outcome)
             outputs = drain_topic(settings, contracts, "vendors.enriched", idle=0.5)
             output = next((o["value"] for o in outputs if o["value"]["event_id"] == event_id),
                           None)  # fmt: skip
