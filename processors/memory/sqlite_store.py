@@ -20,9 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3 as _stdlib_sqlite3
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -31,14 +29,13 @@ from typing import Any
 
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
+from processors.memory.ranking import fuse, terms
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
 from processors.settings import Settings
 
 LAYOUT = "2"
-RRF_K = 60
 OPEN_END = 2**62  # ends_at of an open-ended memory in the vector index (it holds no NULL)
 COARSE_FACTOR, COARSE_MIN = 10, 200  # binary-quantized candidates for the exact re-rank
-_TERM = re.compile(r"[^\W_]+", re.UNICODE)  # unicode61's tokens: letters and digits
 COMMON_SHARE, COMMON_MIN = 0.05, 1000  # a query term in more documents than this is common
 
 _SCHEMA = """
@@ -100,14 +97,6 @@ def _connect(path: Path | str) -> Any:
     return connection
 
 
-def terms(text: str) -> list[str]:
-    """The distinct terms of ``text`` as the index's tokenizer (unicode61, diacritics removed)
-    makes them, sorted."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in folded if not unicodedata.combining(c))
-    return sorted(set(_TERM.findall(plain)))
-
-
 def fts_query(text: str) -> str | None:
     """The terms of ``text`` as an FTS5 query (each quoted, joined by OR): user text never
     reaches FTS5's query syntax. ``None`` when there is no term."""
@@ -115,16 +104,6 @@ def fts_query(text: str) -> str | None:
     if not words:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-
-
-def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: each key scores the sum of ``1 / (k + rank)`` over the rankings
-    it appears in (ranks from 1); ties broken by key, so the order is deterministic."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, key in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 class SqliteMemoryStore:
@@ -637,8 +616,7 @@ def fresh_store(
     store = SqliteMemoryStore(building, embedder, reuse=path if path.exists() else None)
 
     def publish() -> None:
-        store._db.execute("pragma wal_checkpoint(truncate)")
-        store.close()
+        store.close()  # the last connection: SQLite checkpoints the WAL into the file
         for old in _files(path)[1:]:
             old.unlink(missing_ok=True)
         os.replace(building, path)

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from processors.memory.fakes import FakeHashEmbedder
-from processors.memory.sqlite_store import SqliteMemoryStore, fts_query, fuse
+from processors.memory.ranking import fuse
+from processors.memory.sqlite_store import SqliteMemoryStore, fts_query
 from processors.testing.memory import Feed, at, fact
 
 
