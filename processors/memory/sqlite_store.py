@@ -17,15 +17,17 @@ two rankings are fused by reciprocal rank (:func:`fuse`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import sqlite3 as _stdlib_sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
@@ -90,7 +92,9 @@ def _connect(path: Path | str) -> Any:
     except ImportError as exc:
         raise MemoryStoreError("sqlite-vec is not installed: pip install sqlite-vec") from exc
     driver = _driver()
-    connection = driver.connect(str(path), isolation_level=None)
+    # shared across threads (a follower applies while a daemon searches): the store's lock
+    # serializes every use of its connection
+    connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
     connection.enable_load_extension(True)
     sqlite_vec.load(connection)
     connection.enable_load_extension(False)
@@ -106,6 +110,21 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _locked(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run a store method under the store's lock (its first argument is the store)."""
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return run
+
+
 class SqliteMemoryStore:
     """A :class:`~processors.memory.port.MemoryStore` in one SQLite file.
 
@@ -119,6 +138,7 @@ class SqliteMemoryStore:
     def __init__(self, path: Path | str, embedder: Embedder, *, reuse: Path | None = None) -> None:
         self.path = path
         self._embedder = embedder
+        self._lock = threading.RLock()
         self._binary = embedder.dimension % 8 == 0  # a binary index (bit[D]) needs bytes
         self._pool: ThreadPoolExecutor | None = None
         self._reader: Any = None  # the keyword search's own connection (in the pool's thread)
@@ -191,6 +211,7 @@ class SqliteMemoryStore:
             db.execute("rollback")
             raise
 
+    @_locked
     def close(self) -> None:
         if self._pool is not None:
             reader, self._reader = self._reader, None
@@ -202,6 +223,7 @@ class SqliteMemoryStore:
 
     # ---- materialization -------------------------------------------------------------------
 
+    @_locked
     def apply(self, key: str, record: MemoryRecord | None, *, partition: int, offset: int) -> bool:
         if record is not None and record.key != key:
             raise MemoryStoreError(
@@ -336,6 +358,7 @@ class SqliteMemoryStore:
                 )
         return [bytes(sqlite_vec.serialize_float32(v)) for v in vectors]
 
+    @_locked
     def reembed_stale(self, batch: int = 64) -> int:
         """Re-embed every vector not made by this store's embedder; returns how many."""
         db = self._db
@@ -362,6 +385,7 @@ class SqliteMemoryStore:
 
     # ---- reads -----------------------------------------------------------------------------
 
+    @_locked
     def search(
         self,
         tenant_id: str,
@@ -496,6 +520,7 @@ class SqliteMemoryStore:
             found[key] = _load(row[0])
         return found
 
+    @_locked
     def facts(
         self,
         tenant_id: str,
@@ -514,6 +539,7 @@ class SqliteMemoryStore:
         ).fetchall()
         return [_load(r[0]) for r in rows]
 
+    @_locked
     def keys(
         self, tenant_id: str, entity_kind: EntityKind | None = None, entity_id: str | None = None
     ) -> list[str]:
@@ -531,13 +557,16 @@ class SqliteMemoryStore:
             params.append(entity_id)
         return [row[0] for row in self._db.execute(sql + " order by key", params)]
 
+    @_locked
     def positions(self) -> dict[int, int]:
         rows = self._db.execute("select partition, next_offset from positions order by 1")
         return {int(p): int(o) for p, o in rows}
 
+    @_locked
     def count(self) -> int:
         return int(self._db.execute("select count(*) from memories").fetchone()[0])
 
+    @_locked
     def digest(self) -> str:
         h = hashlib.sha256()
         for key, record, ends_at in self._db.execute(
