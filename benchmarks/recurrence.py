@@ -53,7 +53,6 @@ from processors.kafka.clients import admin_client  # noqa: E402
 from processors.llm.registry import load_model  # noqa: E402
 from processors.memory.embedders import MiniLMEmbedder  # noqa: E402
 from processors.memory.materializer import Materializer  # noqa: E402
-from processors.memory.shared import Shared  # noqa: E402
 from processors.memory.sqlite_store import SqliteMemoryStore  # noqa: E402
 from processors.reference import data  # noqa: E402
 from processors.runtime.runner import Runner  # noqa: E402
@@ -108,7 +107,7 @@ def run_phase(
     contracts = contracts_for(use_case, scoped)
     apply_topics(admin_client(scoped), contracts.catalog)
     llm = scoped.llm.model_copy(update={"local_base_url": model_url})
-    store = Shared(SqliteMemoryStore(logs / f"{name}.sqlite", MiniLMEmbedder())) if memory else None
+    store = SqliteMemoryStore(logs / f"{name}.sqlite", MiniLMEmbedder()) if memory else None
     stop, follower = threading.Event(), None
     if store is not None:
         materializer = Materializer(scoped, contracts, store, poll=0.2)
@@ -162,7 +161,7 @@ def _wait(
     raise SystemExit(f"{event_id}: no run record within {timeout:.0f} s")
 
 
-def _settle_memory(settings: Settings, contracts: Any, store: Shared) -> None:
+def _settle_memory(settings: Settings, contracts: Any, store: SqliteMemoryStore) -> None:
     """Wait until the store has applied everything ``memory.facts`` holds now."""
     written = len(drain_topic(settings, contracts, "memory.facts", idle=0.5))
     deadline = time.monotonic() + 30

@@ -123,10 +123,9 @@ def _memory(settings: Settings, *, enabled: bool) -> Iterator[MemoryStore | None
         yield None
         return
     from processors.memory.materializer import Materializer
-    from processors.memory.shared import Shared
     from processors.memory.stores import embedder_from, open_store
 
-    store = Shared(open_store(settings, embedder_from(settings)))
+    store = open_store(settings, embedder_from(settings))  # safe to share across threads
     materializer = Materializer(settings, _contracts(settings, None), store)
     caught = materializer.catch_up()
     log.info("memory: %d record(s) applied, at %s", caught.applied, caught.positions)

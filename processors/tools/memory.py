@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from processors.memory.aliases import alias_attribute, is_alias
 from processors.memory.port import Hit, MemoryStore
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord
-from processors.memory.shared import Shared
 from processors.tools.base import CallContext, Tool
 from processors.tools.reflection import reflect
 
@@ -81,11 +80,11 @@ def remembered(record: MemoryRecord, score: float | None = None) -> Remembered:
 def memory_tools(store: MemoryStore) -> dict[str, Tool]:
     """``recall``, ``facts`` and ``identify`` over ``store``, each called for the event's
     tenant only. A read runs in a worker thread (a search must not hold up the event loop's
-    other events), through :class:`~processors.memory.shared.Shared`: one call at a time."""
-    shared = store if isinstance(store, Shared) else Shared(store)
+    other events); a store serializes its own connection's use (the materializer applies
+    from its thread while the daemon reads)."""
 
     async def read(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(getattr(shared, fn), *args, **kwargs)
+        return await asyncio.to_thread(getattr(store, fn), *args, **kwargs)
 
     async def recall(
         query: str,

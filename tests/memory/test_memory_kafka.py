@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,3 +158,30 @@ def test_a_passed_vendor_enrichment_becomes_memory_and_a_flagged_one_never(
     hit = store.search("t1", "dropbox plus descriptor", kinds=["episode"], k=1)[0]
     assert "DROPBOX*PLUS 8844" in hit.record.episode.input_summary  # type: ignore[union-attr]
     assert len(store.keys("t1")) == len(passed)  # nothing of r-2, r-3, r-4
+
+
+def test_follow_applies_memories_as_they_come_until_stopped(
+    isolated: Settings,
+    topics: Contracts,
+    writer: MemoryWriter,
+    tmp_path: Path,
+    minilm: MiniLMEmbedder,
+) -> None:
+    store = _store(tmp_path, "f", minilm)
+    stop = threading.Event()
+    outcome: list[Progress] = []
+    follower = threading.Thread(
+        target=lambda: outcome.append(Materializer(isolated, topics, store).follow(stop))
+    )
+    follower.start()
+    try:
+        writer.write([fact("t1", "acme", "phone", "+1 555 0100", at(1))])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(store.positions().values()) < 1:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+    assert not follower.is_alive()
+    assert outcome[0].applied == 1
+    assert [r.value for r in store.facts("t1", "vendor", "acme")] == ["+1 555 0100"]
