@@ -1,0 +1,416 @@
+"""The embedded memory store: one SQLite file, ``sqlite-vec`` for vectors, FTS5 for keywords.
+
+Layout (one transaction per :meth:`SqliteMemoryStore.apply`, positions included)::
+
+    memories   key, tenant_id, kind, entity_kind, entity_id, attribute, valid_from, valid_to,
+               ends_at (valid_to, or the next version's valid_from: computed here), record, text
+    vectors    key, model, dimension, embedding (float32, sqlite-vec's format)
+    keywords   FTS5 over memories.text (rowid = memories.rowid)
+    positions  partition -> next offset of memory.facts
+    meta       layout version
+
+Vector search is exact (``vec_distance_cosine`` over the tenant's rows, filtered in SQL):
+sqlite-vec's own ``vec0`` tables are brute force as well, and a plain table lets the tenant,
+kind, entity and time filters sit in the same ``WHERE``. Keyword search is FTS5's BM25. The
+two rankings are fused by reciprocal rank (:func:`fuse`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3 as _stdlib_sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from processors.errors import MemoryStoreError
+from processors.memory.port import Embedder, Hit
+from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
+
+LAYOUT = "1"
+RRF_K = 60
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_SCHEMA = """
+create table if not exists meta (name text primary key, value text not null);
+create table if not exists memories (
+    key text primary key,
+    tenant_id text not null,
+    kind text not null,
+    entity_kind text not null,
+    entity_id text not null,
+    attribute text not null,
+    valid_from integer not null,
+    valid_to integer,
+    ends_at integer,
+    record text not null,
+    text text not null
+);
+create index if not exists memories_entity
+    on memories (tenant_id, entity_kind, entity_id, attribute, valid_from);
+create table if not exists vectors (
+    key text primary key,
+    model text not null,
+    dimension integer not null,
+    embedding blob not null
+);
+create virtual table if not exists keywords using fts5 (text, tokenize = 'porter unicode61');
+create table if not exists positions (partition integer primary key, next_offset integer not null);
+"""
+
+
+def _driver() -> Any:
+    """A DB-API sqlite3 module that can load extensions: the standard library's when it was
+    built with extension loading, else ``pysqlite3`` (a wheel with its own SQLite)."""
+    if hasattr(_stdlib_sqlite3.Connection, "enable_load_extension"):
+        return _stdlib_sqlite3
+    try:
+        import pysqlite3.dbapi2 as driver
+    except ImportError as exc:
+        raise MemoryStoreError(
+            "this Python's sqlite3 cannot load extensions and pysqlite3 is not installed: "
+            "pip install 'process-daemons[memory]'"
+        ) from exc
+    return driver
+
+
+def _connect(path: Path | str) -> Any:
+    try:
+        import sqlite_vec
+    except ImportError as exc:
+        raise MemoryStoreError("sqlite-vec is not installed: pip install sqlite-vec") from exc
+    driver = _driver()
+    connection = driver.connect(str(path), isolation_level=None)
+    connection.enable_load_extension(True)
+    sqlite_vec.load(connection)
+    connection.enable_load_extension(False)
+    return connection
+
+
+def fts_query(text: str) -> str | None:
+    """The words of ``text`` as an FTS5 query (each quoted, joined by OR): user text never
+    reaches FTS5's query syntax. ``None`` when there is no word."""
+    words = sorted({w.lower() for w in _WORD.findall(text)})
+    if not words:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: each key scores the sum of ``1 / (k + rank)`` over the rankings
+    it appears in (ranks from 1); ties broken by key, so the order is deterministic."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+class SqliteMemoryStore:
+    """A :class:`~processors.memory.port.MemoryStore` in one SQLite file.
+
+    Opening a file whose vectors were made by another model (or dimension) re-embeds them with
+    ``embedder`` before anything else happens: vectors of two models are never compared."""
+
+    def __init__(self, path: Path | str, embedder: Embedder) -> None:
+        self.path = path
+        self._embedder = embedder
+        self._db = _connect(path)
+        self._db.execute("pragma journal_mode = wal")
+        self._db.execute("pragma synchronous = normal")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("select value from meta where name = 'layout'").fetchone()
+        if row is None:
+            self._db.execute("insert into meta values ('layout', ?)", (LAYOUT,))
+        elif row[0] != LAYOUT:
+            raise MemoryStoreError(f"{path}: memory store layout {row[0]}, expected {LAYOUT}")
+        self.reembed_stale()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- materialization -------------------------------------------------------------------
+
+    def apply(self, key: str, record: MemoryRecord | None, *, partition: int, offset: int) -> bool:
+        if record is not None and record.key != key:
+            raise MemoryStoreError(
+                f"memory.facts[{partition}]@{offset}: key {key!r} does not match its record"
+            )
+        vector = None
+        if record is not None:
+            vector = self._vectors([record.text()])[0]
+        db = self._db
+        db.execute("begin immediate")
+        try:
+            row = db.execute(
+                "select next_offset from positions where partition = ?", (partition,)
+            ).fetchone()
+            if row is not None and offset < row[0]:
+                db.execute("rollback")
+                return False
+            groups = self._delete(key)
+            if record is not None and vector is not None:
+                self._insert(key, record, vector)
+                groups.add(_group(record))
+            for group in sorted(groups):
+                self._close_superseded(group)
+            db.execute(
+                "insert into positions values (?, ?) on conflict (partition) "
+                "do update set next_offset = excluded.next_offset",
+                (partition, offset + 1),
+            )
+            db.execute("commit")
+        except BaseException:
+            db.execute("rollback")
+            raise
+        return True
+
+    def _delete(self, key: str) -> set[tuple[str, str, str, str]]:
+        db = self._db
+        row = db.execute(
+            "select rowid, tenant_id, entity_kind, entity_id, attribute from memories "
+            "where key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return set()
+        db.execute("delete from keywords where rowid = ?", (row[0],))
+        db.execute("delete from vectors where key = ?", (key,))
+        db.execute("delete from memories where key = ?", (key,))
+        return {(row[1], row[2], row[3], row[4])}
+
+    def _insert(self, key: str, record: MemoryRecord, vector: bytes) -> None:
+        db = self._db
+        text = record.text()
+        cursor = db.execute(
+            "insert into memories (key, tenant_id, kind, entity_kind, entity_id, attribute, "
+            "valid_from, valid_to, ends_at, record, text) values (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                record.tenant_id,
+                record.kind,
+                record.entity_kind,
+                record.entity_id,
+                record.attribute,
+                to_millis(record.valid_from),
+                None if record.valid_to is None else to_millis(record.valid_to),
+                None if record.valid_to is None else to_millis(record.valid_to),
+                record.canonical(),
+                text,
+            ),
+        )
+        db.execute("insert into keywords (rowid, text) values (?, ?)", (cursor.lastrowid, text))
+        db.execute(
+            "insert into vectors values (?, ?, ?, ?)",
+            (key, self._embedder.name, self._embedder.dimension, vector),
+        )
+
+    def _close_superseded(self, group: tuple[str, str, str, str]) -> None:
+        """Deterministic supersession: each fact of the group ends at its own valid_to or at
+        the next version's valid_from, whichever is first. Order of arrival plays no part."""
+        rows = self._db.execute(
+            "select key, valid_from, valid_to from memories where kind = 'fact' and "
+            "tenant_id = ? and entity_kind = ? and entity_id = ? and attribute = ? "
+            "order by valid_from, key",
+            group,
+        ).fetchall()
+        for index, (key, _, valid_to) in enumerate(rows):
+            nxt = rows[index + 1][1] if index + 1 < len(rows) else None
+            ends = [t for t in (valid_to, nxt) if t is not None]
+            self._db.execute(
+                "update memories set ends_at = ? where key = ?", (min(ends) if ends else None, key)
+            )
+
+    def _vectors(self, texts: Sequence[str]) -> list[bytes]:
+        import sqlite_vec
+
+        vectors = self._embedder.embed(list(texts))
+        if len(vectors) != len(texts):
+            raise MemoryStoreError(f"embedder {self._embedder.name} returned a wrong count")
+        for vector in vectors:
+            if len(vector) != self._embedder.dimension:
+                raise MemoryStoreError(
+                    f"embedder {self._embedder.name} gave {len(vector)} dimensions, "
+                    f"said {self._embedder.dimension}"
+                )
+        return [bytes(sqlite_vec.serialize_float32(v)) for v in vectors]
+
+    def reembed_stale(self, batch: int = 64) -> int:
+        """Re-embed every vector not made by this store's embedder; returns how many."""
+        db = self._db
+        stale = db.execute(
+            "select m.key, m.text from memories m join vectors v on v.key = m.key "
+            "where v.model != ? or v.dimension != ? order by m.key",
+            (self._embedder.name, self._embedder.dimension),
+        ).fetchall()
+        for start in range(0, len(stale), batch):
+            chunk = stale[start : start + batch]
+            vectors = self._vectors([text for _, text in chunk])
+            db.execute("begin immediate")
+            try:
+                for (key, _), vector in zip(chunk, vectors, strict=True):
+                    db.execute(
+                        "update vectors set model = ?, dimension = ?, embedding = ? "
+                        "where key = ?",
+                        (self._embedder.name, self._embedder.dimension, vector, key),
+                    )
+                db.execute("commit")
+            except BaseException:
+                db.execute("rollback")
+                raise
+        return len(stale)
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        tenant_id: str,
+        query: str,
+        *,
+        kinds: Sequence[MemoryKind] | None = None,
+        entity_kind: EntityKind | None = None,
+        k: int = 5,
+        as_of: datetime | None = None,
+    ) -> list[Hit]:
+        if not tenant_id:
+            raise MemoryStoreError("search needs a tenant")
+        if k <= 0:
+            return []
+        pool = max(4 * k, 20)
+        where, params = _filters(tenant_id, kinds, entity_kind, as_of)
+        vector = self._vectors([query])[0]
+        by_vector = [
+            row[0]
+            for row in self._db.execute(
+                "select m.key from memories m join vectors v on v.key = m.key "
+                f"where {where} and v.model = ? and v.dimension = ? "
+                "order by vec_distance_cosine(v.embedding, ?), m.key limit ?",
+                (*params, self._embedder.name, self._embedder.dimension, vector, pool),
+            )
+        ]
+        by_keyword: list[str] = []
+        match = fts_query(query)
+        if match is not None:
+            by_keyword = [
+                row[0]
+                for row in self._db.execute(
+                    "select m.key from keywords join memories m on m.rowid = keywords.rowid "
+                    f"where keywords match ? and {where} "
+                    "order by bm25(keywords), m.key limit ?",
+                    (match, *params, pool),
+                )
+            ]
+        fused = fuse([by_vector, by_keyword])[:k]
+        records = self._records([key for key, _ in fused])
+        vector_rank = {key: rank for rank, key in enumerate(by_vector, start=1)}
+        keyword_rank = {key: rank for rank, key in enumerate(by_keyword, start=1)}
+        return [
+            Hit(key, records[key], score, vector_rank.get(key), keyword_rank.get(key))
+            for key, score in fused
+        ]
+
+    def _records(self, keys: Iterable[str]) -> dict[str, MemoryRecord]:
+        found = {}
+        for key in keys:
+            row = self._db.execute("select record from memories where key = ?", (key,)).fetchone()
+            found[key] = _load(row[0])
+        return found
+
+    def facts(
+        self,
+        tenant_id: str,
+        entity_kind: EntityKind,
+        entity_id: str,
+        *,
+        as_of: datetime | None = None,
+    ) -> list[MemoryRecord]:
+        if not tenant_id:
+            raise MemoryStoreError("facts needs a tenant")
+        where, params = _filters(tenant_id, ("fact",), entity_kind, as_of)
+        rows = self._db.execute(
+            f"select m.record from memories m where {where} and m.entity_id = ? "
+            "order by m.attribute, m.valid_from, m.key",
+            (*params, entity_id),
+        ).fetchall()
+        return [_load(r[0]) for r in rows]
+
+    def keys(
+        self, tenant_id: str, entity_kind: EntityKind | None = None, entity_id: str | None = None
+    ) -> list[str]:
+        if not tenant_id:
+            raise MemoryStoreError("keys needs a tenant")
+        if entity_id is not None and entity_kind is None:
+            raise MemoryStoreError("an entity id needs its entity kind")
+        sql = "select key from memories where tenant_id = ?"
+        params: list[str] = [tenant_id]
+        if entity_kind is not None:
+            sql += " and entity_kind = ?"
+            params.append(entity_kind)
+        if entity_id is not None:
+            sql += " and entity_id = ?"
+            params.append(entity_id)
+        return [row[0] for row in self._db.execute(sql + " order by key", params)]
+
+    def positions(self) -> dict[int, int]:
+        rows = self._db.execute("select partition, next_offset from positions order by 1")
+        return {int(p): int(o) for p, o in rows}
+
+    def count(self) -> int:
+        return int(self._db.execute("select count(*) from memories").fetchone()[0])
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for key, record, ends_at in self._db.execute(
+            "select key, record, ends_at from memories order by key"
+        ):
+            h.update(f"m|{key}|{record}|{ends_at}\n".encode())
+        for key, model, dimension, embedding in self._db.execute(
+            "select key, model, dimension, embedding from vectors order by key"
+        ):
+            h.update(f"v|{key}|{model}|{dimension}|".encode() + bytes(embedding) + b"\n")
+        for partition, offset in self.positions().items():
+            h.update(f"p|{partition}|{offset}\n".encode())
+        return h.hexdigest()
+
+
+def _group(record: MemoryRecord) -> tuple[str, str, str, str]:
+    return (record.tenant_id, record.entity_kind, record.entity_id, record.attribute)
+
+
+def _filters(
+    tenant_id: str,
+    kinds: Sequence[MemoryKind] | None,
+    entity_kind: EntityKind | None,
+    as_of: datetime | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause every read shares: the tenant first, always."""
+    clauses = ["m.tenant_id = ?"]
+    params: list[Any] = [tenant_id]
+    if kinds is not None:
+        if not kinds:
+            clauses.append("0")
+        else:
+            clauses.append(f"m.kind in ({', '.join('?' for _ in kinds)})")
+            params.extend(kinds)
+    if entity_kind is not None:
+        clauses.append("m.entity_kind = ?")
+        params.append(entity_kind)
+    if as_of is None:
+        clauses.append("m.ends_at is null")
+    else:
+        moment = to_millis(as_of)
+        clauses.append("m.valid_from <= ? and (m.ends_at is null or m.ends_at > ?)")
+        params.extend([moment, moment])
+    return " and ".join(clauses), params
+
+
+def _load(canonical: str) -> MemoryRecord:
+    """A record from its stored canonical (Avro-shaped) JSON."""
+    return MemoryRecord.from_avro(json.loads(canonical))
