@@ -16,11 +16,14 @@ Times are epoch milliseconds, ``record`` is the record's canonical JSON and text
 
 Vectors: an HNSW index (pgvector >= 0.5) on cosine distance, partial to the embedder's model
 and dimension, read with pgvector's iterative index scans (0.8) so the tenant, kind, entity and
-time filters in the same ``WHERE`` still yield a full candidate list; a server whose pgvector
-has no iterative scans is searched exactly (the index is not used). Keywords: PostgreSQL
-full-text search (``english`` configuration: stemming, stop words) over the record's words as
-Python splits them, ranked by ``ts_rank``. The two rankings are fused by the same reciprocal
-rank fusion as the SQLite store's (:func:`processors.memory.sqlite_store.fuse`).
+time filters in the same ``WHERE`` still yield a full candidate list (with pgvector 0.5 to 0.7
+the index post-filters, and a rare tenant can get fewer than ``k`` vector candidates). The
+planner chooses: a tenant with few rows is read exactly through the btree on the tenant.
+Keywords: PostgreSQL full-text search over the record's words as Python splits them, stemmed
+(Snowball English) and without stop words as FTS5's porter tokenizer does, ranked by
+``ts_rank`` (not BM25: the keyword order can differ from the SQLite store's). The two rankings
+are fused by the same reciprocal rank fusion as the SQLite store's
+(:func:`processors.memory.sqlite_store.fuse`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed e
     ) from _missing
 
 LAYOUT = "1"
-TEXT_SEARCH = "english"
+TEXT_SEARCH = "memory_words"  # created in the store's schema by _TEXT_SEARCH
 HNSW_EF_SEARCH = 100
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -75,6 +78,16 @@ create index if not exists memories_entity
     on memories (tenant_id, entity_kind, entity_id, attribute, valid_from);
 create index if not exists memories_words on memories using gin (words);
 create table if not exists positions (partition integer primary key, next_offset bigint not null);
+"""
+
+
+# English stemming (Snowball) and no stop words, like the SQLite store's FTS5 'porter unicode61':
+# short facts are mostly names, and a stop word can be part of one
+_TEXT_SEARCH = """
+create text search dictionary memory_stem (template = snowball, language = english);
+create text search configuration memory_words (copy = pg_catalog.simple);
+alter text search configuration memory_words alter mapping
+    for asciiword, word, hword_part, hword_asciipart, asciihword, hword with memory_stem;
 """
 
 
@@ -105,6 +118,7 @@ class PostgresMemoryStore:
         self.schema = schema
         self._embedder = embedder
         self._index = _index_name(embedder)
+        self._config = f"{schema}.{TEXT_SEARCH}"
         with _mapped("open"):
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         try:
@@ -138,6 +152,12 @@ class PostgresMemoryStore:
             db.execute(sql.SQL("create schema if not exists {}").format(schema))
             db.execute(sql.SQL("set local search_path to {}, public").format(schema))
             db.execute(_SCHEMA)
+            known = db.execute(
+                "select 1 from pg_ts_config where cfgname = %s and cfgnamespace = %s::regnamespace",
+                (TEXT_SEARCH, self.schema),
+            )
+            if known.fetchone() is None:
+                db.execute(_TEXT_SEARCH)
             found = db.execute("select value from meta where name = 'layout'").fetchone()
             if found is None:
                 db.execute("insert into meta values ('layout', %s)", (LAYOUT,))
@@ -212,7 +232,7 @@ class PostgresMemoryStore:
             "insert into memories (key, tenant_id, kind, entity_kind, entity_id, attribute, "
             "valid_from, valid_to, ends_at, record, text, words, model, dimension, embedding) "
             "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            f"to_tsvector('{TEXT_SEARCH}', %s), %s, %s, %s::vector)",
+            "to_tsvector(%s::regconfig, %s), %s, %s, %s::vector)",
             (
                 key,
                 record.tenant_id,
@@ -225,6 +245,7 @@ class PostgresMemoryStore:
                 valid_to,
                 record.canonical(),
                 text,
+                self._config,
                 words_of(text),
                 self._embedder.name,
                 self._embedder.dimension,
@@ -332,10 +353,10 @@ class PostgresMemoryStore:
                     row[0]
                     for row in db.execute(
                         sql.SQL(
-                            "select m.key from memories m, to_tsquery({config}, %s) q "
+                            "select m.key from memories m, to_tsquery({config}::regconfig, %s) q "
                             "where m.words @@ q and {where} "
                             "order by ts_rank(m.words, q) desc, m.key limit %s"
-                        ).format(config=sql.Literal(TEXT_SEARCH), where=where),
+                        ).format(config=sql.Literal(self._config), where=where),
                         (match, *params, pool),
                     )
                 ]

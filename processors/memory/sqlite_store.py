@@ -257,8 +257,7 @@ class SqliteMemoryStore:
             try:
                 for (key, _), vector in zip(chunk, vectors, strict=True):
                     db.execute(
-                        "update vectors set model = ?, dimension = ?, embedding = ? "
-                        "where key = ?",
+                        "update vectors set model = ?, dimension = ?, embedding = ? where key = ?",
                         (self._embedder.name, self._embedder.dimension, vector, key),
                     )
                 db.execute("commit")
