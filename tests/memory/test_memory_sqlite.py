@@ -1,0 +1,53 @@
+"""The SQLite store's own behaviour: one file, reopened, re-embedded on a model change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processors.memory.fakes import FakeHashEmbedder
+from processors.memory.sqlite_store import SqliteMemoryStore, fts_query, fuse
+from processors.testing.memory import Feed, at, fact
+
+
+def test_a_reopened_file_keeps_its_memories_and_positions(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite"
+    store = SqliteMemoryStore(path, FakeHashEmbedder())
+    Feed(store, partition=2).put(fact("t1", "acme", "phone", "1", at(1)))
+    digest = store.digest()
+    store.close()
+    again = SqliteMemoryStore(path, FakeHashEmbedder())
+    assert again.digest() == digest
+    assert again.positions() == {2: 1}
+    again.close()
+
+
+def test_another_model_re_embeds_instead_of_mixing_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite"
+    store = SqliteMemoryStore(path, FakeHashEmbedder(32))
+    Feed(store).put(
+        *(fact("t1", f"v{i}", "website", f"https://v{i}.test", at(1)) for i in range(3))
+    )
+    store.close()
+
+    wider = FakeHashEmbedder(48)
+    reopened = SqliteMemoryStore(path, wider)
+    rows = reopened._db.execute("select distinct model, dimension from vectors").fetchall()
+    assert rows == [(wider.name, 48)]
+    assert reopened.reembed_stale() == 0
+    fresh = SqliteMemoryStore(tmp_path / "fresh.sqlite", wider)
+    Feed(fresh).put(
+        *(fact("t1", f"v{i}", "website", f"https://v{i}.test", at(1)) for i in range(3))
+    )
+    assert reopened.digest() == fresh.digest()  # as if built with the new model from the start
+    assert reopened.search("t1", "v1 website", k=1)[0].record.entity_id == "v1"
+
+
+def test_user_text_never_reaches_the_fts_query_syntax() -> None:
+    assert fts_query('acme" OR tenant_id:* NEAR(') == '"acme" OR "near" OR "or" OR "tenant_id"'
+    assert fts_query("  ---  ") is None
+
+
+def test_reciprocal_rank_fusion_rewards_agreement_and_breaks_ties_by_key() -> None:
+    fused = fuse([["a", "b", "c"], ["b", "d"]])
+    assert [key for key, _ in fused] == ["b", "a", "d", "c"]
+    assert fuse([["y"], ["x"]]) == [("x", 1 / 61), ("y", 1 / 61)]
