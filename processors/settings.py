@@ -64,6 +64,31 @@ _PASSTHROUGH = (
 _SECRET_PASSTHROUGH = ("sasl.password", "ssl.key.password")
 
 
+class MemorySettings(BaseModel):
+    """Where memory is materialized and how it is embedded (``processors.memory``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    store: str = "sqlite"  # a name in processors.memory.stores.STORES
+    path: Path | None = None  # the SQLite file; None: <cache_dir>/memory.sqlite
+    # "local:all-MiniLM-L6-v2" (on this machine) or "openai-compatible:URL#MODEL@DIMENSION"
+    embedder: str = "local:all-MiniLM-L6-v2"
+    embeddings_api_key: SecretStr | None = None  # for a hosted embeddings endpoint
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MemorySettings:
+        values: dict[str, object] = {}
+        if env.get("DAEMONS_MEMORY_STORE"):
+            values["store"] = env["DAEMONS_MEMORY_STORE"]
+        if env.get("DAEMONS_MEMORY_PATH"):
+            values["path"] = Path(env["DAEMONS_MEMORY_PATH"])
+        if env.get("DAEMONS_EMBEDDER"):
+            values["embedder"] = env["DAEMONS_EMBEDDER"]
+        if env.get("DAEMONS_EMBEDDINGS_API_KEY"):
+            values["embeddings_api_key"] = SecretStr(env["DAEMONS_EMBEDDINGS_API_KEY"])
+        return cls.model_validate(values)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -87,6 +112,7 @@ class Settings(BaseModel):
     judge_model: str | None = None
     judge_local_url: str = "http://127.0.0.1:8091/v1"
     notify_webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (a secret)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +146,7 @@ class Settings(BaseModel):
             "model": env.get("DAEMONS_MODEL", "local:qwen2.5-coder-1.5b"),
             "planner_model": env.get("DAEMONS_PLANNER_MODEL") or None,
             "tools_url": env.get("DAEMONS_TOOLS_URL", "http://127.0.0.1:8081"),
+            "memory": MemorySettings.from_env(env),
         }
         if env.get("DAEMONS_JUDGE_MODEL"):
             values["judge_model"] = env["DAEMONS_JUDGE_MODEL"]

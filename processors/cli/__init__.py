@@ -24,6 +24,7 @@ def _command_modules() -> list[ModuleType]:
         eval,
         io,
         llm,
+        memory,
         new,
         review,
         run,
@@ -32,7 +33,22 @@ def _command_modules() -> list[ModuleType]:
         topics,
     )  # fmt: skip
 
-    return [broker, topics, io, run, runs, dlq, review, llm, tools, eval, compare, new, deploy]
+    return [
+        broker,
+        topics,
+        io,
+        run,
+        runs,
+        dlq,
+        review,
+        llm,
+        tools,
+        eval,
+        compare,
+        new,
+        deploy,
+        memory,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,12 +33,13 @@ class Progress:
     skipped: int = 0
     positions: dict[int, int] = field(default_factory=dict)
     ends: dict[int, int] = field(default_factory=dict)
+    starts: dict[int, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     @property
     def total(self) -> int:
-        """Messages between the store's positions at the start and the ends."""
-        return sum(max(0, self.ends[p] - self.positions.get(p, 0)) for p in self.ends)
+        """Offsets between the store's positions at the start and the ends."""
+        return sum(max(0, end - self.starts.get(p, 0)) for p, end in self.ends.items())
 
     @property
     def remaining(self) -> int:
@@ -95,6 +96,12 @@ class Materializer:
                 )
                 progress.ends[p] = high
                 progress.positions.setdefault(p, 0)
+                if progress.positions[p] > high:
+                    raise MemoryStoreError(
+                        f"{self._topic}[{p}]: the store is at offset {progress.positions[p]}, "
+                        f"past the topic's end {high}: it was built from another topic; rebuild it"
+                    )
+                progress.starts[p] = progress.positions[p]
             deadline = time.monotonic() + timeout
             last_report = 0.0
             while not progress.done:

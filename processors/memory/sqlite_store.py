@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3 as _stdlib_sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
+from processors.settings import Settings
 
 LAYOUT = "1"
 RRF_K = 60
@@ -413,3 +415,40 @@ def _filters(
 def _load(canonical: str) -> MemoryRecord:
     """A record from its stored canonical (Avro-shaped) JSON."""
     return MemoryRecord.from_avro(json.loads(canonical))
+
+
+def store_path(settings: Settings) -> Path:
+    return settings.memory.path or settings.cache_dir / "memory.sqlite"
+
+
+def open_store(settings: Settings, embedder: Embedder) -> SqliteMemoryStore:
+    """The store at the settings' path (created empty if missing)."""
+    path = store_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteMemoryStore(path, embedder)
+
+
+def fresh_store(
+    settings: Settings, embedder: Embedder
+) -> tuple[SqliteMemoryStore, Callable[[], None]]:
+    """An empty store beside the settings' path; ``publish`` closes it and moves it over the
+    old file in one rename, so readers see the old store or the new one, never half of one."""
+    path = store_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(path.name + ".rebuilding")
+    for leftover in _files(building):
+        leftover.unlink(missing_ok=True)
+    store = SqliteMemoryStore(building, embedder)
+
+    def publish() -> None:
+        store._db.execute("pragma wal_checkpoint(truncate)")
+        store.close()
+        for old in _files(path)[1:]:
+            old.unlink(missing_ok=True)
+        os.replace(building, path)
+
+    return store, publish
+
+
+def _files(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
