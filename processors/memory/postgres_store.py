@@ -33,7 +33,7 @@ import hashlib
 import json
 import re
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
 from processors.memory.sqlite_store import fuse
+from processors.settings import Settings
 
 try:
     import psycopg
@@ -54,6 +55,8 @@ LAYOUT = "1"
 TEXT_SEARCH = "memory_words"  # created in the store's schema by _TEXT_SEARCH
 HNSW_EF_SEARCH = 100
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")  # room for the rebuild's suffix
+_REBUILDING = "_rebuilding"
 
 _SCHEMA = """
 create table if not exists meta (name text primary key, value text not null);
@@ -113,8 +116,10 @@ class PostgresMemoryStore:
     ``embedder`` before anything else happens: vectors of two models are never compared."""
 
     def __init__(self, dsn: str, embedder: Embedder, *, schema: str = "memory") -> None:
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-            raise MemoryStoreError(f"schema name {schema!r}: lower-case letters, digits, _")
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise MemoryStoreError(
+                f"schema name {schema!r}: up to 40 lower-case letters, digits and _"
+            )
         self.schema = schema
         self._embedder = embedder
         self._index = _index_name(embedder)
@@ -505,3 +510,47 @@ def _mapped(action: str) -> Iterator[None]:
     except psycopg.Error as exc:
         state = exc.sqlstate or type(exc).__name__
         raise MemoryStoreError(f"postgres memory store, {action}: [{state}] {exc}") from exc
+
+
+def _dsn(settings: Settings) -> str:
+    if settings.memory.postgres_dsn is None:
+        raise MemoryStoreError(
+            "the postgres memory store needs DAEMONS_POSTGRES_DSN (a libpq connection string "
+            "of a PostgreSQL with pgvector)"
+        )
+    return settings.memory.postgres_dsn.get_secret_value()
+
+
+def open_store(settings: Settings, embedder: Embedder) -> PostgresMemoryStore:
+    """The store in the settings' schema (created empty if missing)."""
+    return PostgresMemoryStore(_dsn(settings), embedder, schema=settings.memory.postgres_schema)
+
+
+def fresh_store(
+    settings: Settings, embedder: Embedder
+) -> tuple[PostgresMemoryStore, Callable[[], None]]:
+    """An empty store in a schema beside the settings' one; ``publish`` closes it and, in one
+    transaction, drops the old schema and renames the new one in its place: other sessions
+    see the old store or the new one, never half of one."""
+    dsn, schema = _dsn(settings), settings.memory.postgres_schema
+    building = schema + _REBUILDING
+    with _mapped("rebuild"), psycopg.connect(dsn, autocommit=True, connect_timeout=10) as db:
+        db.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(building)))
+    store = PostgresMemoryStore(dsn, embedder, schema=building)
+
+    def publish() -> None:
+        store.close()
+        with (
+            _mapped("publish the rebuilt store"),
+            psycopg.connect(dsn, autocommit=True, connect_timeout=10) as db,
+            db.transaction(),
+        ):
+            db.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"memory:{schema}",))
+            db.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+            db.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(building), sql.Identifier(schema)
+                )
+            )
+
+    return store, publish
