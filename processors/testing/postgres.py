@@ -39,17 +39,16 @@ DSN_ENV = "DAEMONS_POSTGRES_DSN"
 SERVICE_USER = "daemons-postgres"
 SUPERUSER = "postgres"  # the cluster's role name (initdb -U), not an operating-system user
 
-# A throwaway cluster: durability is traded for speed (a crash loses the whole directory anyway).
 _SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "unix_socket_directories": "",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
     "max_connections": "60",
     "shared_buffers": "128MB",
     "logging_collector": "off",
 }
+# For tests, a throwaway cluster trades durability for speed (a crash loses the directory
+# anyway); benchmarks keep PostgreSQL's defaults (durable=True) so writes cost what they cost.
+_FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def postgres_home() -> Path:
 
 
 def start_postgres(
-    home: Path, state_dir: Path, port: int, timeout: float = 60.0
+    home: Path, state_dir: Path, port: int, timeout: float = 60.0, *, durable: bool = False
 ) -> PostgresProcess:
     """``initdb`` a new cluster in ``state_dir`` and serve it on ``127.0.0.1:port``; return once
     it answers and has the ``vector`` extension."""
@@ -111,7 +110,7 @@ def start_postgres(
         tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
         raise ConfigError(f"initdb failed with status {done.returncode}: {tail}")
     args = [str(home / "bin" / "postgres"), "-D", str(data), "-p", str(port)]
-    for name, value in _SETTINGS.items():
+    for name, value in (_SETTINGS if durable else {**_SETTINGS, **_FAST}).items():
         args += ["-c", f"{name}={value}"]
     with log_path.open("wb") as log:
         if runas is not None:
@@ -154,7 +153,7 @@ def enable_vector(dsn: str) -> None:
 
 
 @contextlib.contextmanager
-def session_postgres() -> Iterator[str]:
+def session_postgres(*, durable: bool = False) -> Iterator[str]:
     """The DSN of a PostgreSQL with pgvector: ``DAEMONS_POSTGRES_DSN`` if set, else a local
     server started here and stopped (its directory removed) afterwards."""
     external = os.environ.get(DSN_ENV)
@@ -163,15 +162,25 @@ def session_postgres() -> Iterator[str]:
         yield external
         return
     home = postgres_home()
-    state = Path(tempfile.mkdtemp(prefix="daemons-test-postgres-"))
+    state = Path(tempfile.mkdtemp(prefix="daemons-test-postgres-", dir=_temp_root()))
     try:
-        server = start_postgres(home, state, free_port())
+        server = start_postgres(home, state, free_port(), durable=durable)
         try:
             yield server.dsn
         finally:
             server.stop()
     finally:
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _temp_root() -> str:
+    """Where the session's directory goes: the usual temporary directory, unless a root
+    process's TMPDIR lies where the service user cannot pass (then /tmp)."""
+    root = Path(tempfile.gettempdir())
+    if os.geteuid() != 0:
+        return str(root)
+    passable = all(part.stat().st_mode & 0o001 for part in (root, *root.parents))
+    return str(root) if passable else "/tmp"
 
 
 def _service_user() -> pwd.struct_passwd:

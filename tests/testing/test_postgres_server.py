@@ -89,3 +89,21 @@ def test_a_failed_initdb_is_a_config_error_with_its_message(state_dir: Path) -> 
         shutil.chown(state_dir / "data", "daemons-postgres", "daemons-postgres")
     with pytest.raises(ConfigError, match=r"initdb failed .*not empty"):
         start_postgres(postgres_home(), state_dir, free_port())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root process hands the server to a user")
+def test_a_durable_server_under_a_tmpdir_the_service_user_cannot_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from processors.testing.postgres import DSN_ENV, session_postgres
+
+    private = Path(tempfile.mkdtemp(prefix="daemons-test-private-"))  # 0700, root's
+    monkeypatch.delenv(DSN_ENV, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    try:
+        with session_postgres(durable=True) as dsn, psycopg.connect(dsn) as conn:
+            assert conn.execute("SHOW fsync").fetchone() == ("on",)
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+        assert list(private.iterdir()) == []  # the session's directory went to /tmp instead
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
