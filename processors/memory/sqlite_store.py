@@ -34,6 +34,7 @@ from processors.settings import Settings
 
 LAYOUT = "1"
 RRF_K = 60
+OPEN_END = 2**62  # ends_at of an open-ended memory in the vector index (it holds no NULL)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 _SCHEMA = """
@@ -53,6 +54,7 @@ create table if not exists memories (
 );
 create index if not exists memories_entity
     on memories (tenant_id, entity_kind, entity_id, attribute, valid_from);
+create index if not exists memories_text on memories (text);
 create table if not exists vectors (
     key text primary key,
     model text not null,
@@ -115,25 +117,75 @@ class SqliteMemoryStore:
     """A :class:`~processors.memory.port.MemoryStore` in one SQLite file.
 
     Opening a file whose vectors were made by another model (or dimension) re-embeds them with
-    ``embedder`` before anything else happens: vectors of two models are never compared."""
+    ``embedder`` before anything else happens: vectors of two models are never compared.
 
-    def __init__(self, path: Path | str, embedder: Embedder) -> None:
+    ``reuse`` names an older store file (a rebuild's predecessor): a text it holds a vector of
+    from the same model is not embedded again. The same text gives the same vector, so the
+    result is the one a full re-embedding gives, only sooner."""
+
+    def __init__(self, path: Path | str, embedder: Embedder, *, reuse: Path | None = None) -> None:
         self.path = path
         self._embedder = embedder
         self._db = _connect(path)
         self._db.execute("pragma journal_mode = wal")
         self._db.execute("pragma synchronous = normal")
         self._db.executescript(_SCHEMA)
+        self._reuse = False
+        if reuse is not None and Path(reuse).exists():
+            old = _connect(reuse)  # the index the lookups need, on older files too
+            try:
+                old.execute("create index if not exists memories_text on memories (text)")
+            finally:
+                old.close()
+            self._db.execute("attach database ? as previous", (str(reuse),))
+            self._reuse = True
         row = self._db.execute("select value from meta where name = 'layout'").fetchone()
         if row is None:
             self._db.execute("insert into meta values ('layout', ?)", (LAYOUT,))
         elif row[0] != LAYOUT:
             raise MemoryStoreError(f"{path}: memory store layout {row[0]}, expected {LAYOUT}")
-        self.reembed_stale()
+        if self.reembed_stale():
+            self._db.execute("delete from meta where name = 'index'")
+        self._ensure_index()
 
     @property
     def embedder(self) -> Embedder:
         return self._embedder
+
+    def _ensure_index(self) -> None:
+        """The vector index (a ``vec0`` table: tenant as partition key, kind, entity kind and
+        validity as metadata, so KNN filters in the scan): derived from ``memories`` and
+        ``vectors``, remade when the embedder's model or dimension changed."""
+        wanted = f"{self._embedder.name}@{self._embedder.dimension}"
+        row = self._db.execute("select value from meta where name = 'index'").fetchone()
+        exists = self._db.execute("select 1 from sqlite_master where name = 'vec_index'").fetchone()
+        if row is not None and row[0] == wanted and exists:
+            return
+        db = self._db
+        db.execute("begin immediate")
+        try:
+            db.execute("drop table if exists vec_index")
+            db.execute(
+                "create virtual table vec_index using vec0 (tenant_id text partition key, "
+                "kind text, entity_kind text, valid_from integer, ends_at integer, "
+                f"embedding float[{int(self._embedder.dimension)}] distance_metric=cosine)"
+            )
+            db.execute(
+                "insert into vec_index (rowid, tenant_id, kind, entity_kind, valid_from, "
+                "ends_at, embedding) select m.rowid, m.tenant_id, m.kind, m.entity_kind, "
+                "m.valid_from, coalesce(m.ends_at, ?), v.embedding from memories m "
+                "join vectors v on v.key = m.key order by m.rowid",
+                (OPEN_END,),
+            )
+            db.execute(
+                "insert into meta values ('index', ?) on conflict (name) "
+                "do update set value = excluded.value",
+                (wanted,),
+            )
+            db.execute("commit")
+        except BaseException:
+            db.execute("rollback")
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -184,6 +236,7 @@ class SqliteMemoryStore:
         if row is None:
             return set()
         db.execute("delete from keywords where rowid = ?", (row[0],))
+        db.execute("delete from vec_index where rowid = ?", (row[0],))
         db.execute("delete from vectors where key = ?", (key,))
         db.execute("delete from memories where key = ?", (key,))
         return {(row[1], row[2], row[3], row[4])}
@@ -208,7 +261,15 @@ class SqliteMemoryStore:
                 text,
             ),
         )
-        db.execute("insert into keywords (rowid, text) values (?, ?)", (cursor.lastrowid, text))
+        rowid = cursor.lastrowid
+        db.execute("insert into keywords (rowid, text) values (?, ?)", (rowid, text))
+        db.execute(
+            "insert into vec_index (rowid, tenant_id, kind, entity_kind, valid_from, ends_at, "
+            "embedding) values (?, ?, ?, ?, ?, ?, ?)",
+            (rowid, record.tenant_id, record.kind, record.entity_kind,
+             to_millis(record.valid_from),
+             OPEN_END if record.valid_to is None else to_millis(record.valid_to), vector),
+        )  # fmt: skip
         db.execute(
             "insert into vectors values (?, ?, ?, ?)",
             (key, self._embedder.name, self._embedder.dimension, vector),
@@ -218,19 +279,40 @@ class SqliteMemoryStore:
         """Deterministic supersession: each fact of the group ends at its own valid_to or at
         the next version's valid_from, whichever is first. Order of arrival plays no part."""
         rows = self._db.execute(
-            "select key, valid_from, valid_to from memories where kind = 'fact' and "
-            "tenant_id = ? and entity_kind = ? and entity_id = ? and attribute = ? "
+            "select rowid, valid_from, valid_to, ends_at from memories where kind = 'fact' "
+            "and tenant_id = ? and entity_kind = ? and entity_id = ? and attribute = ? "
             "order by valid_from, key",
             group,
         ).fetchall()
-        for index, (key, _, valid_to) in enumerate(rows):
+        for index, (rowid, _, valid_to, ends_at) in enumerate(rows):
             nxt = rows[index + 1][1] if index + 1 < len(rows) else None
             ends = [t for t in (valid_to, nxt) if t is not None]
+            end = min(ends) if ends else None
+            if end == ends_at:
+                continue
+            self._db.execute("update memories set ends_at = ? where rowid = ?", (end, rowid))
             self._db.execute(
-                "update memories set ends_at = ? where key = ?", (min(ends) if ends else None, key)
+                "update vec_index set ends_at = ? where rowid = ?",
+                (OPEN_END if end is None else end, rowid),
             )
 
+    def _reused(self, text: str) -> bytes | None:
+        if not self._reuse:
+            return None
+        row = self._db.execute(
+            "select v.embedding from previous.memories m join previous.vectors v "
+            "on v.key = m.key where m.text = ? and v.model = ? and v.dimension = ? limit 1",
+            (text, self._embedder.name, self._embedder.dimension),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
     def _vectors(self, texts: Sequence[str]) -> list[bytes]:
+        found = [self._reused(text) for text in texts]
+        missing = [text for text, vector in zip(texts, found, strict=True) if vector is None]
+        made = iter(self._embed(missing) if missing else [])
+        return [vector if vector is not None else next(made) for vector in found]
+
+    def _embed(self, texts: Sequence[str]) -> list[bytes]:
         import sqlite_vec
 
         vectors = self._embedder.embed(list(texts))
@@ -285,24 +367,19 @@ class SqliteMemoryStore:
         if k <= 0:
             return []
         pool = max(4 * k, 20)
+        if kinds is not None and not kinds:
+            return []
         where, params = _filters(tenant_id, kinds, entity_kind, as_of)
-        vector = self._vectors([query])[0]
-        by_vector = [
-            row[0]
-            for row in self._db.execute(
-                "select m.key from memories m join vectors v on v.key = m.key "
-                f"where {where} and v.model = ? and v.dimension = ? "
-                "order by vec_distance_cosine(v.embedding, ?), m.key limit ?",
-                (*params, self._embedder.name, self._embedder.dimension, vector, pool),
-            )
-        ]
+        by_vector = self._nearest(self._vectors([query])[0], tenant_id, kinds, entity_kind,
+                                  as_of, pool, where, params)  # fmt: skip
         by_keyword: list[str] = []
         match = fts_query(query)
         if match is not None:
             by_keyword = [
                 row[0]
                 for row in self._db.execute(
-                    "select m.key from keywords join memories m on m.rowid = keywords.rowid "
+                    "select m.key from keywords cross join memories m "
+                    "on m.rowid = keywords.rowid "
                     f"where keywords match ? and {where} "
                     "order by bm25(keywords), m.key limit ?",
                     (match, *params, pool),
@@ -316,6 +393,48 @@ class SqliteMemoryStore:
             Hit(key, records[key], score, vector_rank.get(key), keyword_rank.get(key))
             for key, score in fused
         ]
+
+    def _nearest(
+        self,
+        vector: bytes,
+        tenant_id: str,
+        kinds: Sequence[MemoryKind] | None,
+        entity_kind: EntityKind | None,
+        as_of: datetime | None,
+        pool: int,
+        where: str,
+        params: list[Any],
+    ) -> list[str]:
+        """KNN in the vec0 index, filtered there by tenant (its partition), kind, entity kind
+        and validity; the rows are then read back through the same WHERE as every read."""
+        clauses = ["embedding match ?", "k = ?", "tenant_id = ?"]
+        values: list[Any] = [vector, pool, tenant_id]
+        if kinds is not None and len(set(kinds)) == 1:
+            clauses.append("kind = ?")
+            values.append(kinds[0])
+        if entity_kind is not None:
+            clauses.append("entity_kind = ?")
+            values.append(entity_kind)
+        if as_of is None:
+            clauses.append("ends_at = ?")
+            values.append(OPEN_END)
+        else:
+            moment = to_millis(as_of)
+            clauses.extend(["valid_from <= ?", "ends_at > ?"])
+            values.extend([moment, moment])
+        nearest = self._db.execute(
+            f"select rowid, distance from vec_index where {' and '.join(clauses)} "
+            "order by distance",
+            values,
+        ).fetchall()
+        keys: list[str] = []
+        for rowid, _distance in nearest:
+            row = self._db.execute(
+                f"select m.key from memories m where m.rowid = ? and {where}", (rowid, *params)
+            ).fetchone()
+            if row is not None:
+                keys.append(row[0])
+        return keys
 
     def _records(self, keys: Iterable[str]) -> dict[str, MemoryRecord]:
         found = {}
@@ -438,7 +557,7 @@ def fresh_store(
     building = path.with_name(path.name + ".rebuilding")
     for leftover in _files(building):
         leftover.unlink(missing_ok=True)
-    store = SqliteMemoryStore(building, embedder)
+    store = SqliteMemoryStore(building, embedder, reuse=path if path.exists() else None)
 
     def publish() -> None:
         store._db.execute("pragma wal_checkpoint(truncate)")

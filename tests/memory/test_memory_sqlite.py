@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from processors.memory.fakes import FakeHashEmbedder
@@ -51,3 +52,29 @@ def test_reciprocal_rank_fusion_rewards_agreement_and_breaks_ties_by_key() -> No
     fused = fuse([["a", "b", "c"], ["b", "d"]])
     assert [key for key, _ in fused] == ["b", "a", "d", "c"]
     assert fuse([["y"], ["x"]]) == [("x", 1 / 61), ("y", 1 / 61)]
+
+
+class CountingEmbedder(FakeHashEmbedder):
+    """The fake embedder, counting the texts it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def test_a_rebuild_reuses_the_vectors_of_the_store_it_replaces(tmp_path: Path) -> None:
+    records = [fact("t1", f"v{i}", "website", f"https://v{i}.test", at(1)) for i in range(4)]
+    old = SqliteMemoryStore(tmp_path / "old.sqlite", FakeHashEmbedder())
+    Feed(old).put(*records[:3])
+    old.close()
+    counting = CountingEmbedder()
+    rebuilt = SqliteMemoryStore(tmp_path / "new.sqlite", counting, reuse=tmp_path / "old.sqlite")
+    Feed(rebuilt).put(*records)
+    assert counting.texts == [records[3].text()]  # only the new text was embedded
+    scratch = SqliteMemoryStore(tmp_path / "scratch.sqlite", FakeHashEmbedder())
+    Feed(scratch).put(*records)
+    assert rebuilt.digest() == scratch.digest()
