@@ -4,8 +4,9 @@ and full rebuild time, for each store, at 10k and 100k memories.
     flock /tmp/heavy.lock .venv/bin/python benchmarks/memory_store.py
     .venv/bin/python benchmarks/memory_store.py --sizes 2000 --queries 50     # a quick look
 
-For each size a topic ``memory.facts`` (under a fresh prefix) gets that many memories of 10
-tenants (Zipf-like sizes, so the largest has about a third), written by the real
+For each size a topic ``memory.facts`` (under a fresh prefix) gets that many memories of
+``--tenants`` tenants (Zipf-like sizes: of 10, the largest has about a third; 1 is the worst
+case, where the tenant filter prunes nothing), written by the real
 ``MemoryWriter``; each store is then rebuilt from offset 0 by the real ``Materializer`` (the
 rebuild time; memories/s is the materialization throughput from the topic), and answers
 ``--queries`` searches (k=5, tenants drawn by their share of the memories) whose p50/p95 are
@@ -62,7 +63,6 @@ from processors.settings import Settings  # noqa: E402
 from processors.testing.broker import session_broker  # noqa: E402
 from processors.testing.postgres import session_postgres  # noqa: E402
 
-TENANTS = 10
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 ATTRIBUTES = ("account_category", "iban", "phone", "website", "payroll_provider", "bank")
 REAL_WORDS = re.findall(
@@ -92,16 +92,16 @@ def _vocabulary(rng: random.Random) -> list[str]:
     return sorted(made) + REAL_WORDS
 
 
-def memories(n: int, seed: int = 17) -> list[MemoryRecord]:
+def memories(n: int, tenants: int = 10, seed: int = 17) -> list[MemoryRecord]:
     """``n`` deterministic memories: facts (85 %, some entity attributes in several versions,
-    so supersession happens) and episodes, over ``TENANTS`` tenants of Zipf-like sizes."""
+    so supersession happens) and episodes, over ``tenants`` tenants of Zipf-like sizes."""
     rng = random.Random(seed)
     words = _vocabulary(rng)
-    weights = [1 / (i + 1) for i in range(TENANTS)]
+    weights = [1 / (i + 1) for i in range(tenants)]
     entities = max(50, n // 6)
     out: list[MemoryRecord] = []
     for i in range(n):
-        tenant = f"tenant-{rng.choices(range(TENANTS), weights)[0]}"
+        tenant = f"tenant-{rng.choices(range(tenants), weights)[0]}"
         when = T0 + timedelta(days=rng.randint(0, 600), seconds=i)
         provenance = Provenance(
             run_id=f"run-{i}",
@@ -262,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument(
+        "--tenants", type=int, default=10,
+        help="Zipf-like tenant sizes (10: the largest holds ~34%%); 1 is the worst case",
+    )  # fmt: skip
+    parser.add_argument(
         "--search-budget", type=float, default=180.0,
         help="seconds of searching per store and size; queries past it are not run (reported)",
     )  # fmt: skip
@@ -274,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "embedder": "fake-hash-384 (hashed bag of words; not a model)",
+        "tenants": args.tenants,
         "raw_speed_start_mips": raw_speed(),
     }
     print(f"raw speed {result['raw_speed_start_mips']} M loop/s", file=sys.stderr, flush=True)
@@ -295,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             contracts = registry.contracts(settings)
             admin = admin_client(settings)
             apply_topics(admin, contracts.catalog)
-            records = memories(size)
+            records = memories(size, args.tenants)
             producer = Producer(producer_config(settings))
             started = time.perf_counter()
             MemoryWriter(producer, contracts, timeout=300).write(records)
