@@ -17,25 +17,28 @@ two rankings are fused by reciprocal rank (:func:`fuse`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-import re
 import sqlite3 as _stdlib_sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
+from processors.memory.ranking import fuse, terms
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
 from processors.settings import Settings
 
-LAYOUT = "1"
-RRF_K = 60
+LAYOUT = "2"
 OPEN_END = 2**62  # ends_at of an open-ended memory in the vector index (it holds no NULL)
-_WORD = re.compile(r"\w+", re.UNICODE)
+COARSE_FACTOR, COARSE_MIN = 10, 200  # binary-quantized candidates for the exact re-rank
+COMMON_SHARE, COMMON_MIN = 0.05, 1000  # a query term in more documents than this is common
 
 _SCHEMA = """
 create table if not exists meta (name text primary key, value text not null);
@@ -61,7 +64,9 @@ create table if not exists vectors (
     dimension integer not null,
     embedding blob not null
 );
-create virtual table if not exists keywords using fts5 (text, tokenize = 'porter unicode61');
+create virtual table if not exists keywords
+    using fts5 (text, tokenize = 'unicode61 remove_diacritics 2');
+create virtual table if not exists keywords_vocab using fts5vocab (keywords, row);
 create table if not exists positions (partition integer primary key, next_offset integer not null);
 """
 
@@ -87,7 +92,9 @@ def _connect(path: Path | str) -> Any:
     except ImportError as exc:
         raise MemoryStoreError("sqlite-vec is not installed: pip install sqlite-vec") from exc
     driver = _driver()
-    connection = driver.connect(str(path), isolation_level=None)
+    # shared across threads (a follower applies while a daemon searches): the store's lock
+    # serializes every use of its connection
+    connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
     connection.enable_load_extension(True)
     sqlite_vec.load(connection)
     connection.enable_load_extension(False)
@@ -95,22 +102,27 @@ def _connect(path: Path | str) -> Any:
 
 
 def fts_query(text: str) -> str | None:
-    """The words of ``text`` as an FTS5 query (each quoted, joined by OR): user text never
-    reaches FTS5's query syntax. ``None`` when there is no word."""
-    words = sorted({w.lower() for w in _WORD.findall(text)})
+    """The terms of ``text`` as an FTS5 query (each quoted, joined by OR): user text never
+    reaches FTS5's query syntax. ``None`` when there is no term."""
+    words = terms(text)
     if not words:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: each key scores the sum of ``1 / (k + rank)`` over the rankings
-    it appears in (ranks from 1); ties broken by key, so the order is deterministic."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, key in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _locked(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run a store method under the store's lock (its first argument is the store)."""
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return run
 
 
 class SqliteMemoryStore:
@@ -126,6 +138,10 @@ class SqliteMemoryStore:
     def __init__(self, path: Path | str, embedder: Embedder, *, reuse: Path | None = None) -> None:
         self.path = path
         self._embedder = embedder
+        self._lock = threading.RLock()
+        self._binary = embedder.dimension % 8 == 0  # a binary index (bit[D]) needs bytes
+        self._pool: ThreadPoolExecutor | None = None
+        self._reader: Any = None  # the keyword search's own connection (in the pool's thread)
         self._db = _connect(path)
         self._db.execute("pragma journal_mode = wal")
         self._db.execute("pragma synchronous = normal")
@@ -152,11 +168,15 @@ class SqliteMemoryStore:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    def _quantized(self, expression: str) -> str:
+        return f"vec_quantize_binary({expression})" if self._binary else expression
+
     def _ensure_index(self) -> None:
         """The vector index (a ``vec0`` table: tenant as partition key, kind, entity kind and
         validity as metadata, so KNN filters in the scan): derived from ``memories`` and
         ``vectors``, remade when the embedder's model or dimension changed."""
-        wanted = f"{self._embedder.name}@{self._embedder.dimension}"
+        kind = "bit" if self._binary else "float"
+        wanted = f"{self._embedder.name}@{self._embedder.dimension}:{kind}"
         row = self._db.execute("select value from meta where name = 'index'").fetchone()
         exists = self._db.execute("select 1 from sqlite_master where name = 'vec_index'").fetchone()
         if row is not None and row[0] == wanted and exists:
@@ -165,16 +185,20 @@ class SqliteMemoryStore:
         db.execute("begin immediate")
         try:
             db.execute("drop table if exists vec_index")
+            column = (
+                f"embedding bit[{int(self._embedder.dimension)}]"
+                if self._binary
+                else f"embedding float[{int(self._embedder.dimension)}] distance_metric=cosine"
+            )
             db.execute(
                 "create virtual table vec_index using vec0 (tenant_id text partition key, "
-                "kind text, entity_kind text, valid_from integer, ends_at integer, "
-                f"embedding float[{int(self._embedder.dimension)}] distance_metric=cosine)"
+                f"kind text, entity_kind text, valid_from integer, ends_at integer, {column})"
             )
             db.execute(
                 "insert into vec_index (rowid, tenant_id, kind, entity_kind, valid_from, "
                 "ends_at, embedding) select m.rowid, m.tenant_id, m.kind, m.entity_kind, "
-                "m.valid_from, coalesce(m.ends_at, ?), v.embedding from memories m "
-                "join vectors v on v.key = m.key order by m.rowid",
+                f"m.valid_from, coalesce(m.ends_at, ?), {self._quantized('v.embedding')} "
+                "from memories m join vectors v on v.key = m.key order by m.rowid",
                 (OPEN_END,),
             )
             db.execute(
@@ -187,11 +211,19 @@ class SqliteMemoryStore:
             db.execute("rollback")
             raise
 
+    @_locked
     def close(self) -> None:
+        if self._pool is not None:
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                self._pool.submit(reader.close).result()
+            self._pool.shutdown()
+            self._pool = None
         self._db.close()
 
     # ---- materialization -------------------------------------------------------------------
 
+    @_locked
     def apply(self, key: str, record: MemoryRecord | None, *, partition: int, offset: int) -> bool:
         if record is not None and record.key != key:
             raise MemoryStoreError(
@@ -265,7 +297,7 @@ class SqliteMemoryStore:
         db.execute("insert into keywords (rowid, text) values (?, ?)", (rowid, text))
         db.execute(
             "insert into vec_index (rowid, tenant_id, kind, entity_kind, valid_from, ends_at, "
-            "embedding) values (?, ?, ?, ?, ?, ?, ?)",
+            f"embedding) values (?, ?, ?, ?, ?, ?, {self._quantized('?')})",
             (rowid, record.tenant_id, record.kind, record.entity_kind,
              to_millis(record.valid_from),
              OPEN_END if record.valid_to is None else to_millis(record.valid_to), vector),
@@ -326,6 +358,7 @@ class SqliteMemoryStore:
                 )
         return [bytes(sqlite_vec.serialize_float32(v)) for v in vectors]
 
+    @_locked
     def reembed_stale(self, batch: int = 64) -> int:
         """Re-embed every vector not made by this store's embedder; returns how many."""
         db = self._db
@@ -352,6 +385,7 @@ class SqliteMemoryStore:
 
     # ---- reads -----------------------------------------------------------------------------
 
+    @_locked
     def search(
         self,
         tenant_id: str,
@@ -370,21 +404,17 @@ class SqliteMemoryStore:
         if kinds is not None and not kinds:
             return []
         where, params = _filters(tenant_id, kinds, entity_kind, as_of)
-        by_vector = self._nearest(self._vectors([query])[0], tenant_id, kinds, entity_kind,
-                                  as_of, pool, where, params)  # fmt: skip
-        by_keyword: list[str] = []
-        match = fts_query(query)
-        if match is not None:
-            by_keyword = [
-                row[0]
-                for row in self._db.execute(
-                    "select m.key from keywords cross join memories m "
-                    "on m.rowid = keywords.rowid "
-                    f"where keywords match ? and {where} "
-                    "order by bm25(keywords), m.key limit ?",
-                    (match, *params, pool),
-                )
-            ]
+        vector = self._vectors([query])[0]
+        match = fts_query(" ".join(self._informative(terms(query))))
+        # the two retrievers at once: the keyword one on its own connection, in a thread
+        # (SQLite runs without the GIL); each filters by the tenant in its own query
+        keyword = (
+            self._keywords().submit(self._by_keyword, match, where, params, pool)
+            if match is not None
+            else None
+        )
+        by_vector = self._nearest(vector, tenant_id, kinds, entity_kind, as_of, pool, params)
+        by_keyword = keyword.result() if keyword is not None else []
         fused = fuse([by_vector, by_keyword])[:k]
         records = self._records([key for key, _ in fused])
         vector_rank = {key: rank for rank, key in enumerate(by_vector, start=1)}
@@ -394,6 +424,43 @@ class SqliteMemoryStore:
             for key, score in fused
         ]
 
+    def _keywords(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-fts")
+        return self._pool
+
+    def _by_keyword(self, match: str, where: str, params: list[Any], pool: int) -> list[str]:
+        if self._reader is None:  # made and used in the pool's one thread only
+            self._reader = _connect(self.path)
+        return [
+            row[0]
+            for row in self._reader.execute(
+                "select m.key from keywords cross join memories m on m.rowid = keywords.rowid "
+                f"where keywords match ? and {where} order by bm25(keywords), m.key limit ?",
+                (match, *params, pool),
+            )
+        ]
+
+    def _informative(self, words: list[str]) -> list[str]:
+        """The query terms worth a keyword search: a term found in more than ``COMMON_SHARE``
+        of all documents (and more than ``COMMON_MIN``) ranks little under BM25 and costs a
+        scan of its documents, so it is dropped — unless every term is common, then the rarest
+        stays. Small stores keep every term."""
+        if len(words) <= 1:
+            return words
+        total = int(self._db.execute("select count(*) from memories").fetchone()[0])
+        limit = max(COMMON_SHARE * total, COMMON_MIN)
+        if total <= limit:
+            return words
+        counts = {}
+        for word in words:
+            row = self._db.execute(
+                "select doc from keywords_vocab where term = ?", (word,)
+            ).fetchone()
+            counts[word] = 0 if row is None else int(row[0])
+        kept = [w for w in words if counts[w] <= limit]
+        return kept or [min(words, key=lambda w: (counts[w], w))]
+
     def _nearest(
         self,
         vector: bytes,
@@ -402,12 +469,13 @@ class SqliteMemoryStore:
         entity_kind: EntityKind | None,
         as_of: datetime | None,
         pool: int,
-        where: str,
         params: list[Any],
     ) -> list[str]:
-        """KNN in the vec0 index, filtered there by tenant (its partition), kind, entity kind
-        and validity; the rows are then read back through the same WHERE as every read."""
-        clauses = ["embedding match ?", "k = ?", "tenant_id = ?"]
+        """Two stages: the nearest ``COARSE_FACTOR * pool`` by Hamming distance in the binary
+        vec0 index (filtered there by tenant — its partition —, kind, entity kind and
+        validity), then exact cosine over those float vectors, through the same WHERE as every
+        read. Exact whenever the tenant's matching memories are fewer than the candidates."""
+        clauses = ["k = ?", "tenant_id = ?"]
         values: list[Any] = [vector, pool, tenant_id]
         if kinds is not None and len(set(kinds)) == 1:
             clauses.append("kind = ?")
@@ -422,19 +490,28 @@ class SqliteMemoryStore:
             moment = to_millis(as_of)
             clauses.extend(["valid_from <= ?", "ends_at > ?"])
             values.extend([moment, moment])
-        nearest = self._db.execute(
-            f"select rowid, distance from vec_index where {' and '.join(clauses)} "
-            "order by distance",
-            values,
-        ).fetchall()
-        keys: list[str] = []
-        for rowid, _distance in nearest:
-            row = self._db.execute(
-                f"select m.key from memories m where m.rowid = ? and {where}", (rowid, *params)
-            ).fetchone()
-            if row is not None:
-                keys.append(row[0])
-        return keys
+        values[1] = max(COARSE_FACTOR * pool, COARSE_MIN) if self._binary else pool
+        probe = "vec_quantize_binary(?)" if self._binary else "?"
+        rowids = [
+            row[0]
+            for row in self._db.execute(
+                f"select rowid from vec_index where {' and '.join(clauses)} and "
+                f"embedding match {probe} order by distance",
+                [*values[1:], vector],
+            )
+        ]
+        # exact cosine over the candidates, through the WHERE every read shares (the tenant
+        # column unindexed there: the candidates' rowids are the way in)
+        where, _ = _filters(tenant_id, kinds, entity_kind, as_of, by_rowid=True)
+        return [
+            row[0]
+            for row in self._db.execute(
+                "select m.key from memories m join vectors v on v.key = m.key "
+                f"where m.rowid in (select value from json_each(?)) and {where} "
+                "order by vec_distance_cosine(v.embedding, ?), m.key limit ?",
+                (json.dumps(rowids), *params, vector, pool),
+            )
+        ]
 
     def _records(self, keys: Iterable[str]) -> dict[str, MemoryRecord]:
         found = {}
@@ -443,6 +520,7 @@ class SqliteMemoryStore:
             found[key] = _load(row[0])
         return found
 
+    @_locked
     def facts(
         self,
         tenant_id: str,
@@ -461,6 +539,7 @@ class SqliteMemoryStore:
         ).fetchall()
         return [_load(r[0]) for r in rows]
 
+    @_locked
     def keys(
         self, tenant_id: str, entity_kind: EntityKind | None = None, entity_id: str | None = None
     ) -> list[str]:
@@ -478,13 +557,16 @@ class SqliteMemoryStore:
             params.append(entity_id)
         return [row[0] for row in self._db.execute(sql + " order by key", params)]
 
+    @_locked
     def positions(self) -> dict[int, int]:
         rows = self._db.execute("select partition, next_offset from positions order by 1")
         return {int(p): int(o) for p, o in rows}
 
+    @_locked
     def count(self) -> int:
         return int(self._db.execute("select count(*) from memories").fetchone()[0])
 
+    @_locked
     def digest(self) -> str:
         h = hashlib.sha256()
         for key, record, ends_at in self._db.execute(
@@ -509,9 +591,12 @@ def _filters(
     kinds: Sequence[MemoryKind] | None,
     entity_kind: EntityKind | None,
     as_of: datetime | None,
+    *,
+    by_rowid: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The WHERE clause every read shares: the tenant first, always."""
-    clauses = ["m.tenant_id = ?"]
+    """The WHERE clause every read shares: the tenant first, always. ``by_rowid``: rows are
+    found by rowid, so the tenant's index must not be chosen to scan (``+`` keeps it off)."""
+    clauses = ["+m.tenant_id = ?" if by_rowid else "m.tenant_id = ?"]
     params: list[Any] = [tenant_id]
     if kinds is not None:
         if not kinds:
@@ -560,8 +645,7 @@ def fresh_store(
     store = SqliteMemoryStore(building, embedder, reuse=path if path.exists() else None)
 
     def publish() -> None:
-        store._db.execute("pragma wal_checkpoint(truncate)")
-        store.close()
+        store.close()  # the last connection: SQLite checkpoints the WAL into the file
         for old in _files(path)[1:]:
             old.unlink(missing_ok=True)
         os.replace(building, path)

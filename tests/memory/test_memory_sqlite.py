@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from processors.memory.fakes import FakeHashEmbedder
-from processors.memory.sqlite_store import SqliteMemoryStore, fts_query, fuse
+from processors.memory.ranking import fuse
+from processors.memory.sqlite_store import SqliteMemoryStore, fts_query
 from processors.testing.memory import Feed, at, fact
 
 
@@ -44,7 +45,7 @@ def test_another_model_re_embeds_instead_of_mixing_spaces(tmp_path: Path) -> Non
 
 
 def test_user_text_never_reaches_the_fts_query_syntax() -> None:
-    assert fts_query('acme" OR tenant_id:* NEAR(') == '"acme" OR "near" OR "or" OR "tenant_id"'
+    assert fts_query('Acmé" OR tenant_id:* NEAR(') == '"acme" OR "id" OR "near" OR "or" OR "tenant"'
     assert fts_query("  ---  ") is None
 
 
