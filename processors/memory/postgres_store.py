@@ -19,11 +19,11 @@ and dimension, read with pgvector's iterative index scans (0.8) so the tenant, k
 time filters in the same ``WHERE`` still yield a full candidate list (with pgvector 0.5 to 0.7
 the index post-filters, and a rare tenant can get fewer than ``k`` vector candidates). The
 planner chooses: a tenant with few rows is read exactly through the btree on the tenant.
-Keywords: PostgreSQL full-text search over the record's words as Python splits them, stemmed
-(Snowball English) and without stop words as FTS5's porter tokenizer does, ranked by
-``ts_rank`` (not BM25: the keyword order can differ from the SQLite store's). The two rankings
-are fused by the same reciprocal rank fusion as the SQLite store's
-(:func:`processors.memory.sqlite_store.fuse`).
+Keywords: PostgreSQL full-text search (``simple``: no stemming, no stop words) over the
+record's terms as the SQLite store's FTS5 tokenizer makes them
+(:func:`processors.memory.ranking.terms`), ranked by ``ts_rank`` (not BM25: the keyword order
+can differ from the SQLite store's). The two rankings are fused by the same reciprocal rank
+fusion (:func:`processors.memory.ranking.fuse`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from typing import Any
 
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
+from processors.memory.ranking import fuse, terms
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
-from processors.memory.sqlite_store import fuse
 from processors.settings import Settings
 
 try:
@@ -52,9 +52,8 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed e
     ) from _missing
 
 LAYOUT = "1"
-TEXT_SEARCH = "memory_words"  # created in the store's schema by _TEXT_SEARCH
+TEXT_SEARCH = "pg_catalog.simple"  # the terms arrive folded: no stemming, no stop words
 HNSW_EF_SEARCH = 100
-_WORD = re.compile(r"\w+", re.UNICODE)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")  # room for the rebuild's suffix
 _REBUILDING = "_rebuilding"
 
@@ -84,27 +83,18 @@ create table if not exists positions (partition integer primary key, next_offset
 """
 
 
-# English stemming (Snowball) and no stop words, like the SQLite store's FTS5 'porter unicode61':
-# short facts are mostly names, and a stop word can be part of one
-_TEXT_SEARCH = """
-create text search dictionary memory_stem (template = snowball, language = english);
-create text search configuration memory_words (copy = pg_catalog.simple);
-alter text search configuration memory_words alter mapping
-    for asciiword, word, hword_part, hword_asciipart, asciihword, hword with memory_stem;
-"""
-
-
 def words_of(text: str) -> str:
-    """The words of ``text`` as Python's ``\\w+`` splits them, space-separated: what both the
-    index and the query see, so ``V-1023`` is the words ``V`` and ``1023`` on both sides."""
-    return " ".join(_WORD.findall(text))
+    """The terms of ``text`` as the SQLite store's tokenizer makes them (unicode61, case and
+    diacritics folded: :func:`processors.memory.ranking.terms`), space-separated: what the
+    index holds, so both stores match the same words."""
+    return " ".join(terms(text))
 
 
 def tsquery_text(text: str) -> str | None:
-    """The words of ``text`` as a ``to_tsquery`` argument (joined by ``|``): only ``\\w``
-    characters reach the query syntax. ``None`` when there is no word."""
-    words = sorted({w.lower() for w in _WORD.findall(text)})
-    return " | ".join(words) if words else None
+    """The terms of ``text`` as a ``to_tsquery`` argument (joined by ``|``): terms are letters
+    and digits only, so no user text reaches the query syntax. ``None`` when there is none."""
+    found = terms(text)
+    return " | ".join(found) if found else None
 
 
 class PostgresMemoryStore:
@@ -123,7 +113,7 @@ class PostgresMemoryStore:
         self.schema = schema
         self._embedder = embedder
         self._index = _index_name(embedder)
-        self._config = f"{schema}.{TEXT_SEARCH}"
+        self._config = TEXT_SEARCH
         with _mapped("open"):
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         try:
@@ -157,12 +147,6 @@ class PostgresMemoryStore:
             db.execute(sql.SQL("create schema if not exists {}").format(schema))
             db.execute(sql.SQL("set local search_path to {}, public").format(schema))
             db.execute(_SCHEMA)
-            known = db.execute(
-                "select 1 from pg_ts_config where cfgname = %s and cfgnamespace = %s::regnamespace",
-                (TEXT_SEARCH, self.schema),
-            )
-            if known.fetchone() is None:
-                db.execute(_TEXT_SEARCH)
             found = db.execute("select value from meta where name = 'layout'").fetchone()
             if found is None:
                 db.execute("insert into meta values ('layout', %s)", (LAYOUT,))
