@@ -33,6 +33,7 @@ import hashlib
 import json
 import re
 import struct
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -114,6 +115,7 @@ class PostgresMemoryStore:
         self._embedder = embedder
         self._index = _index_name(embedder)
         self._config = TEXT_SEARCH
+        self._lock = threading.RLock()  # one connection: one transaction at a time
         with _mapped("open"):
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
         try:
@@ -171,6 +173,13 @@ class PostgresMemoryStore:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    @contextlib.contextmanager
+    def _locked(self, action: str) -> Iterator[None]:
+        """The connection to this thread alone (a follower applies while a daemon searches),
+        psycopg's errors mapped."""
+        with self._lock, _mapped(action):
+            yield
+
     def close(self) -> None:
         self._db.close()
 
@@ -183,7 +192,7 @@ class PostgresMemoryStore:
             )
         vector = None if record is None else self._vectors([record.text()])[0]
         db = self._db
-        with _mapped(f"apply memory.facts[{partition}]@{offset}"), db.transaction():
+        with self._locked(f"apply memory.facts[{partition}]@{offset}"), db.transaction():
             db.execute(
                 "insert into positions values (%s, 0) on conflict (partition) do nothing",
                 (partition,),
@@ -276,7 +285,7 @@ class PostgresMemoryStore:
         """Re-embed every vector not made by this store's embedder; returns how many. Indexes
         of other models are dropped once none of their vectors is left."""
         db = self._db
-        with _mapped("re-embed"):
+        with self._locked("re-embed"):
             stale = db.execute(
                 "select key, text from memories where model != %s or dimension != %s order by key",
                 (self._embedder.name, self._embedder.dimension),
@@ -284,14 +293,14 @@ class PostgresMemoryStore:
         for start in range(0, len(stale), batch):
             chunk = stale[start : start + batch]
             vectors = self._vectors([text for _, text in chunk])
-            with _mapped("re-embed"), db.transaction():
+            with self._locked("re-embed"), db.transaction():
                 for (key, _), vector in zip(chunk, vectors, strict=True):
                     db.execute(
                         "update memories set model = %s, dimension = %s, "
                         "embedding = %s::vector where key = %s",
                         (self._embedder.name, self._embedder.dimension, vector, key),
                     )
-        with _mapped("re-embed"):
+        with self._locked("re-embed"):
             for (index,) in db.execute(
                 "select indexname from pg_indexes where schemaname = %s "
                 "and indexname like 'memories_vec_%%' and indexname != %s",
@@ -331,7 +340,7 @@ class PostgresMemoryStore:
         ).format(dimension=dimension, where=where, model=sql.Literal(self._embedder.name))
         match = tsquery_text(query)
         db = self._db
-        with _mapped("search"), db.transaction():
+        with self._locked("search"), db.transaction():
             if self._iterative:
                 db.execute("set local hnsw.iterative_scan = strict_order")
                 db.execute(f"set local hnsw.ef_search = {HNSW_EF_SEARCH}")
@@ -377,7 +386,7 @@ class PostgresMemoryStore:
         if not tenant_id:
             raise MemoryStoreError("facts needs a tenant")
         where, params = _filters(tenant_id, ("fact",), entity_kind, as_of)
-        with _mapped("facts"):
+        with self._locked("facts"):
             rows = self._db.execute(
                 sql.SQL(
                     "select m.record from memories m where {where} and m.entity_id = %s "
@@ -402,16 +411,16 @@ class PostgresMemoryStore:
         if entity_id is not None:
             query += " and entity_id = %s"
             params.append(entity_id)
-        with _mapped("keys"):
+        with self._locked("keys"):
             return [row[0] for row in self._db.execute(query + " order by key", params)]
 
     def positions(self) -> dict[int, int]:
-        with _mapped("positions"):
+        with self._locked("positions"):
             rows = self._db.execute("select partition, next_offset from positions order by 1")
             return {int(p): int(o) for p, o in rows}
 
     def count(self) -> int:
-        with _mapped("count"):
+        with self._locked("count"):
             row = self._db.execute("select count(*) from memories").fetchone()
         assert row is not None
         return int(row[0])
@@ -420,7 +429,7 @@ class PostgresMemoryStore:
         """The SQLite store's digest over the same content: records with their ends, vectors
         (float32, little-endian) with their model, positions."""
         h = hashlib.sha256()
-        with _mapped("digest"), self._db.transaction():
+        with self._locked("digest"), self._db.transaction():
             rows = self._db.execute("select key, record, ends_at from memories order by key")
             for key, record, ends_at in rows:
                 h.update(f"m|{key}|{record}|{ends_at}\n".encode())

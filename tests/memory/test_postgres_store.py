@@ -298,3 +298,31 @@ def test_an_unreachable_server_is_a_memory_store_error() -> None:
     with pytest.raises(MemoryStoreError, match="open") as caught:
         PostgresMemoryStore(dsn, FakeHashEmbedder(16))
     assert "secret-pw" not in str(caught.value)
+
+
+def test_one_store_applies_in_one_thread_while_another_searches(
+    postgres_dsn: str, schema: str
+) -> None:
+    store = PostgresMemoryStore(postgres_dsn, FakeHashEmbedder(16), schema=schema)
+    log = stream(13, 120)
+    failures: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for _ in range(60):
+                for hit in store.search("tenant-a", "payroll bank", k=5):
+                    assert hit.record.tenant_id == "tenant-a"
+        except (MemoryStoreError, AssertionError) as exc:  # the test thread fails with it
+            failures.append(exc)
+
+    searcher = threading.Thread(target=search)
+    searcher.start()
+    try:
+        for offset, (key, record) in enumerate(log):
+            assert store.apply(key, record, partition=0, offset=offset)
+        searcher.join()
+        assert failures == []
+        assert store.positions() == {0: len(log)}
+    finally:
+        searcher.join()
+        store.close()
