@@ -74,6 +74,9 @@ class MemorySettings(BaseModel):
     # "local:all-MiniLM-L6-v2" (on this machine) or "openai-compatible:URL#MODEL@DIMENSION"
     embedder: str = "local:all-MiniLM-L6-v2"
     embeddings_api_key: SecretStr | None = None  # for a hosted embeddings endpoint
+    # the postgres store: a libpq DSN (may hold a password) and the schema it lives in
+    postgres_dsn: SecretStr | None = None
+    postgres_schema: str = "memory"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MemorySettings:
@@ -86,6 +89,10 @@ class MemorySettings(BaseModel):
             values["embedder"] = env["DAEMONS_EMBEDDER"]
         if env.get("DAEMONS_EMBEDDINGS_API_KEY"):
             values["embeddings_api_key"] = SecretStr(env["DAEMONS_EMBEDDINGS_API_KEY"])
+        if env.get("DAEMONS_POSTGRES_DSN"):
+            values["postgres_dsn"] = SecretStr(env["DAEMONS_POSTGRES_DSN"])
+        if env.get("DAEMONS_MEMORY_SCHEMA"):
+            values["postgres_schema"] = env["DAEMONS_MEMORY_SCHEMA"]
         return cls.model_validate(values)
 
 

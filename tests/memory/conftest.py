@@ -17,7 +17,7 @@ from processors.memory.port import Embedder, MemoryStore
 from processors.memory.sqlite_store import SqliteMemoryStore
 from processors.testing.memory import StoreFactory
 
-STORES: list[str] = ["sqlite"]
+STORES: list[str] = ["sqlite", "postgres"]
 
 
 @pytest.fixture
@@ -33,6 +33,31 @@ def sqlite_store_factory(tmp_path: Path) -> Iterator[StoreFactory]:
     yield make
     for store in opened:
         store.close()
+
+
+@pytest.fixture
+def postgres_store_factory(postgres_dsn: str) -> Iterator[StoreFactory]:
+    """Stores in fresh schemas of the session's real PostgreSQL (pgvector), dropped after."""
+    import uuid
+
+    import psycopg
+
+    from processors.memory.postgres_store import PostgresMemoryStore
+
+    opened: list[PostgresMemoryStore] = []
+    prefix = f"c{uuid.uuid4().hex[:10]}"
+    numbers = itertools.count()
+
+    def make(embedder: Embedder) -> MemoryStore:
+        store = PostgresMemoryStore(postgres_dsn, embedder, schema=f"{prefix}_{next(numbers)}")
+        opened.append(store)
+        return store
+
+    yield make
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        for store in opened:
+            store.close()
+            conn.execute(f"drop schema if exists {store.schema} cascade")
 
 
 @pytest.fixture(params=STORES)
