@@ -37,6 +37,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -118,12 +119,20 @@ class Work:
 
 
 def run_ours(settings: Settings, contracts: Contracts, group: str, slow: bool) -> None:
-    async def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
+    """(a): a plain handler — the work never waits, and the runtime runs a plain handler
+    inline, with no task per event (as Quix Streams' handlers and the bare loop); (b): an
+    ``async`` one, for the sleep."""
+
+    def handle(event: dict[str, Any], ctx: EventContext) -> list[Output]:
+        return [Output(OUT, answer(event, ctx.partition, ctx.offset))]
+
+    async def handle_slow(event: dict[str, Any], ctx: EventContext) -> list[Output]:
         if event["question"].startswith("sleep:"):
             await asyncio.sleep(SLOW_S)
         return [Output(OUT, answer(event, ctx.partition, ctx.offset))]
 
-    daemon = Daemon(name="peers", inputs=(IN,), outputs=(OUT,), handler=handle,
+    daemon = Daemon(name="peers", inputs=(IN,), outputs=(OUT,),
+                    handler=handle_slow if slow else handle,
                     dead_letter_topic="question-answering.dlq", group_id=group)  # fmt: skip
     runner = Runner(daemon, settings, contracts, concurrency=256)
 
@@ -243,7 +252,16 @@ def worker_main(argv: list[str]) -> None:
     framework, group, slow = argv[0], argv[1], argv[2] == "slow"
     settings = Settings.from_env()
     telemetry.tracer_provider()  # the same SDK provider (no exporter) for every framework
-    WORKERS[framework](settings, Contracts.load(settings), group, slow)
+    contracts = Contracts.load(settings)
+    profile = os.environ.get("PEERS_CPROFILE")  # --wrap "ours=env PEERS_CPROFILE=/tmp/x.prof"
+    if not profile:
+        WORKERS[framework](settings, contracts, group, slow)
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        WORKERS[framework](settings, contracts, group, slow)
+    profiler.dump_stats(profile)
 
 
 # ---- the parent: input, processes, reading the outputs -----------------------------------------
@@ -281,7 +299,16 @@ def produce(settings: Settings, contracts: Contracts, n: int, slow: bool) -> lis
     return ids
 
 
+WRAP: dict[str, list[str]] = {}
+"""``--wrap FRAMEWORK=COMMAND``: a command each of that framework's workers runs under, e.g.
+``ours='py-spy record --nonblocking -r 500 --format raw -o /tmp/ours-{n}.txt --'`` (``{n}``:
+a number per worker)."""
+_spawned = itertools.count()
+
+
 def spawn(framework: str, settings: Settings, group: str, slow: bool, log: Path) -> Any:
+    number = str(next(_spawned))
+    wrap = [part.replace("{n}", number) for part in WRAP.get(framework, [])]
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
@@ -290,16 +317,85 @@ def spawn(framework: str, settings: Settings, group: str, slow: bool, log: Path)
     }
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "worker", framework, group,
+            [*wrap, sys.executable, str(Path(__file__).resolve()), "worker", framework, group,
              "slow" if slow else "pass"],
             env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of processes so far, every thread (librdkafka's too), from
+    ``/proc/<pid>/stat`` (clock ticks, 10 ms here)."""
+    total, todo = 0, list(pids)
+    while todo:  # and their children: a worker under ``--wrap`` is the wrapper's child
+        pid = todo.pop()
+        with contextlib.suppress(OSError):  # a process that already exited counts 0
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            todo.extend(int(c) for c in children)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler:
+    """Samples (time, CPU seconds of the workers, outputs read) every ``every`` seconds in a
+    thread, so the CPU a framework spends per event can be read off beside its rate: on a
+    shared machine the rate moves with what else runs, CPU per event far less."""
+
+    def __init__(self, reader: Reader, every: float = 0.02) -> None:
+        self.reader, self.every = reader, every
+        self.pids: list[int] = []
+        self.samples: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.every)
+
+    def sample(self) -> None:
+        self.samples.append((time.monotonic(), cpu_seconds(self.pids), len(self.reader.seen)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.sample()
+
+    def figures(self, n: int) -> dict[str, float]:
+        """``cpu_us_per_event``: the workers' CPU between the samples where 10 % and 90 % of the
+        outputs had been read, per output read in between (the steady state, as
+        ``steady_eps``); ``cpu_us_per_event_run``: from the last sample before the first
+        output to the first with all of them, per event (start-up before the first output
+        left out; ``startup_cpu_s`` is that); ``cpu_share``: CPU seconds per wall second in
+        the steady window (1.0 = one core busy)."""
+        samples = self.samples
+        if not samples or samples[-1][2] == 0:
+            return {}
+        out: dict[str, float] = {}
+        lo = next(s for s in samples if s[2] >= n // 10)
+        hi = next((s for s in samples if s[2] >= n * 9 // 10), samples[-1])
+        if hi[2] > lo[2] and hi[0] > lo[0]:
+            out["cpu_us_per_event"] = round((hi[1] - lo[1]) / (hi[2] - lo[2]) * 1e6, 1)
+            out["cpu_share"] = round((hi[1] - lo[1]) / (hi[0] - lo[0]), 3)
+        before = [s for s in samples if s[2] == 0]
+        done = next((s for s in samples if s[2] >= n), None)
+        if before and done is not None:
+            out["cpu_us_per_event_run"] = round((done[1] - before[-1][1]) / n * 1e6, 1)
+            out["startup_cpu_s"] = round(before[-1][1], 2)
+        return out
+
+
 def stop(procs: list[Any]) -> None:
     for proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            # a wrapped worker (--wrap) is stopped itself; its wrapper (a profiler) then
+            # writes what it recorded and exits
+            wrapped = proc.args[0] != sys.executable
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            for pid in [int(c) for c in children if wrapped] or [proc.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
     for proc in procs:
         try:
             proc.wait(30)
@@ -368,8 +464,11 @@ def one_run(base: Settings, run: Run, n: int, timeout: float) -> dict[str, Any]:
     group = ephemeral_group(f"peers-{run.framework}")
     log = Path(f"/tmp/peers-{run.framework}{'-slow' if run.slow else ''}.log")
     log.write_bytes(b"")
+    sampler = CpuSampler(reader)
     started = time.monotonic()
     procs = [spawn(run.framework, settings, group, run.slow, log) for _ in range(run.replicas)]
+    sampler.pids = [p.pid for p in procs]
+    sampler.thread.start()
     killed_at = None
     try:
         while reader.thread.is_alive():
@@ -381,10 +480,12 @@ def one_run(base: Settings, run: Run, n: int, timeout: float) -> dict[str, Any]:
                     proc.wait(10)
                 procs = [spawn(run.framework, settings, group, run.slow, log)
                          for _ in range(run.replicas)]  # fmt: skip
+                sampler.pids = [p.pid for p in procs]  # CPU figures: not read on a kill run
             if any(p.poll() is not None for p in procs):
                 print(f"WARNING: a {run.framework} worker exited, see {log}", flush=True)
                 break
             reader.thread.join(0.05)
+        sampler.stop()  # before the workers are stopped: their shutdown is not the work
         if run.kill:  # the stragglers: duplicates may arrive after the count is reached
             time.sleep(3)
     finally:
@@ -399,6 +500,8 @@ def one_run(base: Settings, run: Run, n: int, timeout: float) -> dict[str, Any]:
         figures["span_s"] = round(arrivals[-1] - arrivals[0], 3)
     if killed_at is not None:
         figures["killed_after_outputs"] = killed_at
+    else:
+        figures.update(sampler.figures(n))
     return figures
 
 
@@ -434,7 +537,17 @@ def main() -> None:
     parser.add_argument("--kill-events", type=int, default=20_000)
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--sections", default="pass,slow,kill")
+    parser.add_argument(
+        "--wrap",
+        action="append",
+        default=[],
+        metavar="FRAMEWORK=COMMAND",
+        help="run that framework's workers under COMMAND (a profiler)",
+    )
     args = parser.parse_args()
+    for spec in args.wrap:
+        framework, _, command = spec.partition("=")
+        WRAP[framework] = shlex.split(command)
     frameworks = args.frameworks.split(",")
     sections = set(args.sections.split(","))
     figures: dict[str, Any] = {"versions": versions(), "events": args.events,
@@ -459,6 +572,12 @@ def main() -> None:
                     theirs = max(figures[f"pass_{peer}_r{i}"][kind]
                                  for i in range(1, args.rounds + 1))  # fmt: skip
                     figures[f"ours_vs_{peer}_{kind}"] = round(ours / theirs, 3) if theirs else None
+                # CPU per event, the lowest of the rounds: theirs / ours is the rate ours would
+                # have against theirs with a core each to itself (>= 1: ours is cheaper)
+                cpu = [[figures[f"pass_{f}_r{i}"].get("cpu_us_per_event")
+                        for i in range(1, args.rounds + 1)] for f in ("ours", peer)]  # fmt: skip
+                if all(all(c) for c in cpu):
+                    figures[f"ours_vs_{peer}_cpu"] = round(min(cpu[1]) / min(cpu[0]), 3)
         if "slow" in sections:
             bound = 256 / SLOW_S
             figures["slow_bound_eps"] = bound

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,43 @@ class Output:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-Handler = Callable[[dict[str, Any], EventContext], Awaitable[list[Output]]]
+AsyncHandler = Callable[[dict[str, Any], EventContext], Awaitable[list[Output]]]
+PlainHandler = Callable[[dict[str, Any], EventContext], list[Output]]
+Handler = AsyncHandler | PlainHandler
+"""A handler is an ``async def`` — anything that waits: a model, a tool, a sleep — or a plain
+function, for work that never waits (decode, transform, encode). The runtime runs a plain one
+inline, with no task of its own per event (:mod:`processors.runtime.eager`)."""
+
+
+def waits(handler: Handler) -> bool:
+    """Whether ``handler`` is asynchronous (an ``async def``, also behind a partial)."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+async def call_handler(handler: Handler, event: dict[str, Any], ctx: EventContext) -> list[Output]:
+    """Call ``handler`` whichever kind it is. A plain function's result must not be awaitable:
+    it would run inline, outside any task of its own (declare it ``async def``)."""
+    result = handler(event, ctx)
+    if waits(handler):
+        return await result  # type: ignore[no-any-return,misc]
+    return plain_result(handler, result)
+
+
+def plain_result(handler: Handler, result: object) -> list[Output]:
+    """A plain handler's outputs; a :class:`TypeError` (a defect: dead-lettered) if it returned
+    an awaitable, which would run inline, outside any task of its own."""
+    if type(result) is list:  # the common case, without the ABC checks below
+        return result
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()
+        raise TypeError(
+            f"handler {handler!r} is a plain function but returned an awaitable: "
+            "declare it async def"
+        )
+    return result  # type: ignore[return-value]
 
 
 class HandlerFailed(Exception):

@@ -22,7 +22,15 @@ from opentelemetry.trace import Span
 from processors.context import CallContext
 from processors.errors import SchemaValidationError, SerdeError, Unproducible
 from processors.kafka.clients import Contracts
-from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, output_id
+from processors.runtime.daemon import (
+    Daemon,
+    EventContext,
+    HandlerFailed,
+    Output,
+    output_id,
+    plain_result,
+    waits,
+)
 from processors.runtime.deadletter import Failure, Original, envelope, error_headers
 from processors.runtime.metrics import RuntimeMetrics
 from processors.runtime.policy import DeadLetter, RetryLater, decide
@@ -75,6 +83,7 @@ class Handling:
         self, daemon: Daemon, contracts: Contracts, metrics: RuntimeMetrics, dlq: str
     ) -> None:
         self.daemon, self.contracts, self.metrics, self._dlq = daemon, contracts, metrics, dlq
+        self.waits = waits(daemon.handler)  # a plain handler runs inline (Runner._launch)
 
     async def records(self, event: InFlight, logical: str) -> list[Record]:
         """Decode, call the handler under the error policy, encode. Always returns records:
@@ -98,7 +107,12 @@ class Handling:
                     partition=event.tp[1], offset=event.offset, key=event.key, attempt=attempt,
                     span=event.span,
                 )  # fmt: skip
-                outputs = await self.daemon.handler(decoded, ctx)
+                result = self.daemon.handler(decoded, ctx)
+                outputs = (
+                    await result  # type: ignore[misc]
+                    if self.waits
+                    else plain_result(self.daemon.handler, result)
+                )
                 return [self.encode(ctx.event_id, i, o) for i, o in enumerate(outputs)]
             except asyncio.CancelledError:
                 raise

@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -38,6 +38,7 @@ from processors.errors import RunnerError
 from processors.kafka.clients import Contracts, consumer_config, producer_config
 from processors.runtime.commits import Commits
 from processors.runtime.daemon import Daemon
+from processors.runtime.eager import start_eagerly
 from processors.runtime.flow import Flow, fetching, stall
 from processors.runtime.handling import BARE, TP, Handling, InFlight, Record
 from processors.runtime.keyed import KeyedQueues
@@ -153,6 +154,18 @@ class Runner(Flow, Commits):
         # thousands of in-flight events' objects (spans, tasks, records) that outlive the
         # youngest generation, and each full one walked the whole start-up heap again.
         gc.freeze()
+        # And the youngest generation is collected every 10,000 allocations, not 700: each
+        # pass walks every young object, in-flight events' among them, and promotes them
+        # to older generations walked again later (a sixth of a pass-through event's CPU,
+        # benchmarks/peers.py). Cycles are still collected; restored when the loop ends.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], 10_000), *thresholds[1:])
+        try:
+            await self._run(stop)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         if self.mode == "eos":
             self.producer.init_transactions(30)
         self.consumer.subscribe(
@@ -215,27 +228,49 @@ class Runner(Flow, Commits):
             self._ready.append(event)
 
     def _launch(self) -> None:
+        """Start runnable events while fewer than ``concurrency`` handlers run. An ``async``
+        handler gets a task per event. A plain handler cannot wait, so its event runs here,
+        inline, to its end — outputs with the producer — before the next starts; only the
+        runtime's own retry backoff can suspend it, and then it becomes a task
+        (:func:`~processors.runtime.eager.start_eagerly`). (Not for ``async`` handlers: their
+        first step would run in this loop's task, and a timeout or cancel scope entered there
+        would belong to it.)"""
+        loop = asyncio.get_running_loop()
+        inline = not self._handling.waits
         while self._ready and len(self._tasks) < self.concurrency:
             event = self._ready.popleft()
             if event.epoch != self._epochs.get(event.tp):
                 continue
-            task = asyncio.get_running_loop().create_task(self._process(event))
+            if inline:
+                task = start_eagerly(loop, self._process(event), self._task_done)
+                if task is None:
+                    continue
+            else:
+                task = loop.create_task(self._resumed(self._process(event)))
             self._tasks[task] = event
+
+    async def _resumed(self, process: Coroutine[Any, Any, None]) -> None:
+        try:
+            await process
+        finally:
+            self._task_done()
+
+    def _task_done(self) -> None:
+        """An event's task ends (inside it): it leaves ``_tasks`` at once (a done callback
+        per task would cost another turn of the loop)."""
+        self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
 
     # ---- one event --------------------------------------------------------------------------
 
     async def _process(self, event: InFlight) -> None:
-        """One event's task (it leaves ``_tasks`` itself: a done callback per event would
-        cost another turn of the loop). A failure here is the runtime's own, never the
-        handler's (:class:`Handling` catches those): it stops the daemon."""
+        """One event's way (started by :meth:`_launch`). A failure here is the runtime's own,
+        never the handler's (:class:`Handling` catches those): it stops the daemon."""
         try:
             await self._handle(event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - not swallowed: run() raises it (_check_fatal)
             self._fatal = exc
-        finally:
-            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
 
     async def _handle(self, event: InFlight) -> None:
         event.started = time.monotonic()

@@ -40,7 +40,7 @@ from processors.reference.models import Business, Transaction, Vendor
 from processors.reference.security import TokenVerifier
 from processors.reference.server import ROUTES, LedgerApp, Response
 from processors.reference.store import Ledger
-from processors.runtime.daemon import EventContext, HandlerFailed, Output
+from processors.runtime.daemon import EventContext, HandlerFailed, Output, call_handler
 from processors.serde.json_codec import from_json
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.openapi import OpenAPISource, load_document
@@ -379,7 +379,7 @@ async def run_handler(
         key=None, attempt=1, span=INVALID_SPAN,
     )  # fmt: skip
     try:
-        outputs = await daemon.handler(event, ctx)
+        outputs = await call_handler(daemon.handler, event, ctx)
     except HandlerFailed as exc:  # a dead letter: what travels with it is what it produced
         outputs = [
             *exc.outputs,

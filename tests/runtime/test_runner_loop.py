@@ -250,3 +250,42 @@ def test_the_start_up_heap_is_left_out_of_the_collectors_passes(
         _run(monkeypatch, contracts, ["u1"], answer, scenario, commit_interval=0.05)
     finally:
         gc.unfreeze()
+
+
+def test_a_plain_handler_runs_inline_in_key_order_and_commits_wait_for_the_acks(
+    monkeypatch: pytest.MonkeyPatch, contracts: Contracts
+) -> None:
+    """A plain (non-async) handler runs in the loop, with no task per event; the guarantees
+    stay: per-key order, the commit only after the acknowledgements, a failure dead-lettered."""
+    started: list[tuple[str, int]] = []
+
+    def handler(event: dict[str, Any], ctx: EventContext) -> list[Output]:
+        assert asyncio.current_task() is not None  # in the loop's task: no task of its own
+        started.append((event["principal_id"], ctx.offset))
+        if ctx.offset == 4:
+            raise ValueError("poison")  # permanent: dead-lettered, the rest flows
+        return [Output("questions.answered", {
+            "event_id": event["event_id"], "tenant_id": event["tenant_id"],
+            "principal_id": event["principal_id"], "occurred_at": event["occurred_at"],
+            "output_id": "", "run_id": f"0-{ctx.offset}", "trace_id": "",
+            "question_id": event["question_id"], "can_answer": True, "answer": "ok",
+        })]  # fmt: skip
+
+    thresholds = gc.get_threshold()
+
+    async def scenario() -> None:
+        producer, consumer = FakeProducer.last, FakeConsumer.last
+        await _until(lambda: len(producer.sent) == 6, "six records produced")
+        assert gc.get_threshold()[0] >= 10_000  # the young generation, while the loop runs
+        assert [o for p, o in started if p == "u1"] == [0, 2, 4]
+        assert [o for p, o in started if p == "u2"] == [1, 3, 5]
+        topics = [topic for topic, _key in producer.sent]
+        assert topics.count(contracts.catalog.physical("questions.answered")) == 5
+        assert topics.count(contracts.catalog.physical("question-answering.dlq")) == 1
+        await asyncio.sleep(0.2)  # nothing acknowledged: nothing committed
+        assert all(offset <= 0 for offset in consumer.commits)
+        producer.acking = True
+        await _until(lambda: 6 in consumer.commits, "the commit after the acknowledgements")
+
+    _run(monkeypatch, contracts, ["u1", "u2"] * 3, handler, scenario, commit_interval=0.05)
+    assert gc.get_threshold() == thresholds  # restored when the loop ends
