@@ -26,6 +26,7 @@ from processors.errors import (
 from processors.guardrails.checks import (
     CheckResult,
     cross_tenant_refs,
+    event_text_confirmed,
     no_pii,
     no_secrets,
     tool_call_policy,
@@ -127,8 +128,9 @@ def run_checks(
     record: RunRecord | None = None,
 ) -> Checked[OutputT]:
     """The deterministic checks of one run, in order: the use case's own, secrets, claims of
-    a review's authority, PII, other tenants' ids, the tool-call policy (``record``: the
-    calls the model asked for, refused ones included) and, last, ``prompt_injection`` — what
+    a review's authority, values only the event's text vouches for, PII, other tenants'
+    ids, the tool-call policy (``record``: the calls the model asked for, refused ones
+    included) and, last, ``prompt_injection`` — what
     the screen flagged in the event's fields and in the tool results. (The output's shape is
     no check here: the agent loop returns only an output that validated against its model,
     and the runtime encodes every published datum against its topic's Avro schema — a datum
@@ -145,6 +147,9 @@ def run_checks(
         *own.results,
         no_secrets(data),
         no_authority_claims(data),
+        event_text_confirmed(
+            own.output.model_dump(mode="json"), event, evidence, use_case.restates_event
+        ),  # what would be published: an answer the use case demoted no longer restates
         no_pii(data, evidence, event),
         cross_tenant_refs(data, tenant),
         tool_call_policy(

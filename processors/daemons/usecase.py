@@ -177,6 +177,10 @@ class UseCase(Generic[OutputT]):
     # what the model answers, when it is not the output itself: the judgement only (which
     # record, which account), from which ``resolve`` builds the output by code, copying
     # values from what the tools returned (fewer tokens to write, none to mistype)
+    # output fields (dotted paths; a list's items share its path) that may restate the
+    # event's own text without a tool result confirming it, each with why: every other value
+    # that repeats the event must be confirmed by the ledger (``event_text_confirmed``)
+    restates_event: Mapping[str, str] = field(default_factory=dict)
     answer_type: type[BaseModel] | None = None
     resolve: Resolve | None = None
     # when the answer is a query the model fills rather than a result it writes: the schema

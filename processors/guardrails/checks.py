@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from processors.tools.evidence import ToolEvidence
 from processors.untrusted.redaction import pii_found, secret_in
-from processors.untrusted.text import skeleton
+from processors.untrusted.text import normalize, skeleton
 
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
 
@@ -88,6 +88,66 @@ def no_secrets(output: Any) -> CheckResult:
     if found:
         return CheckResult("no_secrets", False, f"the output holds {found}")
     return CheckResult("no_secrets", True, "no secret-like text")
+
+
+# --- event text ----------------------------------------------------------------------------
+
+ENVELOPE = frozenset({"event_id", "tenant_id", "principal_id", "occurred_at"})
+"""An event's fields that say who and when, not what: never untrusted prose."""
+RESTATES_AT = 6  # a shorter value ("cash", "USD", "2026") is not a sentence anyone dictated
+# and one word (a code, a choice of the schema's, a bank's name) says too little to be
+# dictated: what is checked is text of two words or more
+
+
+def _leaves(data: Any, path: str = "") -> Iterable[tuple[str, str]]:
+    """``(path, text)`` of every string in ``data``; list items share their list's path
+    (``answers.value``), so a use case names a field once for all its items."""
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list | tuple):
+        for item in data:
+            yield from _leaves(item, path)
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(normalize(text).split())
+
+
+def event_text_confirmed(
+    output: Any,
+    event: Mapping[str, Any],
+    evidence: Sequence[ToolEvidence],
+    restates: Mapping[str, str] | None = None,
+) -> CheckResult:
+    """Event text informs an answer only where the ledger's own data confirms it: a value of
+    the output that restates the event's text (looked at as it reads: folded, look-alikes
+    and case undone, spaces squeezed) must also be in what this run's tools returned —
+    otherwise whoever wrote the event dictated it. The one exception is a field the use
+    case declares in ``restates`` (path -> why), e.g. a vendor's name read off its bank
+    descriptor. One rule for every daemon: an instruction in a signup field does not become
+    the published answer, whatever the use case's own checks know about it."""
+    restates = restates or {}
+    said = _squeezed(
+        "\n".join(text for key, text in _leaves(dict(event)) if key.split(".")[0] not in ENVELOPE)
+    )
+    returned = _squeezed("\n".join(text for _, text in _leaves([e.result for e in evidence])))
+    dictated = sorted({
+        path
+        for path, text in _leaves(output)
+        if path not in restates
+        and len(value := _squeezed(text)) >= RESTATES_AT
+        and " " in value
+        and value in said
+        and value not in returned
+    })  # fmt: skip
+    if dictated:
+        why = f"{', '.join(dictated)}: restate(s) the event's text, which no tool result confirms"
+        return CheckResult("event_text_confirmed", False, why)
+    allowed = f" (declared: {', '.join(sorted(restates))})" if restates else ""
+    return CheckResult("event_text_confirmed", True, f"nothing unconfirmed from the event{allowed}")
 
 
 # --- cross-tenant references -------------------------------------------------------------

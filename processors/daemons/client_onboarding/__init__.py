@@ -59,6 +59,10 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     tools=("getClient", "listTransactions", "searchDirectory"),
     to_output=to_output,
     checks=checks,
+    restates_event={
+        "answers.value": "a signup answer is the client's own statement about itself (its "
+        "bank, its team); the checks send one that reads like an instruction to a person",
+    },
     # profile and transactions are gathered, so the model answers from them (no tool turns:
     # a small model otherwise fetches them again); turns to spare for corrections
     limits=Limits(max_turns=4, timeout_s=120.0, max_tokens=60_000, max_tool_turns=0),

@@ -51,6 +51,10 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     recall=RECALL,
     # the model picks the directory entry, the existing record and the account; code copies
     # the website, phone, address, hours and code from the entry it picked
+    restates_event={
+        "name": "a bank descriptor names its vendor; a name only the descriptor gives is "
+        "checked by fields_grounded and fenced like all event text",
+    },
     answer_type=VendorChoice,
     resolve=resolve,
     evals=EVALS,
