@@ -152,7 +152,13 @@ def _wait(
         run = next((r for r in runs if r["event_id"] == event_id), None)
         outcomes = drain_topic(settings, contracts, "guardrails.outcomes", idle=0.5)
         outcome = next((o["value"] for o in outcomes if o["value"]["event_id"] == event_id), None)
-        if run is not None and outcome is not None:  # both out (a dead letter has no outcome)
+        letters = drain_topic(settings, contracts, "vendor-enrichment.dlq", idle=0.5)
+        letter = next((d["value"] for d in letters if d["value"].get("event_id") == event_id),
+                      None)  # fmt: skip
+        if letter is not None:
+            reason = {k: v for k, v in letter.items() if "error" in k or "reason" in k}
+            raise SystemExit(f"{event_id}: dead-lettered: {reason}")
+        if run is not None and outcome is not None:  # both out
             outputs = drain_topic(settings, contracts, "vendors.enriched", idle=0.5)
             output = next((o["value"] for o in outputs if o["value"]["event_id"] == event_id),
                           None)  # fmt: skip
