@@ -192,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=150)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--off", type=Path, default=None,
+        help="the memory-off phase's per-event results (off.json of an earlier run of the same "
+        "events and seed) instead of running it again",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     events = stream(args.events, args.seed)
     distinct = len({e["raw_descriptor"] for e in events})
@@ -212,7 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/health", server)
         with session_broker() as settings:
+            if args.off is not None:
+                off_results = json.loads(args.off.read_text())
+                assert [r["event_id"] for r in off_results] == [e["event_id"] for e in events]
+                report["off"] = figures(off_results) | {"from": str(args.off)}
             for name, memory in (("off", False), ("on", True)):
+                if name in report:
+                    continue
                 report[f"raw_speed_{name}"] = raw_speed(python, model_path)
                 report[name] = run_phase(
                     name, events, settings, f"http://127.0.0.1:{port}/v1", memory, logs
