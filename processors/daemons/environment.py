@@ -73,6 +73,9 @@ class ApiTenantDirectory:
         self._known[key] = time.monotonic() + self._ttl
 
 
+OPENAPI_WAIT_S = 30.0  # how long a starting daemon waits for its tools' API to answer
+
+
 def environment_from_settings(
     settings: Settings, *, tenant_lookup: str = "getClient"
 ) -> Environment:
@@ -80,10 +83,17 @@ def environment_from_settings(
         raise ConfigError("DAEMONS_TOOLS_SIGNING_KEY is not set: tools cannot mint credentials")
     credentials = HmacCredentialProvider(HmacCredentialSettings(key=settings.tools_signing_key))
     base = settings.tools_url.rstrip("/")
-    try:
-        document = load_document(f"{base}/openapi.json")
-    except (httpx.HTTPError, OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the tools' OpenAPI document at {base}: {exc}") from exc
+    deadline = time.monotonic() + OPENAPI_WAIT_S  # an API started beside the daemon may be late
+    while True:
+        try:
+            document = load_document(f"{base}/openapi.json")
+            break
+        except ConfigError as exc:  # refused: not listening yet; anything else: at once
+            refused = isinstance(exc.__cause__, httpx.ConnectError | ConnectionRefusedError)
+            if refused and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise ConfigError(f"cannot read the tools' OpenAPI document at {base}: {exc}") from exc
     source = OpenAPISource(
         document, base_url=base, client=httpx.AsyncClient(), credentials=credentials
     )
