@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
@@ -114,13 +114,20 @@ _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
 
-def _locked(method: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Run a store method under the store's lock (its first argument is the store)."""
+class _Locking(Protocol):
+    _lock: threading.RLock
+
+
+_S = TypeVar("_S", bound=_Locking)
+
+
+def _locked(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenate[_S, _P], _T]:
+    """Run a store method under the store's lock."""
 
     @functools.wraps(method)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with args[0]._lock:  # type: ignore[attr-defined]
-            return method(*args, **kwargs)
+    def run(store: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with store._lock:
+            return method(store, *args, **kwargs)
 
     return run
 
