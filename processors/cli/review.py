@@ -2,11 +2,14 @@
 
     daemons review list [--all] [--json]       pending held results (--all: decided ones too)
     daemons review show RUN_ID                 the held result, its reasons and scores
-    daemons review approve RUN_ID [--comment]  publish it to its output topic (once)
+    daemons review approve RUN_ID [--comment]  publish it to its output topic (once), with
+                                               what it teaches (memory.facts)
     daemons review reject RUN_ID --reason R    withhold it for good and record why
 
 Decisions are ``Feedback`` records on ``daemons.feedback`` (see
-:mod:`processors.guardrails.review`); approving twice publishes once.
+:mod:`processors.guardrails.review`); approving twice publishes once. An approval writes the
+memories its use case's ``remember`` maps, in the same transaction
+(:func:`processors.daemons.review.decide`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import json
 import sys
 
 from processors.daemons import registry
-from processors.guardrails.review import Held, decide, find, review_queue
+from processors.daemons.review import decide
+from processors.guardrails.review import Held, find, review_queue
 from processors.kafka.clients import Contracts
 from processors.settings import Settings
 
@@ -105,6 +109,10 @@ def _approve(args: argparse.Namespace) -> int:
     target = outcome.held.record["target_topic"]
     if outcome.published:
         print(f"approved run {args.run_id}: published output {outcome.held.output_id} to {target}")
+        if outcome.remembered:
+            print(f"remembered {len(outcome.remembered)} record(s) on memory.facts")
+        else:
+            print(f"nothing remembered: {outcome.not_remembered}", file=sys.stderr)
     else:
         print(f"run {args.run_id} was already approved: nothing published again")
     return 0

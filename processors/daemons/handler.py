@@ -13,7 +13,7 @@ from typing import Any
 
 from processors.agent import RunRecord
 from processors.daemons.pipeline import Pipeline, Processed, outcome_datum
-from processors.daemons.usecase import Environment, OutputT, SourcePosition, UseCase
+from processors.daemons.usecase import Environment, OutputT, UseCase
 from processors.errors import DaemonsError, MemoryWriteRefused, WriteBackFailed
 from processors.guardrails.notices import dead_letter_notice
 from processors.guardrails.routing import (
@@ -21,7 +21,9 @@ from processors.guardrails.routing import (
     Decision,
     held_result,
 )
+from processors.guardrails.screen import screen_memories
 from processors.memory.records import TOPIC as MEMORY_TOPIC
+from processors.memory.records import SourcePosition
 from processors.notify import Notice, NoticeKind, Notifier
 from processors.runtime.daemon import Daemon, EventContext, HandlerFailed, Output, RetryPolicy
 from processors.runtime.metrics import record_verdict
@@ -92,6 +94,7 @@ def _memories(
     source = SourcePosition(ctx.topic, ctx.partition, ctx.offset)
     try:
         learned = use_case.remember(done.value, outcome, source)
+        screen_memories(learned)  # whatever the mapping: no instruction-like memory
     except MemoryWriteRefused as refused:  # published, but not remembered: say why
         log.info("%s: run %s not remembered (%s)", use_case.name, done.record.run_id,
                  refused.reason)  # fmt: skip

@@ -20,7 +20,7 @@ from processors.errors import ConfigError
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
-from processors.memory import MemoryRecord, MemoryStore
+from processors.memory import MemoryRecord, MemoryStore, SourcePosition
 from processors.notify import Notifier
 from processors.tools.base import CallContext, Tool
 from processors.tools.evidence import ToolEvidence
@@ -48,20 +48,22 @@ Resolve = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Any]
 """(the model's answer, what the tools returned, the input event) -> the use case's output."""
 
 
-@dataclass(frozen=True)
-class SourcePosition:
-    """Where an input event was read: the provenance of what its result teaches."""
+class Remember(Protocol):
+    """What a result teaches: (the output datum as published, its run's guardrail outcome,
+    where it was read, and — for a held result a reviewer approved — the reviewer's
+    ``daemons.feedback`` record) -> the memories code writes, published with the result in
+    one transaction (by the daemon for a passed result, by :func:`processors.daemons.review.
+    decide` for an approved one). Raises :class:`~processors.errors.MemoryWriteRefused` for
+    a result that may not become memory (:func:`processors.memory.writer.approval` says who
+    let it in). Never the model: it has no tool that writes memory."""
 
-    topic: str
-    partition: int
-    offset: int
-
-
-Remember = Callable[[Mapping[str, Any], Mapping[str, Any], SourcePosition], list[MemoryRecord]]
-"""(the output datum as published, its guardrail outcome, where the input was read) -> the
-memories code writes of a result the guardrails passed; raises
-:class:`~processors.errors.MemoryWriteRefused` for one that may not become memory. Never the
-model: it has no tool that writes memory."""
+    def __call__(
+        self,
+        published: Mapping[str, Any],
+        outcome: Mapping[str, Any],
+        source: SourcePosition,
+        feedback: Mapping[str, Any] | None = None,
+    ) -> list[MemoryRecord]: ...
 
 
 Scorer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]

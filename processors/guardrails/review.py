@@ -10,8 +10,10 @@ redelivery) and held twice, one decision settles both.
 crash half-way: it takes the transactional id ``daemons-review-<output_id>`` (which fences any
 other process deciding the same result and completes or aborts its open transaction), re-reads
 the decisions, and only if the result is still pending produces — in one transaction — the
-approved output to its target topic (with the output id it would have had if it had passed)
-and the decision record. Either both are visible or neither.
+approved output to its target topic (with the output id it would have had if it had passed),
+what the approval teaches (``memory.facts``, from the caller's ``learn``: the use case's
+``remember``, see :func:`processors.daemons.review.decide`) and the decision record. Either all
+are visible or none. A rejection writes no memory.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from confluent_kafka import KafkaException, Producer
 
-from processors.errors import DaemonsError
+from processors.errors import DaemonsError, MemoryWriteRefused
 from processors.guardrails.routing import REVIEW_TOPIC
+from processors.guardrails.screen import screen_memories
 from processors.kafka.clients import Contracts, producer_config
 from processors.kafka.snapshot import read_to_end
+from processors.memory.records import TOPIC as MEMORY_TOPIC
+from processors.memory.records import MemoryRecord, SourcePosition
 from processors.serde.json_codec import from_json
 from processors.settings import Settings
 
@@ -41,10 +47,12 @@ class ReviewError(DaemonsError):
 
 @dataclass(frozen=True)
 class Held:
-    """One held result, with the decision taken on it (None: pending)."""
+    """One held result, with the decision taken on it (None: pending) and where it is on
+    ``guardrails.review`` (the source of what its approval teaches)."""
 
     record: dict[str, Any]
     decision: dict[str, Any] | None = None
+    source: SourcePosition | None = None
 
     @property
     def run_id(self) -> str:
@@ -64,11 +72,21 @@ class Outcome:
     held: Held
     decision: Choice
     published: bool  # False: the result was already decided, nothing was written
+    remembered: tuple[MemoryRecord, ...] = ()  # written with the approval
+    not_remembered: str | None = None  # why an approval taught nothing (None: it did)
+
+
+Learn = Callable[[Held, Mapping[str, Any], Mapping[str, Any]], Sequence[MemoryRecord]]
+"""(the held result being approved, its output datum as it is published, the reviewer's
+feedback record) -> the memories the approval teaches; raises
+:class:`~processors.errors.MemoryWriteRefused` when it may teach none (flagged, no outcome
+of its run...)."""
 
 
 def review_queue(settings: Settings, contracts: Contracts) -> list[Held]:
     """Every held result (latest per output id, oldest first) with its decision, if any."""
-    held = read_all(settings, contracts, REVIEW_TOPIC)
+    positioned = read_positioned(settings, contracts, REVIEW_TOPIC)
+    held = [record for record, _ in positioned]
     decisions = [
         f for f in read_all(settings, contracts, FEEDBACK_TOPIC)
         if f["decision"] in ("approve", "reject")
@@ -79,11 +97,11 @@ def review_queue(settings: Settings, contracts: Contracts) -> list[Held]:
         output = output_of.get(str(feedback["run_id"]))
         if output is not None:
             decided.setdefault(output, feedback)  # the first decision is the decision
-    latest: dict[str, dict[str, Any]] = {}
-    for record in held:
-        latest[str(record["output_id"])] = record
-    ordered = sorted(latest.items(), key=lambda item: item[1]["occurred_at"])
-    return [Held(r, decided.get(o)) for o, r in ordered]
+    latest: dict[str, tuple[dict[str, Any], SourcePosition]] = {}
+    for record, source in positioned:
+        latest[str(record["output_id"])] = (record, source)
+    ordered = sorted(latest.items(), key=lambda item: item[1][0]["occurred_at"])
+    return [Held(r, decided.get(o), source) for o, (r, source) in ordered]
 
 
 def pending(settings: Settings, contracts: Contracts) -> list[Held]:
@@ -111,10 +129,13 @@ def decide(
     decision: Choice,
     *,
     reviewer: str,
+    learn: Learn | None,
     comment: str | None = None,
     timeout: float = 30.0,
 ) -> Outcome:
-    """Approve (publish once) or reject (record why) the held result of ``run_id``."""
+    """Approve (publish once, with what ``learn`` says it teaches) or reject (record why) the
+    held result of ``run_id``. ``learn`` is required (``None``: this approval teaches
+    nothing): call :func:`processors.daemons.review.decide`, which gives the use case's."""
     held = find(settings, contracts, run_id)
     producer = Producer(
         producer_config(settings, **{"transactional.id": f"daemons-review-{held.output_id}"})
@@ -127,18 +148,45 @@ def decide(
             if done != decision:
                 raise ReviewError(f"run {run_id} was already {done}d; cannot {decision} it")
             return Outcome(held, decision, published=False)
+        feedback = _feedback(held, decision, reviewer, comment)
         approved = _approved(held, contracts) if decision == "approve" else None
+        memories: Sequence[MemoryRecord] = ()
+        not_remembered: str | None = None
+        if approved is not None:
+            memories, not_remembered = _memories(learn, held, approved, feedback)
         producer.begin_transaction()
         if approved is not None:
             _produce(producer, contracts, held.record["target_topic"], approved, _headers(held))
-        _produce(producer, contracts, FEEDBACK_TOPIC,
-                 _feedback(held, decision, reviewer, comment), _headers(held))  # fmt: skip
+        for memory in memories:
+            _produce(producer, contracts, MEMORY_TOPIC, memory.to_avro(), _headers(held))
+        _produce(producer, contracts, FEEDBACK_TOPIC, feedback, _headers(held))
         producer.commit_transaction(timeout)
     except KafkaException as exc:
         raise DaemonsError(
             f"deciding run {run_id} failed (nothing was published; try again): {exc}"
         ) from exc
-    return Outcome(held, decision, published=True)
+    return Outcome(held, decision, published=True, remembered=tuple(memories),
+                   not_remembered=not_remembered)  # fmt: skip
+
+
+def _memories(
+    learn: Learn | None, held: Held, approved: Mapping[str, Any], feedback: Mapping[str, Any]
+) -> tuple[Sequence[MemoryRecord], str | None]:
+    """What an approval teaches, screened again (every value: an approved attack payload
+    never becomes memory), and why it teaches nothing when it does not."""
+    if learn is None:
+        return (), "no memory mapping was given"
+    try:
+        memories = list(learn(held, approved, feedback))
+        screen_memories(memories)
+    except MemoryWriteRefused as refused:
+        return (), f"{refused.reason}: {refused}"
+    if not memories:
+        return (), "its use case remembers nothing of it"
+    foreign = [m.key for m in memories if m.tenant_id != held.record["tenant_id"]]
+    if foreign:
+        raise ReviewError(f"run {held.run_id}: memories of another tenant: {foreign[:3]}")
+    return memories, None
 
 
 def _approved(held: Held, contracts: Contracts) -> dict[str, Any]:
@@ -191,6 +239,19 @@ def read_all(
 ) -> list[dict[str, Any]]:
     """Every committed record of logical ``topic`` up to its end when called, decoded, in
     (partition, offset) order."""
+    return [record for record, _ in read_positioned(settings, contracts, topic, timeout)]
+
+
+def read_positioned(
+    settings: Settings, contracts: Contracts, topic: str, timeout: float = 60.0
+) -> list[tuple[dict[str, Any], SourcePosition]]:
+    """:func:`read_all`, each record with where it is."""
     physical = contracts.catalog.physical(topic)
-    messages = read_to_end(settings, [physical], purpose="review", timeout=timeout)
-    return [contracts.codec.decode(msg.value()) for msg in messages]
+    found = []
+    for msg in read_to_end(settings, [physical], purpose="review", timeout=timeout):
+        partition, offset = msg.partition(), msg.offset()
+        if partition is None or offset is None:
+            raise DaemonsError(f"{physical}: a record without a position")
+        datum = contracts.codec.decode(msg.value())
+        found.append((datum, SourcePosition(topic, partition, offset)))
+    return found

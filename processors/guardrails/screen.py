@@ -20,7 +20,9 @@ from typing import Any
 
 from opentelemetry import trace
 
+from processors.errors import MemoryWriteRefused
 from processors.guardrails.checks import CheckResult
+from processors.memory.records import MemoryRecord
 from processors.untrusted import defenses
 from processors.untrusted.text import decodings, fold, normalize
 
@@ -251,3 +253,20 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             yield from _strings(item, f"{path}[{i}]")
+
+
+def screen_memories(records: Sequence[MemoryRecord]) -> None:
+    """Refuses (raises :class:`~processors.errors.MemoryWriteRefused`, reason ``flagged``)
+    records any of whose texts reads as an instruction: whatever a use case's ``remember``
+    maps, a memory is replayed into later prompts of its tenant, so it is screened again
+    here, on every path that writes one (a passed result, a reviewer's approval)."""
+    for record in records:
+        texts = [record.value or ""]
+        if record.episode is not None:
+            texts += [record.episode.input_summary, record.episode.output]
+        if any(screen_text(text) for text in texts):
+            raise MemoryWriteRefused(
+                f"memory {record.memory_id} (run {record.provenance.run_id}) reads as an "
+                "instruction",
+                reason="flagged",
+            )

@@ -16,6 +16,7 @@ from processors.memory.records import (
     MemoryKind,
     MemoryRecord,
     Provenance,
+    SourcePosition,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "MemoryRecord",
     "MemoryStore",
     "Provenance",
+    "SourcePosition",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -32,6 +33,17 @@ def to_millis(moment: datetime) -> int:
 
 def from_millis(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where the result a memory comes from was read: the input event's position for a
+    result the guardrails passed, the held result's on ``guardrails.review`` for one a
+    reviewer approved."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 class Provenance(BaseModel):

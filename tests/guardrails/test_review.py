@@ -15,8 +15,9 @@ import pytest
 from confluent_kafka import Producer
 
 from processors.cli import main
+from processors.daemons.review import decide
 from processors.errors import DaemonsError
-from processors.guardrails.review import FEEDBACK_TOPIC, ReviewError, decide, pending, review_queue
+from processors.guardrails.review import FEEDBACK_TOPIC, ReviewError, pending, review_queue
 from processors.guardrails.routing import REVIEW_TOPIC, Decision, held_result, output_id
 from processors.kafka.clients import Contracts, producer_config
 from processors.settings import Settings

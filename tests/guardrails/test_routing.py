@@ -18,9 +18,10 @@ from processors.agent import Limits
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
+from processors.daemons.review import decide
 from processors.errors import ProviderError
 from processors.guardrails.judge import VERDICT_TOOL, Judge
-from processors.guardrails.review import decide, pending
+from processors.guardrails.review import pending
 from processors.guardrails.routing import output_id
 from processors.kafka.clients import Contracts
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls

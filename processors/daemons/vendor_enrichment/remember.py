@@ -14,12 +14,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from processors.daemons.usecase import SourcePosition
 from processors.daemons.vendor_enrichment.models import VALUE_FIELDS
 from processors.errors import MemoryWriteRefused
 from processors.guardrails.screen import screen_text
 from processors.memory.aliases import alias_attribute
-from processors.memory.records import Episode, MemoryRecord, Provenance, from_millis
+from processors.memory.records import (
+    Episode,
+    MemoryRecord,
+    Provenance,
+    SourcePosition,
+    from_millis,
+)
 from processors.memory.writer import approval
 
 DAEMON = "vendor-enrichment"
@@ -45,13 +50,16 @@ def _business_id(enriched: Mapping[str, Any]) -> str | None:
 
 
 def remember(
-    published: Mapping[str, Any], outcome: Mapping[str, Any], source: SourcePosition
+    published: Mapping[str, Any],
+    outcome: Mapping[str, Any],
+    source: SourcePosition,
+    feedback: Mapping[str, Any] | None = None,
 ) -> list[MemoryRecord]:
-    """The daemon's hook (``UseCase.remember``): what a result it just passed teaches, with
-    the input event's position as the source."""
+    """The daemon's hook (``UseCase.remember``): what a result the guardrails passed (or a
+    reviewer approved: ``feedback``) teaches, with where it was read as the source."""
     return vendor_memories(
         published, outcome, partition=source.partition, offset=source.offset,
-        source_topic=source.topic,
+        source_topic=source.topic, feedback=feedback,
     )  # fmt: skip
 
 
