@@ -77,7 +77,8 @@ class MemoryStore(Protocol):
         as_of: datetime | None = None,
     ) -> list[Hit]:
         """Hybrid search (vectors and keywords, fused by reciprocal rank) over this tenant's
-        memories; facts current at ``as_of`` (now: not superseded, not ended) only."""
+        memories; facts valid at ``as_of`` (``None``: now — begun, not superseded, not ended)
+        only."""
         ...
 
     def facts(

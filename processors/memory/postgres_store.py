@@ -35,7 +35,7 @@ import re
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from processors.errors import MemoryStoreError
@@ -470,12 +470,11 @@ def _filters(
     if entity_kind is not None:
         clauses.append(sql.SQL("m.entity_kind = %s"))
         params.append(entity_kind)
-    if as_of is None:
-        clauses.append(sql.SQL("m.ends_at is null"))
-    else:
-        moment = to_millis(as_of)
-        clauses.append(sql.SQL("m.valid_from <= %s and (m.ends_at is null or m.ends_at > %s)"))
-        params.extend([moment, moment])
+    # now, when no time is given: a fact valid until a later date is current, one valid
+    # from a later date is not yet
+    moment = to_millis(as_of if as_of is not None else datetime.now(UTC))
+    clauses.append(sql.SQL("m.valid_from <= %s and (m.ends_at is null or m.ends_at > %s)"))
+    params.extend([moment, moment])
     return sql.SQL(" and ").join(clauses), params
 
 

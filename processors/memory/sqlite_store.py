@@ -25,7 +25,7 @@ import sqlite3 as _stdlib_sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -410,6 +410,7 @@ class SqliteMemoryStore:
         pool = max(4 * k, 20)
         if kinds is not None and not kinds:
             return []
+        as_of = as_of or datetime.now(UTC)  # one "now" for both retrievers
         where, params = _filters(tenant_id, kinds, entity_kind, as_of)
         vector = self._vectors([query])[0]
         match = fts_query(" ".join(self._informative(terms(query))))
@@ -490,13 +491,9 @@ class SqliteMemoryStore:
         if entity_kind is not None:
             clauses.append("entity_kind = ?")
             values.append(entity_kind)
-        if as_of is None:
-            clauses.append("ends_at = ?")
-            values.append(OPEN_END)
-        else:
-            moment = to_millis(as_of)
-            clauses.extend(["valid_from <= ?", "ends_at > ?"])
-            values.extend([moment, moment])
+        moment = to_millis(as_of if as_of is not None else datetime.now(UTC))
+        clauses.extend(["valid_from <= ?", "ends_at > ?"])
+        values.extend([moment, moment])
         values[1] = max(COARSE_FACTOR * pool, COARSE_MIN) if self._binary else pool
         probe = "vec_quantize_binary(?)" if self._binary else "?"
         rowids = [
@@ -614,12 +611,11 @@ def _filters(
     if entity_kind is not None:
         clauses.append("m.entity_kind = ?")
         params.append(entity_kind)
-    if as_of is None:
-        clauses.append("m.ends_at is null")
-    else:
-        moment = to_millis(as_of)
-        clauses.append("m.valid_from <= ? and (m.ends_at is null or m.ends_at > ?)")
-        params.extend([moment, moment])
+    # now, when no time is given: a fact valid until a later date is current, one valid
+    # from a later date is not yet
+    moment = to_millis(as_of if as_of is not None else datetime.now(UTC))
+    clauses.append("m.valid_from <= ? and (m.ends_at is null or m.ends_at > ?)")
+    params.extend([moment, moment])
     return " and ".join(clauses), params
 
 

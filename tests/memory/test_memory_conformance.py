@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,6 +49,29 @@ def test_an_explicit_valid_to_ends_a_fact(store_factory: StoreFactory) -> None:
     assert [r.value for r in store.facts("t1", "vendor", "acme", as_of=at(2))] == ["9-17"]
     assert store.facts("t1", "vendor", "acme", as_of=at(3)) == []
     assert store.facts("t1", "vendor", "acme") == []
+
+
+def test_current_means_now_a_fact_valid_until_later_is_current_one_from_later_is_not(
+    store_factory: StoreFactory,
+) -> None:
+    """Found by the memory eval (``asof-open-until-next-year``): a contract valid until next
+    year is current today, and a version that starts next year is not yet."""
+    store = store_factory(FakeHashEmbedder())
+    now = datetime.now(UTC)
+    Feed(store).put(
+        fact("t1", "acme", "contract_rate", "$42/h", at(1, year=now.year - 1),
+             valid_to=now + timedelta(days=365)),
+        fact("t1", "acme", "phone", "+1 555 0100", at(1, year=now.year - 1)),
+        fact("t1", "acme", "phone", "+1 555 0199", now + timedelta(days=30)),
+    )  # fmt: skip
+    current = {(r.attribute, r.value) for r in store.facts("t1", "vendor", "acme")}
+    assert current == {("contract_rate", "$42/h"), ("phone", "+1 555 0100")}
+    found = {h.record.value for h in store.search("t1", "acme phone contract rate", k=10)}
+    assert found == {"$42/h", "+1 555 0100"}
+    later = now + timedelta(days=60)
+    assert {r.value for r in store.facts("t1", "vendor", "acme", as_of=later)} == {
+        "$42/h", "+1 555 0199",
+    }  # fmt: skip
 
 
 def test_facts_of_other_attributes_stand_side_by_side(store_factory: StoreFactory) -> None:
