@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Producer  # noqa: E402
 
+from benchmarks.memory_store import postgres_factory, raw_speed, sqlite_store  # noqa: E402
 from processors.daemons import registry  # noqa: E402
 from processors.kafka.admin import apply_topics  # noqa: E402
 from processors.kafka.clients import admin_client, producer_config  # noqa: E402
@@ -53,50 +52,6 @@ from processors.testing.postgres import session_postgres  # noqa: E402
 
 CASES = ROOT / "examples" / "memory" / "eval_cases.jsonl"
 Opened = Callable[[Embedder], AbstractContextManager[MemoryStore]]
-
-
-def raw_speed(seconds: float = 0.5) -> float:
-    """The machine's raw speed now: millions of iterations a second of a tight Python loop
-    (as ``benchmarks/memory_store.py`` measures it)."""
-    n, x, deadline = 0, 0, time.perf_counter() + seconds
-    started = time.perf_counter()
-    while time.perf_counter() < deadline:
-        for i in range(10_000):
-            x += i
-        n += 10_000
-    return round(n / (time.perf_counter() - started) / 1e6, 2)
-
-
-@contextmanager
-def sqlite_store(embedder: Embedder) -> Iterator[MemoryStore]:
-    from processors.memory.sqlite_store import SqliteMemoryStore
-
-    folder = Path(tempfile.mkdtemp(prefix="memory-eval-"))
-    store = SqliteMemoryStore(folder / "memory.sqlite", embedder)
-    try:
-        yield store
-    finally:
-        store.close()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def postgres_factory(dsn: str) -> Opened:
-    @contextmanager
-    def postgres_store(embedder: Embedder) -> Iterator[MemoryStore]:
-        import psycopg
-
-        from processors.memory.postgres_store import PostgresMemoryStore
-
-        schema = f"eval_{uuid.uuid4().hex[:10]}"
-        store = PostgresMemoryStore(dsn, embedder, schema=schema)
-        try:
-            yield store
-        finally:
-            store.close()
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f"drop schema if exists {schema} cascade")
-
-    return postgres_store
 
 
 def evaluate(

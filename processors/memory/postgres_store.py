@@ -30,17 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from processors.errors import MemoryStoreError
 from processors.memory.port import Embedder, Hit
 from processors.memory.ranking import fuse, terms
+from processors.memory.reading import hits, keys_query, moment, require_tenant, search_pool
 from processors.memory.records import EntityKind, MemoryKind, MemoryRecord, to_millis
 from processors.settings import Settings
 
@@ -206,7 +206,7 @@ class PostgresMemoryStore:
             groups = self._delete(key)
             if record is not None and vector is not None:
                 self._insert(key, record, vector)
-                groups.add(_group(record))
+                groups.add(record.group)
             for group in sorted(groups):
                 self._close_superseded(group)
             db.execute(
@@ -321,12 +321,10 @@ class PostgresMemoryStore:
         k: int = 5,
         as_of: datetime | None = None,
     ) -> list[Hit]:
-        if not tenant_id:
-            raise MemoryStoreError("search needs a tenant")
-        if k <= 0:
+        pool = search_pool(tenant_id, kinds, k)
+        if pool is None:
             return []
-        pool = max(4 * k, 20)
-        where, params = _filters(tenant_id, kinds, entity_kind, as_of)
+        where, params = _filters(tenant_id, kinds, entity_kind, moment(as_of))
         vector = self._vectors([query])[0]
         dimension = sql.Literal(self._embedder.dimension)
         # the inner query is what HNSW can serve (order by distance alone); ties are broken by
@@ -360,12 +358,7 @@ class PostgresMemoryStore:
                 ]
             fused = fuse([by_vector, by_keyword])[:k]
             records = self._records([key for key, _ in fused])
-        vector_rank = {key: rank for rank, key in enumerate(by_vector, start=1)}
-        keyword_rank = {key: rank for rank, key in enumerate(by_keyword, start=1)}
-        return [
-            Hit(key, records[key], score, vector_rank.get(key), keyword_rank.get(key))
-            for key, score in fused
-        ]
+        return hits(fused, records, by_vector, by_keyword)
 
     def _records(self, keys: Sequence[str]) -> dict[str, MemoryRecord]:
         if not keys:
@@ -373,7 +366,7 @@ class PostgresMemoryStore:
         rows = self._db.execute(
             "select key, record from memories where key = any(%s)", (list(keys),)
         ).fetchall()
-        return {key: _load(record) for key, record in rows}
+        return {key: MemoryRecord.from_canonical(record) for key, record in rows}
 
     def facts(
         self,
@@ -383,9 +376,8 @@ class PostgresMemoryStore:
         *,
         as_of: datetime | None = None,
     ) -> list[MemoryRecord]:
-        if not tenant_id:
-            raise MemoryStoreError("facts needs a tenant")
-        where, params = _filters(tenant_id, ("fact",), entity_kind, as_of)
+        require_tenant(tenant_id, "facts")
+        where, params = _filters(tenant_id, ("fact",), entity_kind, moment(as_of))
         with self._locked("facts"):
             rows = self._db.execute(
                 sql.SQL(
@@ -394,25 +386,14 @@ class PostgresMemoryStore:
                 ).format(where=where),
                 (*params, entity_id),
             ).fetchall()
-        return [_load(r[0]) for r in rows]
+        return [MemoryRecord.from_canonical(r[0]) for r in rows]
 
     def keys(
         self, tenant_id: str, entity_kind: EntityKind | None = None, entity_id: str | None = None
     ) -> list[str]:
-        if not tenant_id:
-            raise MemoryStoreError("keys needs a tenant")
-        if entity_id is not None and entity_kind is None:
-            raise MemoryStoreError("an entity id needs its entity kind")
-        query = "select key from memories where tenant_id = %s"
-        params: list[str] = [tenant_id]
-        if entity_kind is not None:
-            query += " and entity_kind = %s"
-            params.append(entity_kind)
-        if entity_id is not None:
-            query += " and entity_id = %s"
-            params.append(entity_id)
+        query, params = keys_query(tenant_id, entity_kind, entity_id, "%s")
         with self._locked("keys"):
-            return [row[0] for row in self._db.execute(query + " order by key", params)]
+            return [row[0] for row in self._db.execute(query, params)]
 
     def positions(self) -> dict[int, int]:
         with self._locked("positions"):
@@ -451,17 +432,14 @@ def _float32_le(sent: bytes) -> bytes:
     return struct.pack(f"<{dimension}f", *values)
 
 
-def _group(record: MemoryRecord) -> tuple[str, str, str, str]:
-    return (record.tenant_id, record.entity_kind, record.entity_id, record.attribute)
-
-
 def _filters(
     tenant_id: str,
     kinds: Sequence[MemoryKind] | None,
     entity_kind: EntityKind | None,
-    as_of: datetime | None,
+    as_of: datetime,
 ) -> tuple[sql.Composed, list[Any]]:
-    """The WHERE clause every read shares: the tenant first, always."""
+    """The WHERE clause every read shares: the tenant first, always; memories valid at
+    ``as_of``."""
     clauses = [sql.SQL("m.tenant_id = %s")]
     params: list[Any] = [tenant_id]
     if kinds is not None:
@@ -470,17 +448,10 @@ def _filters(
     if entity_kind is not None:
         clauses.append(sql.SQL("m.entity_kind = %s"))
         params.append(entity_kind)
-    # now, when no time is given: a fact valid until a later date is current, one valid
-    # from a later date is not yet
-    moment = to_millis(as_of if as_of is not None else datetime.now(UTC))
+    at = to_millis(as_of)
     clauses.append(sql.SQL("m.valid_from <= %s and (m.ends_at is null or m.ends_at > %s)"))
-    params.extend([moment, moment])
+    params.extend([at, at])
     return sql.SQL(" and ").join(clauses), params
-
-
-def _load(canonical: str) -> MemoryRecord:
-    """A record from its stored canonical (Avro-shaped) JSON."""
-    return MemoryRecord.from_avro(json.loads(canonical))
 
 
 def _index_name(embedder: Embedder) -> str:

@@ -180,3 +180,13 @@ class MemoryRecord(BaseModel):
     def canonical(self) -> str:
         """A stable text of the record (sorted keys), for digests."""
         return json.dumps(self.to_avro(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_canonical(cls, canonical: str) -> MemoryRecord:
+        """The record of its :meth:`canonical` text (as the stores keep it)."""
+        return cls.from_avro(json.loads(canonical))
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        """The versions of one fact share it: tenant, entity kind, entity id, attribute."""
+        return (self.tenant_id, self.entity_kind, self.entity_id, self.attribute)

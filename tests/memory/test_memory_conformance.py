@@ -74,6 +74,17 @@ def test_current_means_now_a_fact_valid_until_later_is_current_one_from_later_is
     }  # fmt: skip
 
 
+def test_a_large_k_returns_up_to_k_hits(store_factory: StoreFactory) -> None:
+    """k=500 asks the vector index for more candidates than sqlite-vec's KNN answers in one
+    query (4,096): the store clamps them instead of failing."""
+    store = store_factory(FakeHashEmbedder())
+    Feed(store).put(*(fact("t1", f"v-{i}", "name", f"vendor number {i}", at(1))
+                      for i in range(600)))  # fmt: skip
+    found = store.search("t1", "vendor number 7", k=500)
+    assert len(found) == 500 and len({h.key for h in found}) == 500
+    assert len(store.search("t1", "vendor number 7", k=5000)) == 600
+
+
 def test_facts_of_other_attributes_stand_side_by_side(store_factory: StoreFactory) -> None:
     store = store_factory(FakeHashEmbedder())
     Feed(store).put(

@@ -7,9 +7,7 @@ is published without memory."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,31 +77,15 @@ def _hold(settings: Settings, contracts: Contracts, *, flagged: bool = False, **
     return run_id
 
 
-@pytest.fixture
-def cli_env(isolated: Settings) -> Iterator[None]:
-    keys = {
-        "KAFKA_BOOTSTRAP_SERVERS": isolated.kafka.bootstrap_servers,
-        "DAEMONS_TOPIC_PREFIX": isolated.topic_prefix,
-    }
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(keys)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def test_an_approval_is_remembered_and_a_rebuilt_store_finds_it(
     isolated: Settings,
     topics: Contracts,
-    cli_env: None,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", isolated.kafka.bootstrap_servers)
+    monkeypatch.setenv("DAEMONS_TOPIC_PREFIX", isolated.topic_prefix)
     run_id = _hold(isolated, topics)
     assert main(["review", "approve", run_id, "--reviewer", "u-rev"]) == 0
     out = capsys.readouterr().out
