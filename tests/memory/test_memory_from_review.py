@@ -15,7 +15,8 @@ import pytest
 
 from processors.cli import main
 from processors.daemons.review import decide
-from processors.guardrails.review import FEEDBACK_TOPIC, read_positioned
+from processors.guardrails import review
+from processors.guardrails.review import FEEDBACK_TOPIC, ReviewError, read_positioned
 from processors.guardrails.routing import REVIEW_TOPIC, Decision, held_result
 from processors.kafka.clients import Contracts
 from processors.memory.aliases import alias_attribute
@@ -25,6 +26,7 @@ from processors.memory.records import TOPIC as MEMORY_TOPIC
 from processors.memory.records import MemoryRecord
 from processors.memory.sqlite_store import SqliteMemoryStore
 from processors.settings import Settings
+from processors.testing.memory import fact
 from processors.testing.runtime import drain_topic, produce_events
 
 pytestmark = pytest.mark.kafka
@@ -169,3 +171,18 @@ def test_an_approval_without_its_runs_outcome_publishes_without_memory(
     assert outcome.published and outcome.remembered == ()
     assert outcome.not_remembered is not None and "no_outcome" in outcome.not_remembered
     assert drain_topic(isolated, topics, MEMORY_TOPIC, idle=2.0) == []
+
+
+def test_a_mapping_that_writes_another_tenants_memory_stops_the_approval(
+    isolated: Settings, topics: Contracts
+) -> None:
+    """Whatever a use case's mapping returns is checked: a memory of another tenant is a bug
+    of the mapping, so nothing is published and the result stays pending."""
+    run_id = _hold(isolated, topics)
+    foreign = fact("t-other", "V-417", "name", "Blue Bottle Coffee", WHEN)
+    with pytest.raises(ReviewError, match="another tenant"):
+        review.decide(isolated, topics, run_id, "approve", reviewer="u-rev",
+                      learn=lambda held, approved, feedback: [foreign])  # fmt: skip
+    assert [h.run_id for h in review.pending(isolated, topics)] == [run_id]
+    assert drain_topic(isolated, topics, "vendors.enriched", idle=2.0) == []
+    assert drain_topic(isolated, topics, MEMORY_TOPIC, idle=1.0) == []
