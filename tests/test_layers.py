@@ -24,9 +24,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reference",),
     ("agent",),
     ("notify",),
-    ("guardrails",),
+    ("guardrails", "feedback"),
     ("daemons",),
-    ("compare", "testing", "scaffold", "deploy", "feedback"),
+    ("compare", "testing", "scaffold", "deploy"),
     ("cli",),
     ("__main__",),
 )

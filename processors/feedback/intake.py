@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
 
-from processors.errors import ConfigError
 from processors.feedback.contract import FEEDBACK_TOPIC, INBOX_TOPIC, accept
 from processors.feedback.runs import RunIndex
 from processors.runtime.daemon import Daemon, EventContext, Output, RetryPolicy
@@ -27,19 +25,10 @@ OutputModel = Callable[[str], type[BaseModel] | None]
 """A daemon's name → its output model (None: not a daemon known here)."""
 
 
-@cache
-def registered_output_model(daemon: str) -> type[BaseModel] | None:
-    """The output model of a registered daemon (``UseCase.output_type``)."""
-    from processors.daemons import registry
-
-    try:
-        return registry.use_case(daemon).output_type
-    except ConfigError:
-        return None
-
-
-def build_intake(index: RunIndex, output_model: OutputModel = registered_output_model) -> Daemon:
-    """The intake daemon over ``index`` (caught up by the caller before it runs)."""
+def build_intake(index: RunIndex, output_model: OutputModel) -> Daemon:
+    """The intake daemon over ``index`` (caught up by the caller before it runs);
+    ``output_model``: where corrections are checked (``daemons feedback intake`` gives the
+    registered daemons' ``UseCase.output_type``)."""
 
     async def handle(feedback: dict[str, Any], ctx: EventContext) -> list[Output]:
         run_id = str(feedback["run_id"])

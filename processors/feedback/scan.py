@@ -97,9 +97,13 @@ def scan(
                 error = msg.error()
                 p = msg.partition() or 0
                 if error is not None:
+                    if msg.topic() != topic:
+                        continue
                     if error.code() != KafkaError._PARTITION_EOF:
                         raise RunnerError(f"reading {topic}[{p}]: {error}")
                     _done_by_position(reader, topic, remaining)
+                    continue
+                if msg.topic() != topic:  # a straggler of the reader's previous assignment
                     continue
                 end = remaining.get(p)
                 offset = msg.offset() or 0

@@ -71,7 +71,14 @@ def test_feedback_about_an_unknown_or_foreign_run_or_deciding_a_review_is_refuse
 def _intake(settings: Settings, contracts: Contracts) -> RunnerThread:
     index = RunIndex(settings, contracts)
     index.catch_up()
-    return RunnerThread(Runner(build_intake(index), settings, contracts, commit_interval=0.1))
+    return RunnerThread(
+        Runner(
+            build_intake(index, {"vendor-enrichment": VendorProfile}.get),
+            settings,
+            contracts,
+            commit_interval=0.1,
+        )
+    )
 
 
 def _letters(settings: Settings, contracts: Contracts, n: int) -> dict[str, dict[str, Any]]:
