@@ -98,10 +98,9 @@ def _read(
     outside = 0
     try:
         fb_topic = contracts.catalog.physical(FEEDBACK_TOPIC)
-        fb_start, fb_end = (
-            offsets_at(reader, fb_topic, build.start),
-            offsets_at(reader, fb_topic, build.end),
-        )
+        fb_low, _ = watermarks(reader, fb_topic)
+        fb_start = fb_low if build.start is None else offsets_at(reader, fb_topic, build.start)
+        fb_end = offsets_at(reader, fb_topic, build.end)
         feedback: dict[str, list[dict[str, Any]]] = {}
         low = _ms(build.start) if build.start else None
         high = _ms(build.end) if build.end else None
@@ -130,6 +129,11 @@ def _read(
         RUNS_TOPIC: _ranges(runs_topic, runs_start, runs_end),
     }
     return feedback, runs, ranges
+
+
+def _when(record: Mapping[str, Any]) -> str:
+    occurred = record["occurred_at"]
+    return occurred.isoformat() if isinstance(occurred, dt.datetime) else str(occurred)
 
 
 def _ms(when: dt.datetime) -> int:
@@ -163,6 +167,8 @@ def example(
         corrected = _corrected(answer, fix, model)
         if corrected is None:
             return "correction names no field the model writes, or does not validate with it"
+        if corrected == answer:
+            return "correction agrees with the answer"
     score = human(feedback)
     occurred = record["occurred_at"]
     return Example(
@@ -205,7 +211,7 @@ def _corrected(answer: str, fix: Mapping[str, Any], model: type[BaseModel] | Non
         except ValidationError:
             return None
     text = json.dumps(merged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return None if text == answer else text
+    return answer if merged == original else text
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -279,7 +285,11 @@ def build(
     skipped: Counter[str] = Counter()
     made: list[tuple[Example, dict[str, Any]]] = []
     seen: set[str] = set()
-    for run_id, items in feedback.items():
+    # in run time order (then run id), whatever order the partitions were read in: the same
+    # records give the same files, so the same version
+    order = sorted(feedback, key=lambda r: (_when(runs[r]) if r in runs else "", r))
+    for run_id in order:
+        items = feedback[run_id]
         record = runs.get(run_id)
         if record is None:
             skipped["run not on daemons.runs (before its retention, or after --to)"] += len(items)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any, Literal
 
 import jsonschema
@@ -166,11 +167,16 @@ SCHEMAS: dict[Format, dict[str, Any]] = {
 """One JSON Schema per format (draft 2020-12)."""
 
 
+@cache
+def _validator(fmt: Format) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(SCHEMAS[fmt])
+
+
 def problems(row: Mapping[str, Any], fmt: Format) -> list[str]:
     """Why ``row`` is not a row of ``fmt`` (empty: it is), including the last assistant
     message of a conversation being the answer and every OpenAI ``arguments`` parsing as a
     JSON object."""
-    validator = jsonschema.Draft202012Validator(SCHEMAS[fmt])
+    validator = _validator(fmt)
     found = [f"{'/'.join(map(str, e.absolute_path)) or '(row)'}: {e.message}"
              for e in validator.iter_errors(row)]  # fmt: skip
     if fmt in ("openai", "sft") and not found:

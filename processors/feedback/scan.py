@@ -105,13 +105,14 @@ def scan(
                     continue
                 if msg.topic() != topic:  # a straggler of the reader's previous assignment
                     continue
-                end = remaining.get(p)
-                offset = msg.offset() or 0
+                # bounds from ``ends``, not ``remaining``: a partition may already count as
+                # done by its position while this batch still holds its last records
+                end, offset = ends.get(p), msg.offset() or 0
                 if end is None or offset >= end:
                     remaining.pop(p, None)
                     continue
                 if offset >= end - 1:
-                    remaining.pop(p)
+                    remaining.pop(p, None)
                 yield msg
     finally:
         reader.unassign()

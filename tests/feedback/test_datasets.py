@@ -74,8 +74,8 @@ def stream(isolated: Settings, topics: Contracts) -> Contracts:
 
 def _build(settings: Settings, contracts: Contracts, tmp: Path, fmt: Format, **kw: Any) -> tuple[
         list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
-    request = Build(daemon="vendor-enrichment", fmt=fmt, out=tmp / fmt,
-                    start=NOW - 24 * dt.timedelta(hours=1), end=NOW, **kw)  # fmt: skip
+    kw.setdefault("start", NOW - 24 * dt.timedelta(hours=1))
+    request = Build(daemon="vendor-enrichment", fmt=fmt, out=tmp / fmt, end=NOW, **kw)
     build(settings, contracts, request, lambda _name: VendorChoice)
     train, held = (
         list(iter_rows(tmp / fmt / "train.jsonl")),
@@ -95,6 +95,7 @@ def test_every_format_builds_valid_rows_with_a_manifest_that_hashes_them(
     for fmt in FORMATS:
         train, held, manifest = _build(isolated, stream, tmp_path, fmt, eval_fraction=0.0)
         assert train, (fmt, manifest)
+        assert manifest["runs_joined"] == manifest["feedback_runs"] == 8, manifest
         for row in [*train, *held]:
             assert problems(row, fmt) == [], (fmt, row)
         for name in ("train.jsonl", "eval.jsonl"):
@@ -136,10 +137,11 @@ def test_sft_and_openai_targets_and_the_arguments_trap(
 
 @pytest.mark.kafka
 def test_kto_labels_and_dpo_pairs(isolated: Settings, stream: Contracts, tmp_path: Path) -> None:
-    kto, _, _ = _build(isolated, stream, tmp_path, "kto", eval_fraction=0.0)
+    kto, _, manifest = _build(isolated, stream, tmp_path, "kto", eval_fraction=0.0, start=None)
     labels = sorted(row["label"] for row in kto)
-    # approved, pii, globex: True; rejected: False; two corrections: False + True each
-    assert labels == [False] * 3 + [True] * 5
+    # no --from: from the beginning, "old" included; approved, pii, globex, old: True;
+    # rejected: False; two corrections: False + True each
+    assert labels == [False] * 3 + [True] * 6, manifest
     dpo, _, _ = _build(isolated, stream, tmp_path, "dpo", eval_fraction=0.0)
     assert len(dpo) == 2
     for row in dpo:
@@ -160,3 +162,12 @@ def test_the_split_is_by_time_and_tenant_and_evaluation_never_sees_a_training_pr
     assert not held_descriptors & set(descriptors)
     assert manifest["split"]["eval_tenants"] == ["globex"]
     assert manifest["split"]["eval_from"] > T0.isoformat()
+
+
+@pytest.mark.kafka
+def test_the_same_records_build_the_same_version(
+    isolated: Settings, stream: Contracts, tmp_path: Path
+) -> None:
+    _, _, first = _build(isolated, stream, tmp_path / "a", "dpo")
+    _, _, second = _build(isolated, stream, tmp_path / "b", "dpo")
+    assert first["version"] == second["version"] and first["files"] == second["files"]
