@@ -222,8 +222,10 @@ def trl_reward_funcs(spec: RewardSpec) -> list[RewardFunc]:
     called as TRL calls them — keyword arguments ``prompts``, ``completions`` (conversational:
     a list of messages per completion; standard: a string) and every other dataset column
     as a list — and returning one float per completion (None: this part does not apply to
-    that row). The dataset gives each row its ``run_record``, ``outcome`` (may be null) and
-    ``feedback`` (a list) as JSON strings, as ``daemons dataset build`` writes them."""
+    that row). The prompt dataset gives each row its ``run_record`` (the ``daemons.runs``
+    datum), ``outcome`` (may be null) and ``feedback`` (a list of ``daemons.feedback`` datums)
+    as JSON strings; ``daemons dataset build`` does not write these columns (its rows are the
+    trainers' formats only)."""
 
     def scored(
         completions: Sequence[Any], kwargs: Mapping[str, Any]
