@@ -171,3 +171,22 @@ def test_the_same_records_build_the_same_version(
     _, _, first = _build(isolated, stream, tmp_path / "a", "dpo")
     _, _, second = _build(isolated, stream, tmp_path / "b", "dpo")
     assert first["version"] == second["version"] and first["files"] == second["files"]
+
+
+@pytest.mark.kafka
+def test_the_cli_builds_a_dataset_and_prints_what_it_wrote(
+    isolated: Settings, stream: Contracts, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from processors.cli import main
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", isolated.kafka.bootstrap_servers)
+    monkeypatch.setenv("DAEMONS_TOPIC_PREFIX", isolated.topic_prefix)
+    out = tmp_path / "cli"
+    code = main(["dataset", "build", "vendor-enrichment", "--format", "dpo", "--out", str(out),
+                 "--eval-fraction", "0"])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["rows"] == {"train": 2, "eval": 0}
+    assert summary["version"] == json.loads((out / "manifest.json").read_text())["version"]
+    assert main(["dataset", "build", "no-such-daemon", "--format", "sft", "--out", str(out)]) == 2

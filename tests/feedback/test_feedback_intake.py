@@ -152,3 +152,28 @@ def test_a_plain_confluent_kafka_and_fastavro_producer_is_enough(
     )  # fmt: skip
     assert value["scores"] == {"helpfulness": 0.25}
     assert json.loads(value["corrected_output_json"]) == {"account_category": "6100"}
+
+
+@pytest.mark.kafka
+def test_daemons_feedback_intake_runs_as_a_process_and_stops_cleanly(
+    isolated: Settings, topics: Contracts
+) -> None:
+    import signal
+
+    contracts = topics
+    produce_events(isolated, contracts, "daemons.runs", [run_record("r-cli").to_avro()])
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": isolated.kafka.bootstrap_servers,
+           "DAEMONS_TOPIC_PREFIX": isolated.topic_prefix, "PYTHONPATH": str(ROOT)}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "processors", "feedback", "intake"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        produce_events(isolated, contracts, "feedback.inbox", [feedback("r-cli", event_id="cli-1")])
+        (record,) = read_topic(isolated, contracts, "daemons.feedback", 1)
+        assert record["value"]["event_id"] == "cli-1"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "stopped feedback-intake cleanly" in output
