@@ -19,7 +19,7 @@ from processors.feedback.contract import accept, correction_problems
 from processors.feedback.intake import build_intake
 from processors.feedback.runs import RunFacts, RunIndex
 from processors.kafka.clients import Contracts
-from processors.runtime.runner import Runner
+from processors.runtime.runner import Mode, Runner
 from processors.settings import Settings
 from processors.testing.runtime import RunnerThread, produce_events, read_topic
 
@@ -68,16 +68,12 @@ def test_feedback_about_an_unknown_or_foreign_run_or_deciding_a_review_is_refuse
 # ---- on the broker ----------------------------------------------------------------------
 
 
-def _intake(settings: Settings, contracts: Contracts) -> RunnerThread:
+def _intake(settings: Settings, contracts: Contracts, mode: Mode = "alo") -> RunnerThread:
     index = RunIndex(settings, contracts)
     index.catch_up()
+    intake = build_intake(index, {"vendor-enrichment": VendorProfile}.get)
     return RunnerThread(
-        Runner(
-            build_intake(index, {"vendor-enrichment": VendorProfile}.get),
-            settings,
-            contracts,
-            commit_interval=0.1,
-        )
+        Runner(intake, settings, contracts, commit_interval=0.1, mode=mode, instance="t0")
     )
 
 
@@ -87,13 +83,14 @@ def _letters(settings: Settings, contracts: Contracts, n: int) -> dict[str, dict
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("mode", ["alo", "eos"])
 def test_the_intake_publishes_good_feedback_and_dead_letters_bad_with_reasons(
-    isolated: Settings, topics: Contracts
+    isolated: Settings, topics: Contracts, mode: Mode
 ) -> None:
     contracts = topics
     runs = [run_record("r-acme"), run_record("r-globex", tenant="globex")]
     produce_events(isolated, contracts, "daemons.runs", [r.to_avro() for r in runs[:1]])
-    with _intake(isolated, contracts):
+    with _intake(isolated, contracts, mode):
         # a run recorded after the intake started: found by reading on
         produce_events(isolated, contracts, "daemons.runs", [r.to_avro() for r in runs[1:]])
         produce_events(isolated, contracts, "feedback.inbox", [
