@@ -44,6 +44,13 @@ from processors.settings import Settings
 from processors.untrusted.redaction import mask_personal, redact
 
 AnswerModel = Callable[[str], type[BaseModel] | None]
+NO_ROW: dict[str, str] = {
+    "sft": "neither approved nor corrected (no target)",
+    "openai": "neither approved nor corrected (no target)",
+    "kto": "no label (scores only)",
+    "dpo": "no correction (no pair)",
+}
+"""Why a run with feedback gave no row in a format (counted in the manifest's ``skipped``)."""
 
 
 @dataclass(frozen=True)
@@ -298,7 +305,10 @@ def build(
         if isinstance(ex, str):
             skipped[ex] += 1
             continue
-        for row in rows(ex, request.fmt):
+        given = rows(ex, request.fmt)
+        if not given:
+            skipped[NO_ROW[request.fmt]] += 1
+        for row in given:
             row = scrub(row)
             key = _digest(row)
             if key in seen:

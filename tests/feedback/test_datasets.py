@@ -117,6 +117,7 @@ def test_sft_and_openai_targets_and_the_arguments_trap(
     openai, _, _ = _build(isolated, stream, tmp_path, "openai", eval_fraction=0.0)
     # approved (its twin deduplicated), corrected, pii, late, globex; not the rejected one
     assert len(sft) == len(openai) == 5 and manifest["skipped"]["duplicate row"] == 1
+    assert manifest["skipped"]["neither approved nor corrected (no target)"] == 1  # rejected
     targets = [_final(r)["account_category"] for r in sft]
     assert targets.count("6100") == 2 and targets.count("6600") == 3
     trl_call = sft[0]["messages"][2]["tool_calls"][0]["function"]
