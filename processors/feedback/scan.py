@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from processors.errors import DaemonsError, RunnerError
 from processors.kafka.clients import consumer_config, ephemeral_group
@@ -21,6 +22,7 @@ from processors.settings import Settings
 
 Offsets = dict[int, int]
 """partition -> offset."""
+T = TypeVar("T")
 
 
 def consumer(settings: Settings, purpose: str) -> Consumer:
@@ -37,12 +39,40 @@ def partitions(reader: Consumer, topic: str) -> list[int]:
     return sorted(meta.partitions)
 
 
+_SETTLING = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
+"""Right after a topic is created (or a broker restarts) its partitions may have no leader."""
+
+
+def _settled(ask: Callable[[], T], what: str, timeout: float = 15.0) -> T:
+    """``ask()``, asked again while the partitions have no leader yet (up to ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ask()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            settling = error is not None and (error.code() in _SETTLING or error.retriable())
+            if not settling or time.monotonic() > deadline:
+                raise DaemonsError(f"{what}: {exc}") from exc
+            time.sleep(0.2)
+
+
 def watermarks(reader: Consumer, topic: str) -> tuple[Offsets, Offsets]:
     """Each partition's low and high watermark."""
     lows: Offsets = {}
     highs: Offsets = {}
     for p in partitions(reader, topic):
-        lows[p], highs[p] = reader.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+        tp = TopicPartition(topic, p)
+
+        def ask(tp: TopicPartition = tp) -> tuple[int, int]:
+            low, high = reader.get_watermark_offsets(tp, timeout=15)
+            return low, high
+
+        lows[p], highs[p] = _settled(ask, f"{topic}[{p}]: watermarks")
     return lows, highs
 
 
@@ -53,7 +83,8 @@ def offsets_at(reader: Consumer, topic: str, when: dt.datetime | None) -> Offset
     if when is None:
         return highs
     ms = int(when.timestamp() * 1000)
-    found = reader.offsets_for_times([TopicPartition(topic, p, ms) for p in highs], timeout=15)
+    wanted = [TopicPartition(topic, p, ms) for p in highs]
+    found = _settled(lambda: reader.offsets_for_times(wanted, timeout=15), f"{topic}: offsets")
     result: Offsets = {}
     for tp in found:
         if tp.error is not None:
