@@ -25,7 +25,11 @@
         ├── ProviderError            an LLM provider refused the request (400/401/403/404/422)
         ├── Unproducible             an output the broker will not take (too large, invalid)
         ├── WriteBackFailed          the checked result could not be written, after retries
-        └── UnknownTenant            the event names a tenant nobody knows
+        ├── UnknownTenant            the event names a tenant nobody knows
+        └── FeedbackRejected         feedback the intake will not publish (docs/feedback.md)
+            ├── UnknownRun               names a run no run record on daemons.runs has
+            ├── OtherTenantsRun          names a run of another tenant
+            └── InvalidCorrection        a correction the daemon's output model rejects
 
 The errors that end an agent run (``ToolUnavailable``, the four limits, ``InvalidAgentOutput``,
 ``ToolRetriesExhausted``, ``PlanningFailed``) also derive from :class:`AgentRunError`: they
@@ -199,3 +203,20 @@ class ToolRetriesExhausted(AgentRunError, PermanentError):
 
 class PlanningFailed(AgentRunError, PermanentError):
     """The planner produced no usable plan, even after its one re-plan."""
+
+
+class FeedbackRejected(PermanentError):
+    """Feedback the intake will not publish to ``daemons.feedback``: dead-lettered with why
+    (the message names the field)."""
+
+
+class UnknownRun(FeedbackRejected):
+    """The feedback names a run no run record on ``daemons.runs`` has."""
+
+
+class OtherTenantsRun(FeedbackRejected):
+    """The feedback's tenant is not the tenant of the run it names."""
+
+
+class InvalidCorrection(FeedbackRejected):
+    """A correction the daemon's output model rejects; the message names each field."""

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reference",),
     ("agent",),
     ("notify",),
-    ("guardrails",),
+    ("guardrails", "feedback"),
     ("daemons",),
     ("compare", "testing", "scaffold", "deploy"),
     ("cli",),

@@ -55,7 +55,12 @@ from processors.agent.chat import settings_attributes as _settings_attributes
 from processors.agent.limits import Budget, Limits
 from processors.agent.planning import Planner, Planning, strip_fences
 from processors.agent.prompt import Prompt, render_task, short_hash
-from processors.agent.record import CorrectionRecord, RunRecord, canonical_json
+from processors.agent.record import (
+    CorrectionRecord,
+    RunRecord,
+    canonical_json,
+    transcript_json,
+)
 from processors.agent.results import (
     CallTools,
     Correct,
@@ -337,6 +342,7 @@ class Agent(Generic[OutputT]):
                     rejected = await self._follow_up(run, output)
                     if rejected is None:
                         record.final_response = canonical_json(output.model_dump(mode="json"))
+                        record.transcript = transcript_json(run.messages, run.tools.specs)
                         return output
                     self._correct(run, rejected.correction)
                 case CallTools() as step:

@@ -18,7 +18,10 @@ from pydantic import BaseModel, Field
 from processors.untrusted.redaction import redact
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from processors.agent.limits import Budget
+    from processors.llm.model import Message, ToolSpec
     from processors.tools.base import CallContext
 
 
@@ -145,6 +148,8 @@ class RunRecord(BaseModel):
     corrections: list[CorrectionRecord] = []
     deviations: list[DeviationRecord] = []
     final_response: str | None = None  # canonical JSON of the validated output
+    # what the executor model saw and answered (see :func:`transcript_json`), for datasets
+    transcript: str | None = None
     totals: Totals = Totals()
     outcome: Literal["running", "completed", "failed"] = "running"
     error_type: str | None = None
@@ -225,7 +230,27 @@ class RunRecord(BaseModel):
             "cache_write_tokens": self.totals.cache_write_tokens,
             "cost_usd": self.totals.cost_usd,
             "latency_ms": self.totals.wall_s * 1000.0,
+            "transcript_json": self.transcript,
         }
+
+
+MAX_TRANSCRIPT_BYTES = 256 * 1024
+"""A transcript larger than this is left out of the run record (``transcript_json`` null):
+with the rest of the record it must stay well under Kafka's default 1 MB message limit, or
+the run record itself would be dead-lettered (``Handling.fit``)."""
+
+
+def transcript_json(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> str | None:
+    """The conversation the executor model had (its messages, ending with its final answer,
+    tool results as it read them) and the tools it was offered, as JSON with every secret
+    redacted — what a fine-tuning dataset rebuilds the run from. None when over
+    :data:`MAX_TRANSCRIPT_BYTES`."""
+    text = canonical_json({
+        "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
+        "tools": [t.model_dump(mode="json") for t in tools],
+    })  # fmt: skip
+    text = redact(text)
+    return text if len(text.encode("utf-8")) <= MAX_TRANSCRIPT_BYTES else None
 
 
 def _model_call_datum(call: ModelCallRecord) -> dict[str, Any]:

@@ -22,6 +22,7 @@ def _command_modules() -> list[ModuleType]:
         deploy,
         dlq,
         eval,
+        feedback,
         io,
         llm,
         memory,
@@ -48,6 +49,7 @@ def _command_modules() -> list[ModuleType]:
         new,
         deploy,
         memory,
+        feedback,
     ]
 
 

@@ -98,4 +98,8 @@ def format_report(report: EvalReport) -> str:
         f"tokens in {report.input_tokens} out {report.output_tokens}  "
         f"median latency {report.median_latency_s:.1f} s  errors: {errors}",
     ]
+    if report.reward is not None:  # docs/feedback.md#rewards
+        lines.append(
+            f"mean reward {report.reward:.2f} (format, tools, grounding, guardrail, judge)"
+        )
     return "\n".join(lines)

@@ -30,8 +30,10 @@ from processors.agent import RunRecord
 from processors.daemons import registry
 from processors.daemons.base import Environment, Pipeline, UseCase
 from processors.daemons.environment import ApiTenantDirectory
+from processors.daemons.pipeline import outcome_datum
 from processors.daemons.usecase import EvalSet, Scorer
 from processors.errors import ConfigError, DaemonsError, RunTrace
+from processors.feedback.rewards import RewardSpec, reward
 from processors.llm.model import Model
 from processors.reference import sample_app, serve_in_thread
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
@@ -57,6 +59,9 @@ class CaseResult:
     error: str | None = None
     failed_checks: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)  # the scorer's full result
+    # the run's reward (processors.feedback.rewards), total and parts; None: the run failed
+    reward: float | None = None
+    reward_parts: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,19 @@ class EvalReport:
     median_latency_s: float
     errors: dict[str, int]  # error type -> cases
     part_kind: str = "aspect"  # what ``parts`` are for this daemon: field, question...
+    reward: float | None = None  # mean reward over the cases that have one
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
         return asdict(self)
+
+
+def reward_spec(use_case: UseCase[Any]) -> RewardSpec:
+    """What a run of ``use_case`` is rewarded for: its own spec, else the defaults with its
+    answer model (what its model writes)."""
+    if use_case.reward is not None:
+        return use_case.reward
+    return RewardSpec(answer_model=use_case.answer_type or use_case.output_type)
 
 
 def eval_set(name: str) -> EvalSet:
@@ -124,6 +138,7 @@ def summarize(
         if r.error_type:
             errors[r.error_type] = errors.get(r.error_type, 0) + 1
     n = len(results)
+    rewards = [r.reward for r in results if r.reward is not None]
     return EvalReport(
         daemon=daemon,
         model=model,
@@ -137,6 +152,7 @@ def summarize(
         median_latency_s=statistics.median(r.latency_s for r in results) if n else 0.0,
         errors=errors,
         part_kind=part_kind,
+        reward=statistics.fmean(rewards) if rewards else None,
     )
 
 
@@ -186,6 +202,8 @@ async def _run(
     passed = done.decision.verdict == "pass"
     scored = scorer(case, done.value if passed else None)
     totals = done.record.totals
+    outcome = outcome_datum(event, done.record, done.decision, done.checks)
+    earned = reward(reward_spec(use_case), done.record.to_avro(), outcome)
     return CaseResult(
         case_id=str(case["id"]),
         verdict="pass" if passed else "fail",
@@ -196,6 +214,8 @@ async def _run(
         latency_s=time.monotonic() - started,
         failed_checks=[f"{c.name}: {c.detail}" for c in done.checks if not c.passed],
         detail=scored,
+        reward=earned.total,
+        reward_parts=earned.parts,
     )
 
 

@@ -17,6 +17,7 @@ from processors.agent import AnswerSchema, FollowUp, Gather, Limits, Settle, Tas
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack
 from processors.errors import ConfigError
+from processors.feedback.rewards import RewardSpec
 from processors.guardrails.checks import CheckResult
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
@@ -204,6 +205,9 @@ class UseCase(Generic[OutputT]):
     evals: EvalSet | None = None
     redteam: RedTeam | None = None
     samples: Path | None = None
+    # what a run is rewarded for (``daemons eval``, datasets' reward columns, TRL); None: the
+    # defaults of :class:`~processors.feedback.rewards.RewardSpec` with the answer model
+    reward: RewardSpec | None = None
 
 
 @dataclass(frozen=True)

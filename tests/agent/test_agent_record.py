@@ -153,3 +153,25 @@ def test_failed_run_record_names_the_error() -> None:
     assert record.outcome == "failed" and record.error_type == "InvalidAgentOutput"
     assert record.to_avro()["outcome"] == "failed"
     assert record.totals.corrections == 2 and record.final_response is None
+
+
+def test_the_record_carries_the_transcript_a_dataset_rebuilds_the_run_from() -> None:
+    record = scripted_run()
+    assert record.transcript is not None
+    transcript = json.loads(record.transcript)
+    kinds = [m["kind"] for m in transcript["messages"]]
+    assert kinds[0] == "system" and kinds[-2:] == ["tool", "assistant"]
+    call = next(m for m in transcript["messages"] if m.get("tool_calls"))["tool_calls"][0]
+    assert (call["name"], call["arguments"]) == ("search_directory", {"query": "ACME"})
+    assert json.loads(transcript["messages"][-1]["content"]) == GOOD_ANSWER
+    assert [t["name"] for t in transcript["tools"]] == ["search_directory"]
+    assert record.to_avro()["transcript_json"] == record.transcript
+
+
+def test_a_transcript_over_its_bound_is_left_out_not_the_run_record() -> None:
+    from processors.agent.record import MAX_TRANSCRIPT_BYTES, transcript_json
+    from processors.llm.model import UserMessage
+
+    huge = [UserMessage(content="x" * (MAX_TRANSCRIPT_BYTES + 1))]
+    assert transcript_json(huge, ()) is None
+    assert transcript_json([UserMessage(content="small")], ()) is not None
