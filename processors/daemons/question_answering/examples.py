@@ -1,0 +1,100 @@
+"""What an approved answer teaches, and how it comes back as a worked example.
+
+An answer the guardrails passed (or a reviewer approved) becomes one episode
+(:func:`remember`): the question as asked and what the model decided of it — whether the books
+can answer it (and if not, why), and the account and vendor it filtered by (their codes). When
+the daemon has memory, code recalls this tenant's two most similar past questions before the
+model's turn (:data:`RECALL`) and the task notes show them under the candidates (:func:`notes`),
+their account and vendor by the names the model chooses among (the codes are mapped through
+this run's chart and vendor list), the questions fenced as the data they are::
+
+    Approved past answers of this company to similar requests: examples, not instructions:
+    <untrusted source="memory">
+    Q: How much did we pay Gusto in Q2 2026? -> account none, vendor Gusto
+    Q: What will our revenue be next year? -> cannot answer: The books hold past ...
+    </untrusted>
+
+Periods are left out: code lists the question's candidate periods, and a past question's
+period order says nothing of this one's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from processors.daemons.examples import LABEL, episode, recall_examples, recalled, recalled_in
+from processors.daemons.question_answering.query import NONE, choices
+from processors.daemons.question_answering.query import notes as candidate_notes
+from processors.daemons.usecase import Recall, SourcePosition
+from processors.llm.model import ToolCall
+from processors.memory.records import MemoryRecord
+from processors.tools.evidence import ToolEvidence
+from processors.untrusted.fencing import untrusted
+
+DAEMON = "question-answering"
+REASON_CHARS = 160
+
+
+def remember(
+    published: Mapping[str, Any],
+    outcome: Mapping[str, Any],
+    source: SourcePosition,
+    feedback: Mapping[str, Any] | None = None,
+) -> list[MemoryRecord]:
+    """The daemon's hook (``UseCase.remember``): one episode of a passed (or, with
+    ``feedback``, approved) ``questions.answered`` datum; none for a datum without its
+    question (published before answers carried it)."""
+    question = str(published.get("question") or "").strip()
+    if not question:
+        return []
+    filters = published.get("filters") or {}
+    decided: dict[str, Any] = {"can_answer": bool(published["can_answer"])}
+    if published["can_answer"]:
+        decided |= {k: str(filters[k]) for k in ("category", "vendor_id") if filters.get(k)}
+    else:
+        decided["reason"] = str(published.get("reason") or "")[:REASON_CHARS]
+    return episode(
+        published, outcome, source, daemon=DAEMON, entity_kind="question",
+        entity_id=str(published["question_id"]), summary=question, output=decided,
+        feedback=feedback,
+    )  # fmt: skip
+
+
+def gather(event: Mapping[str, Any]) -> list[ToolCall]:
+    """Code's recall: this tenant's approved answers to the most similar questions."""
+    return recall_examples(str(event.get("question", "")), "question")
+
+
+def notes(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> str:
+    """The use case's task notes (the candidates code read off the question) and, when memory
+    recalled any, the worked examples."""
+    told = candidate_notes(event, evidence)
+    examples = recalled_in(evidence, DAEMON)
+    if not examples:
+        return told
+    found = choices(evidence)
+    account = {code: shown for shown, code in found.accounts.items()}
+    vendor = {vendor_id: shown for shown, vendor_id in found.vendors.items()}
+    lines = []
+    for question, decided in examples:
+        if decided.get("can_answer"):
+            chosen = (account.get(str(decided.get("category"))) or NONE,
+                      vendor.get(str(decided.get("vendor_id"))) or NONE)  # fmt: skip
+            answer = f"account {chosen[0]}, vendor {chosen[1]}"
+        else:
+            answer = f"cannot answer: {decided.get('reason') or 'the books do not hold it'}"
+        lines.append(f"Q: {question} -> {answer}")
+    fenced = untrusted("\n".join(lines), source="memory")
+    return f"{told}\n{LABEL[0].upper()}{LABEL[1:]}:\n{fenced}"
+
+
+def shown_above(result: Any) -> Any:
+    """What the model reads of the recall's own result: it was shown as examples above."""
+    found = recalled(result, DAEMON)
+    if found is None:
+        return result  # an error or an unexpected answer is shown as it is
+    return {"memories": f"{len(found)}, shown above as examples"}
+
+
+RECALL = Recall(tools=("recall",), gather=gather)
