@@ -315,3 +315,23 @@ def test_the_daemon_learns_an_answer_and_recalls_it_for_the_tenant_only(
     runs = {r["tenant_id"]: r for r in recalled.runs}
     assert "recall" in [c["name"] for c in runs["t-quillstack"]["tool_calls"]]
     store.close()
+
+
+def test_what_memory_recalled_is_no_evidence_for_the_checks() -> None:
+    """A citation only a recalled example holds is not traceable: memory proposes, this run's
+    reads confirm."""
+    from processors.daemons.client_onboarding.checks import checks
+    from processors.daemons.client_onboarding.models import OnboardingAnswers
+    from processors.tools.evidence import ToolEvidence
+
+    episode = {"input_summary": "what_do_you_do: contract software for legal teams",
+               "output": "{}", "verdict": "pass"}  # fmt: skip
+    recall = ToolEvidence("recall", {"query": "legal"}, {"memories": [
+        {"attribute": "client-onboarding", "episode": episode}]})  # fmt: skip
+    profile = ToolEvidence("getClient", {"tenant_id": "t-quillstack"},
+                           {"client_id": "t-quillstack", "industry": "saas"})  # fmt: skip
+    answer = OnboardingAnswers.model_validate({"answers": [{
+        "question": "industry", "evidence": ["contract software for legal teams"],
+        "value": "legal software", "confidence": 0.9}]})  # fmt: skip
+    checked = checks(answer, [profile, recall], {"signup_answers": {}})
+    assert checked.output.answers[0].value is None  # demoted: traced to nothing of this run
