@@ -48,22 +48,28 @@ def episode(
     entity_id: str,
     summary: str,
     output: Mapping[str, Any],
+    read: Sequence[str] = (),
     feedback: Mapping[str, Any] | None = None,
 ) -> list[MemoryRecord]:
     """The episode one published result (``published``, read from ``source``) leaves, given
     its run's guardrail outcome and, for a held result, the reviewer's feedback. Raises
     :class:`MemoryWriteRefused` when it may not become memory: another run's outcome, not
-    passed nor approved, flagged, or a text of it that reads as an instruction. The same
-    inputs give the same record (its times are the result's), so writing twice is harmless."""
+    passed nor approved, flagged, or a text of it that reads as an instruction — the summary
+    and the output's values, and ``read``: the published texts they were shortened from,
+    screened whole and as written (a role marker at a line's start, an encoded payload cut in
+    two, read the same as before). The same inputs give the same record (its times are the
+    result's), so writing twice is harmless."""
     run_id = published.get("run_id")
     if run_id != outcome.get("run_id") or published.get("tenant_id") != outcome.get("tenant_id"):
         raise MemoryWriteRefused("the outcome is about another run or tenant", reason="mismatch")
     approved_by = approval(outcome, feedback)
-    summary = " ".join(summary.split())[:SUMMARY_CHARS]
-    for where, text in (("input", summary), *((k, str(v)) for k, v in _leaves(output))):
+    texts = [("input", summary), *((k, str(v)) for k, v in _leaves(output)),
+             *(("published text", text) for text in read)]  # fmt: skip
+    for where, text in texts:
         if screen_text(text):
             raise MemoryWriteRefused(f"run {run_id}: {where} reads as an instruction",
                                      reason="flagged")  # fmt: skip
+    summary = " ".join(summary.split())[:SUMMARY_CHARS]
     when = _moment(published["occurred_at"])
     provenance = Provenance(
         run_id=str(run_id), trace_id=str(published.get("trace_id", "")),

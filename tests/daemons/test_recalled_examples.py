@@ -335,3 +335,21 @@ def test_what_memory_recalled_is_no_evidence_for_the_checks() -> None:
         "value": "legal software", "confidence": 0.9}]})  # fmt: skip
     checked = checks(answer, [profile, recall], {"signup_answers": {}})
     assert checked.output.answers[0].value is None  # demoted: traced to nothing of this run
+
+
+@pytest.mark.parametrize("case", __import__("processors.testing.redteam").testing.redteam
+                         .load_cases(), ids=lambda c: c.id)  # fmt: skip
+def test_no_red_team_payload_the_run_missed_becomes_an_example(case: Any) -> None:
+    """The worst case: a run that passed with nothing flagged. Each payload, as the question,
+    as a cannot-answer reason, and as a signup answer, is refused by the writer's screen."""
+    places = [
+        answered(QUILL, case.payload, "r-x"),
+        answered(QUILL, "How much rent?", "r-x", can_answer=False, reason=case.payload),
+    ]
+    for datum in places:
+        with pytest.raises(MemoryWriteRefused) as refused:
+            remember_answer(datum, passed(datum), SOURCE)
+        assert refused.value.reason == "flagged"
+    datum = onboarded(RIDGE, {"team": "4 of us", "notes": case.payload}, "r-x")
+    with pytest.raises(MemoryWriteRefused):
+        remember_onboarding(datum, passed(datum), SOURCE)

@@ -46,7 +46,8 @@ def remember(
 ) -> list[MemoryRecord]:
     """The daemon's hook (``UseCase.remember``): one episode of a passed (or, with
     ``feedback``, approved) ``clients.onboarded`` datum that carries signup answers."""
-    summary = signup_summary(published.get("signup_answers") or {})
+    signup = published.get("signup_answers") or {}
+    summary = signup_summary(signup)
     if not summary:
         return []
     given = {a["question"]: a.get("value") for a in published.get("answers") or ()}
@@ -58,7 +59,7 @@ def remember(
     return episode(
         published, outcome, source, daemon=DAEMON, entity_kind="client",
         entity_id=str(published["client_id"]), summary=summary, output=decided,
-        feedback=feedback,
+        read=[str(text) for text in signup.values()], feedback=feedback,
     )  # fmt: skip
 
 

@@ -45,19 +45,19 @@ def remember(
     """The daemon's hook (``UseCase.remember``): one episode of a passed (or, with
     ``feedback``, approved) ``questions.answered`` datum; none for a datum without its
     question (published before answers carried it)."""
-    question = str(published.get("question") or "").strip()
-    if not question:
+    question, reason = str(published.get("question") or ""), str(published.get("reason") or "")
+    if not question.strip():
         return []
     filters = published.get("filters") or {}
     decided: dict[str, Any] = {"can_answer": bool(published["can_answer"])}
     if published["can_answer"]:
         decided |= {k: str(filters[k]) for k in ("category", "vendor_id") if filters.get(k)}
     else:
-        decided["reason"] = str(published.get("reason") or "")[:REASON_CHARS]
+        decided["reason"] = " ".join(reason.split())[:REASON_CHARS]
     return episode(
         published, outcome, source, daemon=DAEMON, entity_kind="question",
         entity_id=str(published["question_id"]), summary=question, output=decided,
-        feedback=feedback,
+        read=(question, reason), feedback=feedback,
     )  # fmt: skip
 
 
