@@ -16,6 +16,14 @@ this run's chart and vendor list), the questions fenced as the data they are::
 
 Periods are left out: code lists the question's candidate periods, and a past question's
 period order says nothing of this one's.
+
+An example is shown only when it is about what this question names as code reads it: its
+account and vendor among this question's candidates (or none where it names none), a
+cannot-answer one only for a question that names none of the books' accounts or vendors.
+Without that gate the 1.5B model copied the nearest example's account or vendor — "How much did
+we pay Gusto?" answered for Rent, after "How much did we pay in rent?" — and the eval set's
+score fell from 0.958 to 0.764 (``benchmarks/recalled_examples.py``, leave-one-out: no case's
+own question is ever among its examples).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.daemons.examples import LABEL, episode, recall_examples, recalled, recalled_in
-from processors.daemons.question_answering.query import NONE, choices
+from processors.daemons.question_answering.query import NONE, choices, named
 from processors.daemons.question_answering.query import notes as candidate_notes
 from processors.daemons.usecase import Recall, SourcePosition
 from processors.llm.model import ToolCall
@@ -76,25 +84,38 @@ def notes(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> str:
     found = choices(evidence)
     account = {code: shown for shown, code in found.accounts.items()}
     vendor = {vendor_id: shown for shown, vendor_id in found.vendors.items()}
+    accounts, vendors = named(str(event.get("question", "")), list(found.accounts),
+                              list(found.vendors))  # fmt: skip
     lines = []
     for question, decided in examples:
         if decided.get("can_answer"):
             chosen = (account.get(str(decided.get("category"))) or NONE,
                       vendor.get(str(decided.get("vendor_id"))) or NONE)  # fmt: skip
+            if not (_fits(chosen[0], accounts) and _fits(chosen[1], vendors)):
+                continue  # about another subject: a small model copies it (see the module)
             answer = f"account {chosen[0]}, vendor {chosen[1]}"
+        elif accounts or vendors:
+            continue  # this question names the books' own accounts or vendors
         else:
             answer = f"cannot answer: {decided.get('reason') or 'the books do not hold it'}"
         lines.append(f"Q: {question} -> {answer}")
+    if not lines:
+        return told
     fenced = untrusted("\n".join(lines), source="memory")
     return f"{told}\n{LABEL[0].upper()}{LABEL[1:]}:\n{fenced}"
 
 
+def _fits(chosen: str, candidates: Sequence[str]) -> bool:
+    """A past choice fits this question when it is among the names code read off it (or
+    both name none)."""
+    return chosen in candidates if candidates else chosen == NONE
+
+
 def shown_above(result: Any) -> Any:
-    """What the model reads of the recall's own result: it was shown as examples above."""
-    found = recalled(result, DAEMON)
-    if found is None:
+    """What the model reads of the recall's own result: the notes showed what fits."""
+    if recalled(result, DAEMON) is None:
         return result  # an error or an unexpected answer is shown as it is
-    return {"memories": f"{len(found)}, shown above as examples"}
+    return {"memories": "those that fit this question are shown above as examples"}
 
 
 RECALL = Recall(tools=("recall",), gather=gather)
