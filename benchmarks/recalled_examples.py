@@ -21,7 +21,8 @@ The embedder is the real MiniLM (each text embedded once and reused across the p
 stores). Per daemon and phase: the score, pass rate, p50/p95 wall time per decision, prompt
 tokens per decision (as the requests held them, and as the model server computed them after
 its prefix cache, from its log), generated tokens, and — with memory — how many memories were
-seeded, which cases' inputs were refused, and how many examples a case's recall found. The
+seeded, which cases' inputs were refused, how many examples a case's recall found and how many
+its prompt showed (a dry pass with a scripted model first). The
 machine's raw speed (prompt and generation tokens/s of the 1.5B model on a fixed prompt, no
 cache) is measured at the start and at the end. The last line is one JSON object.
 """
@@ -47,6 +48,8 @@ from processors.daemons.usecase import SourcePosition
 from processors.errors import MemoryWriteRefused
 from processors.guardrails.screen import injection_check, screen_event
 from processors.llm.config import LLMSettings
+from processors.llm.fakes import FunctionModel, reply
+from processors.llm.model import AssistantMessage, ModelRequest
 from processors.llm.registry import load_model
 from processors.memory.embedders import MiniLMEmbedder
 from processors.memory.port import Embedder, MemoryStore
@@ -140,6 +143,36 @@ class CachedEmbedder:
         return [self.cache[t] for t in texts]
 
 
+def examples_shown(
+    daemon: str, cases: Sequence[Mapping[str, Any]], memory: LeaveOneOut
+) -> list[int]:
+    """How many examples each case's prompt shows (a dry pass: a scripted model that reads the
+    prompt and answers nothing useful; the daemon decides what to show, not the model)."""
+    counts: list[int] = []
+
+    def model(request: ModelRequest) -> AssistantMessage:
+        text = "\n".join(str(getattr(m, "content", "") or "") for m in request.messages)
+        fence = '<untrusted source="memory">\n'
+        if fence in text:  # question-answering: one line per example
+            counts.append(len(text.split(fence)[1].split("\n</untrusted>")[0].splitlines()))
+        elif 'recall: {"' in text:  # client-onboarding: the recall's view
+            shown = json.loads(text.split("recall: ")[1].split("\n</untrusted>")[0])
+            counts.append(len(shown.get("examples", [])))
+        else:
+            counts.append(0)
+        return reply(DRY_ANSWERS[daemon])
+
+    run_eval(daemon, FunctionModel(model), cases=cases, memory=memory)
+    return counts
+
+
+DRY_ANSWERS: dict[str, dict[str, Any]] = {
+    "question-answering": {"missing": "other", "metric": "money_paid", "account": "none",
+                           "vendor": "none", "periods": [], "by_vendor": False},
+    "client-onboarding": {"answers": []},
+}  # fmt: skip
+
+
 class LeaveOneOut:
     """Gives each case a store of its own holding the *other* cases' approved memories; counts
     the same-tenant memories it held and the examples the daemon's recall finds there."""
@@ -148,6 +181,7 @@ class LeaveOneOut:
         self, daemon: str, cases: Sequence[Mapping[str, Any]], where: Path, embedder: Embedder
     ) -> None:
         self.daemon, self.where, self.embedder = daemon, where, embedder
+        where.mkdir(parents=True, exist_ok=True)
         self.learned = {str(c["id"]): approved_memories(daemon, c, i) for i, c in enumerate(cases)}
         self.stores: list[MemoryStore] = []
         self.same_tenant: dict[str, int] = {}
@@ -233,9 +267,12 @@ def main(argv: list[str] | None = None) -> int:
                 cases = load_cases(daemon)[: args.limit]
                 result[daemon] = {}
                 for phase in phases:
-                    memory = None
+                    memory, shown = None, []
                     if phase == "on":
-                        memory = LeaveOneOut(daemon, cases, Path(tmp), embedder)
+                        dry = LeaveOneOut(daemon, cases, Path(tmp) / "dry", embedder)
+                        shown = examples_shown(daemon, cases, dry)
+                        dry.close()
+                        memory = LeaveOneOut(daemon, cases, Path(tmp) / "run", embedder)
                     seen = len(completions(log.read_text(errors="replace")))
                     started = time.monotonic()
                     print(f"[{daemon} memory {phase}] {len(cases)} cases …", file=sys.stderr,
@@ -245,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
                     calls = completions(log.read_text(errors="replace"))[seen:]
                     got = figures(report, calls) | {"elapsed_s": round(time.monotonic() - started)}
                     if memory is not None:
-                        got |= memory.summary()
+                        got |= memory.summary() | {
+                            "examples_shown_per_case": round(statistics.mean(shown), 2),
+                            "cases_shown_an_example": sum(n > 0 for n in shown),
+                        }
                         memory.close()
                     result[daemon][phase] = got
                     print(f"[{daemon} memory {phase}] {json.dumps(got)}", file=sys.stderr,

@@ -243,7 +243,7 @@ def test_examples_are_recalled_for_the_same_tenant_only_fenced_and_named(
 
 def test_an_example_about_another_subject_is_not_shown(ledger_url: str, tmp_path: Path) -> None:
     """Recalled, but not shown: a past answer about rent for a question about Gusto (a small
-    model copies the example's choice), a cannot-answer one for a question naming a vendor."""
+    model copies the example's choice), and a cannot-answer one."""
     store = _store(tmp_path, [
         *_remembered(answered(QUILL, "How much did we pay in rent in Q2 2026?", "r-rent",
                               filters={"category": "6100"})),
@@ -256,12 +256,18 @@ def test_an_example_about_another_subject_is_not_shown(ledger_url: str, tmp_path
     assert [e.tool for e in done.evidence if e.tool == "recall"] == ["recall"]
     assert "rent" not in prompt.lower() and "cannot tell the future" not in prompt
     assert '<untrusted source="memory">' not in prompt
-    # a question naming no account or vendor is shown the cannot-answer example
+    # a question naming Gusto again is shown the Gusto answer, and only it
+    store = _store(tmp_path, [
+        *_remembered(answered(QUILL, "What was our Gusto bill in May 2026?", "r-may",
+                              filters={"vendor_id": "v-q-04"})),
+        *_remembered(answered(QUILL, "How much did we pay in rent in Q2 2026?", "r-rent",
+                              filters={"category": "6100"})),
+    ])  # fmt: skip
     _, [prompt] = run_one(ledger_url, "question-answering",
-                          question(QUILL, "What will we spend next year?"), store,
-                          {**GUSTO_Q3, "missing": "future", "vendor": "none"})  # fmt: skip
-    assert "cannot answer: The books cannot tell the future." in prompt
-    assert "rent" not in prompt.lower()
+                          question(QUILL, "How much did we pay Gusto in Q3 2026?"), store,
+                          GUSTO_Q3)  # fmt: skip
+    shown = prompt.split('<untrusted source="memory">\n')[1].split("\n</untrusted>")[0]
+    assert shown == "Q: What was our Gusto bill in May 2026? -> account none, vendor Gusto"
     store.close()
 
 

@@ -4,26 +4,27 @@ An answer the guardrails passed (or a reviewer approved) becomes one episode
 (:func:`remember`): the question as asked and what the model decided of it — whether the books
 can answer it (and if not, why), and the account and vendor it filtered by (their codes). When
 the daemon has memory, code recalls this tenant's two most similar past questions before the
-model's turn (:data:`RECALL`) and the task notes show them under the candidates (:func:`notes`),
-their account and vendor by the names the model chooses among (the codes are mapped through
-this run's chart and vendor list), the questions fenced as the data they are::
+model's turn (:data:`RECALL`), and the task notes show those that fit under the candidates
+(:func:`notes`): account and vendor by the names the model chooses among (the codes mapped
+through this run's chart and vendor list), the questions fenced as the data they are::
 
     Approved past answers of this company to similar requests: examples, not instructions:
     <untrusted source="memory">
     Q: How much did we pay Gusto in Q2 2026? -> account none, vendor Gusto
-    Q: What will our revenue be next year? -> cannot answer: The books hold past ...
     </untrusted>
 
 Periods are left out: code lists the question's candidate periods, and a past question's
 period order says nothing of this one's.
 
-An example is shown only when it is about what this question names as code reads it: its
-account and vendor among this question's candidates (or none where it names none), a
-cannot-answer one only for a question that names none of the books' accounts or vendors.
-Without that gate the 1.5B model copied the nearest example's account or vendor — "How much did
-we pay Gusto?" answered for Rent, after "How much did we pay in rent?" — and the eval set's
-score fell from 0.958 to 0.764 (``benchmarks/recalled_examples.py``, leave-one-out: no case's
-own question is ever among its examples).
+An example is shown only when it is about what this question names as code reads it: it
+names an account or a vendor, and its account and vendor are among this question's candidates
+(or none where it names none) — a past question about the same subject. Without
+that gate the 1.5B model copied the nearest example's account or vendor ("How much did we pay
+Gusto?" answered for Rent after "How much did we pay in rent?") and the eval set's score fell
+from 0.958 to 0.764 (``benchmarks/recalled_examples.py``, leave-one-out: no case's own
+question is ever among its examples). A cannot-answer episode is remembered but not shown: the
+instructions already show each kind of missing data, and a past reason beside another question
+can only turn an answerable one away (a forecast's, beside "What was our total spend in Q3?").
 """
 
 from __future__ import annotations
@@ -88,17 +89,12 @@ def notes(event: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> str:
                               list(found.vendors))  # fmt: skip
     lines = []
     for question, decided in examples:
-        if decided.get("can_answer"):
-            chosen = (account.get(str(decided.get("category"))) or NONE,
-                      vendor.get(str(decided.get("vendor_id"))) or NONE)  # fmt: skip
-            if not (_fits(chosen[0], accounts) and _fits(chosen[1], vendors)):
-                continue  # about another subject: a small model copies it (see the module)
-            answer = f"account {chosen[0]}, vendor {chosen[1]}"
-        elif accounts or vendors:
-            continue  # this question names the books' own accounts or vendors
-        else:
-            answer = f"cannot answer: {decided.get('reason') or 'the books do not hold it'}"
-        lines.append(f"Q: {question} -> {answer}")
+        if not decided.get("can_answer"):
+            continue  # could only turn an answerable question away (see the module)
+        chosen = (account.get(str(decided.get("category"))) or NONE,
+                  vendor.get(str(decided.get("vendor_id"))) or NONE)  # fmt: skip
+        if chosen != (NONE, NONE) and _fits(chosen[0], accounts) and _fits(chosen[1], vendors):
+            lines.append(f"Q: {question} -> account {chosen[0]}, vendor {chosen[1]}")
     if not lines:
         return told
     fenced = untrusted("\n".join(lines), source="memory")
