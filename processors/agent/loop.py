@@ -96,8 +96,10 @@ AnswerSchema = Callable[[dict[str, Any], Sequence[ToolEvidence]], dict[str, Any]
 """(the output type's JSON schema, the context's results) -> the schema the model answers
 in: the same for every event of a tenant (e.g. its account codes and vendor ids as enums)."""
 TaskNotes = Callable[[Mapping[str, Any], Sequence[ToolEvidence]], str]
-"""(event, the context's results) -> what code read off the event for the model (e.g. the
-periods a question may mean, the tenant's accounts it names), after the task's fenced fields."""
+"""(event, the context's and the gathered reads' results) -> what code read off the event for
+the model (e.g. the periods a question may mean, the tenant's accounts it names, worked
+examples recalled from memory), after the task's fenced fields and before the gathered
+results. Text of the event or of a tool in it must be fenced (:func:`untrusted`)."""
 FollowUp = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Sequence[ToolCall] | Correct]
 """(the validated answer, the run's tool results so far, the event) -> the reads code makes
 from the answer (the query the model filled, run through the same tools), or a
@@ -313,14 +315,15 @@ class Agent(Generic[OutputT]):
         run.schema = self._schema
         if self.answer_schema is not None:  # from the context's results only: per tenant
             run.schema = self.answer_schema(self._schema, tuple(run.tools.evidence))
-        task = run.task
-        if self.task_notes is not None:  # outside the event's fence: code's, not the sender's
-            task = f"{task.rstrip()}\n\n{self.task_notes(run.event, tuple(run.tools.evidence))}"
-        if run.gathered:  # one fence for all of them, each result under its tool's name
+        task, block = run.task, None
+        if run.gathered:  # read before the notes, which may use them (recalled examples)
             outcomes = [await run.tools.execute(c, run.ctx, turn=0) for c in run.gathered]
             block = "\n".join(
                 f"{o.message.name}{' (failed)' if o.failed else ''}: {o.shown}" for o in outcomes
             )
+        if self.task_notes is not None:  # outside the event's fence: code's, not the sender's
+            task = f"{task.rstrip()}\n\n{self.task_notes(run.event, tuple(run.tools.evidence))}"
+        if block is not None:  # one fence for all of them, each result under its tool's name
             task = "\n\n".join((task.rstrip(), untrusted(block, source="tools")))
         if self.settle is not None:
             settled = self.settle(run.event, tuple(run.tools.evidence))

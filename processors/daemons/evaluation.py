@@ -10,6 +10,10 @@ error type.
     run_eval(name, model, cases=...) -> EvalReport      (one run per case, sequential)
     summarize(daemon, model, results) -> EvalReport     (pure aggregation)
 
+``memory`` gives each case a memory store (the daemon then reads memory as with ``daemons run
+--memory``): ``benchmarks/recalled_examples.py`` seeds one per case from the *other* cases'
+approved answers.
+
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import secrets
 import statistics
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,11 +39,14 @@ from processors.daemons.usecase import EvalSet, Scorer
 from processors.errors import ConfigError, DaemonsError, RunTrace
 from processors.feedback.rewards import RewardSpec, reward
 from processors.llm.model import Model
+from processors.memory import MemoryStore
 from processors.reference import sample_app, serve_in_thread
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
 from processors.tools.base import CallContext
 from processors.tools.openapi import OpenAPISource, load_document
 
+MemoryFor = Callable[[Mapping[str, Any]], MemoryStore]
+"""A labeled case -> the memory store its run reads (the caller closes it)."""
 _NOT_PARTS = frozenset({"accuracy", "score", "produced", "fields", "invented", "missed",
                         "written_back"})  # fmt: skip
 
@@ -157,20 +164,34 @@ def summarize(
 
 
 def run_eval(
-    name: str, model: Model, *, cases: Sequence[Mapping[str, Any]], limit: int | None = None
+    name: str,
+    model: Model,
+    *,
+    cases: Sequence[Mapping[str, Any]],
+    limit: int | None = None,
+    memory: MemoryFor | None = None,
 ) -> EvalReport:
-    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it."""
+    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it;
+    with ``memory``, each case's run reads the store it gives for the case."""
     use_case, evals = registry.use_case(name), eval_set(name)
     chosen = list(cases)[:limit] if limit is not None else list(cases)
 
     async def run_all() -> list[CaseResult]:
-        return [await run_case(use_case, model, case, evals.score) for case in chosen]
+        return [
+            await run_case(use_case, model, case, evals.score,
+                           memory=memory(case) if memory is not None else None)
+            for case in chosen
+        ]  # fmt: skip
 
     return summarize(name, model.name, asyncio.run(run_all()), evals.part_kind)
 
 
 async def run_case(
-    use_case: UseCase[Any], model: Model, case: Mapping[str, Any], scorer: Scorer
+    use_case: UseCase[Any],
+    model: Model,
+    case: Mapping[str, Any],
+    scorer: Scorer,
+    memory: MemoryStore | None = None,
 ) -> CaseResult:
     """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
     key = secrets.token_urlsafe(24)
@@ -180,8 +201,9 @@ async def run_case(
             document = await asyncio.to_thread(load_document, f"{url}/openapi.json")
             source = OpenAPISource(document, base_url=url, client=client, credentials=credentials)
             env = Environment(
-                model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"])
-            )
+                model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"]),
+                memory=memory,
+            )  # fmt: skip
             return await _run(use_case, env, case, scorer)
 
 

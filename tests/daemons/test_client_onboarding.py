@@ -600,9 +600,15 @@ def test_daemon_handler_hands_an_unsupported_answer_to_a_human(
     outputs = asyncio.run(go())
     topics = [o.topic for o in outputs]
     outcome = next(o.value for o in outputs if o.topic == "guardrails.outcomes")
-    assert topics == ["clients.onboarded", "guardrails.outcomes", "daemons.runs"]
+    # what the passed onboarding teaches: one episode (examples.py)
+    assert topics == ["clients.onboarded", "memory.facts", "guardrails.outcomes", "daemons.runs"]
     assert outcome["verdict"] == "pass"
     assert outputs[0].value["client_id"] == "c-quillstack"
+    assert outputs[0].value["signup_answers"] == QUILL["signup_answers"]
+    learned = json.loads(outputs[1].value["episode"]["output"])
+    assert learned["answers"] == (
+        {"size_band": "11-50", "bank": "Mercury"} if grounded else {"bank": "Mercury"}
+    )  # what was published: the demoted size band is a person's to answer
     payroll = next(a for a in outputs[0].value["answers"] if a["question"] == "payroll_provider")
     if grounded:
         assert outputs[0].value["needs_human"] == ["accounting_basis"]

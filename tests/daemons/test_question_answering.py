@@ -571,11 +571,13 @@ def test_daemon_publishes_answer_outcome_and_run_on_pass(ledger_url: str) -> Non
     outputs = run_handler(ledger_url, event(QUESTION), SOFTWARE)
     assert [o.topic for o in outputs] == [
         "questions.answered",
+        "memory.facts",  # what the passed answer teaches: one episode (examples.py)
         "guardrails.outcomes",
         "daemons.runs",
     ]
-    assert outputs[1].value["verdict"] == "pass"
+    assert outputs[2].value["verdict"] == "pass"
     assert outputs[0].value["figures"][3]["amount_minor"] == -42000
+    assert outputs[0].value["question"] == QUESTION
     _encode_all(outputs)
 
 

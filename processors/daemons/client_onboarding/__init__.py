@@ -21,6 +21,7 @@ from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.client_onboarding.checks import checks
 from processors.daemons.client_onboarding.evals import EVALS
+from processors.daemons.client_onboarding.examples import RECALL, as_examples, remember
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
 from processors.daemons.client_onboarding.output import to_output
 from processors.daemons.client_onboarding.questionnaire import KEYS, QUESTIONS, normalize
@@ -43,6 +44,7 @@ VIEWS = {
     "listTransactions": rows(
         "transactions", columns=("transaction_id", "descriptor", "direction"), distinct="descriptor"
     ),
+    "recall": as_examples,  # with memory: approved past onboardings, as examples
 }
 
 
@@ -68,6 +70,10 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     limits=Limits(max_turns=4, timeout_s=120.0, max_tokens=60_000, max_tool_turns=0),
     context=CONTEXT,
     views=VIEWS,
+    # an approved onboarding is remembered; with memory, those with the most similar signup
+    # answers come back as worked examples (examples.py)
+    remember=remember,
+    recall=RECALL,
     evals=EVALS,
     redteam=REDTEAM,
     samples=Path(__file__).parent / "samples.jsonl",

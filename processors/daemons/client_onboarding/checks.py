@@ -37,6 +37,7 @@ from processors.daemons.usecase import Checked
 from processors.guardrails.checks import CheckResult, demotion, evidence_text
 from processors.guardrails.screen import screen_text
 from processors.tools.evidence import ToolEvidence
+from processors.tools.memory import TOOL_NAMES as MEMORY_TOOLS
 
 SIGNUP = "signup:"
 PROFILE = "getClient:"
@@ -98,7 +99,9 @@ def checks(
     and the check says so in its detail — a cited id no tool of this tenant returned too (an
     invented one, a copied placeholder). What fails the whole output here: a question
     answered twice; an id of *another* tenant anywhere in the output fails it in
-    ``run_checks`` (``cross_tenant_refs``, on the output as the model gave it)."""
+    ``run_checks`` (``cross_tenant_refs``, on the output as the model gave it). What memory
+    recalled (past onboardings shown as examples) is no evidence of this one: left out."""
+    evidence = [e for e in evidence if e.tool not in MEMORY_TOOLS]
     output = output.model_copy(deep=True)  # set by code and demoted below
     facts = Facts.of(evidence)
     by_code = [_derive_year_end(output, facts), _cite_integrations(output, facts)]

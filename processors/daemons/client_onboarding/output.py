@@ -37,7 +37,12 @@ def to_output(
             needs_human.append(key)
             datum = datum or {"question": key, "value": None, "confidence": 0.0, "evidence": []}
         answers.append(datum)
-    return {"client_id": event["client_id"], "answers": answers, "needs_human": needs_human}
+    return {
+        "client_id": event["client_id"],
+        "signup_answers": {str(k): str(v) for k, v in (event.get("signup_answers") or {}).items()},
+        "answers": answers,
+        "needs_human": needs_human,
+    }
 
 
 def _datum(key: str, answer: Answer, signup_keys: set[str]) -> dict[str, Any]:

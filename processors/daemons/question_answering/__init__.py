@@ -19,10 +19,11 @@ from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
 from processors.daemons.question_answering.evals import EVALS
+from processors.daemons.question_answering.examples import RECALL, notes, remember, shown_above
 from processors.daemons.question_answering.execute import follow_up, resolve
 from processors.daemons.question_answering.models import QuestionAnswer
 from processors.daemons.question_answering.output import to_output
-from processors.daemons.question_answering.query import Query, answer_schema, notes
+from processors.daemons.question_answering.query import Query, answer_schema
 from processors.daemons.question_answering.redteam import REDTEAM
 from processors.llm.model import ToolCall
 
@@ -46,7 +47,11 @@ def _in_schema(key: str) -> Any:
     return view
 
 
-VIEWS = {"listAccounts": _in_schema("accounts"), "listVendors": _in_schema("vendors")}
+VIEWS = {
+    "listAccounts": _in_schema("accounts"),
+    "listVendors": _in_schema("vendors"),
+    "recall": shown_above,  # with memory: the examples are in the task notes
+}
 
 USE_CASE: UseCase[QuestionAnswer] = UseCase(
     name="question-answering",
@@ -69,6 +74,10 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     task_notes=notes,
     follow_up=follow_up,
     resolve=resolve,
+    # an approved answer is remembered; with memory, the most similar ones come back as
+    # worked examples in the task notes (examples.py)
+    remember=remember,
+    recall=RECALL,
     evals=EVALS,
     redteam=REDTEAM,
     samples=Path(__file__).parent / "samples.jsonl",

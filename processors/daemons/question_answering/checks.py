@@ -10,6 +10,9 @@
   tool call.
 - ``tool_calls_scoped``: every tool call passed the event's tenant as ``tenant_id``.
 
+Memory's reads (the recalled worked examples) are left out of the evidence: they ground
+nothing, and they take no tenant argument (the store filters by the call's tenant).
+
 They demote nothing: the answer is published whole or not at all. ``to_output`` resolves the
 answer against the same evidence (:func:`~.evidence.resolve`), so it publishes the amounts
 and ids the tools returned rather than the model's copy.
@@ -27,6 +30,7 @@ from processors.daemons.question_answering.models import DIFFERENCE_PLACEHOLDER,
 from processors.daemons.usecase import Checked
 from processors.guardrails.checks import CheckResult, ids_grounded, numeric_grounding
 from processors.tools.evidence import ToolEvidence
+from processors.tools.memory import TOOL_NAMES as MEMORY_TOOLS
 
 # Tokens whose digits are not amounts: ids (tx-q-003, v-r-01), ISO dates and months,
 # quarters/halves (Q3, H1, FY2026) and years.
@@ -43,7 +47,9 @@ _AMOUNT = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 def checks(
     output: QuestionAnswer, evidence: Sequence[ToolEvidence], event: Mapping[str, Any]
 ) -> Checked[QuestionAnswer]:
-    """The use case's checks of ``output`` (returned as it is: nothing to demote)."""
+    """The use case's checks of ``output`` (returned as it is: nothing to demote). What memory
+    recalled (worked examples) grounds nothing: the ledger's reads of this run do."""
+    evidence = [e for e in evidence if e.tool not in MEMORY_TOOLS]
     resolution = resolve(output, evidence)
     return Checked(output, [
         numeric_grounding(_grounded_amounts(resolution), evidence),
@@ -108,8 +114,10 @@ def _rests_on_data(output: QuestionAnswer, evidence: Sequence[ToolEvidence]) -> 
 
 
 def tool_calls_scoped(evidence: Sequence[ToolEvidence], tenant_id: str) -> CheckResult:
-    """Every tool call asked for the event's tenant (the API refuses others; this records it)."""
-    other = sorted({str(e.arguments.get("tenant_id")) for e in evidence} - {tenant_id})
+    """Every tool call asked for the event's tenant (the API refuses others; this records it).
+    Memory's tools take no tenant argument: the store's query filters by the call's tenant."""
+    ledger = [e for e in evidence if e.tool not in MEMORY_TOOLS]
+    other = sorted({str(e.arguments.get("tenant_id")) for e in ledger} - {tenant_id})
     if other:
         return CheckResult("tool_calls_scoped", False, f"tool calls for other tenants: {other}")
     return CheckResult("tool_calls_scoped", True, f"{len(evidence)} call(s) for {tenant_id}")

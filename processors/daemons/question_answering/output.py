@@ -40,6 +40,7 @@ def to_output(
             answer = f"{answer.rstrip()} ({resolution.difference.label}: {text}.)"
     return {
         "question_id": event["question_id"],
+        "question": event["question"],
         "can_answer": output.can_answer,
         "answer": answer,
         "reason": None if output.can_answer else output.reason,
