@@ -140,12 +140,12 @@ def drain_topic(
             msg = consumer.poll(0.1)
             if msg is None:
                 continue
-            error = msg.error()
+            error, partition = msg.error(), msg.partition()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    ended.add(msg.partition())
+                if error.code() == KafkaError._PARTITION_EOF and partition is not None:
+                    ended.add(partition)
                 continue
-            ended.discard(msg.partition())
+            ended.discard(partition if partition is not None else -1)
             last = time.monotonic()
             out.append({"key": msg.key(), "headers": dict(msg.headers() or []),
                         "value": contracts.codec.decode(msg.value())})  # fmt: skip
