@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from processors.llm.fakes import FunctionModel, reply
 from processors.llm.model import AssistantMessage, ModelRequest
 from processors.memory.aliases import alias_attribute
 from processors.memory.fakes import FakeHashEmbedder
-from processors.memory.records import MemoryRecord
+from processors.memory.records import MemoryRecord, Provenance
 from processors.memory.sqlite_store import SqliteMemoryStore
 from processors.settings import Settings
 from processors.testing.harness import Published, reference_api, run_events
@@ -211,3 +212,49 @@ def test_an_id_only_memory_holds_fails_the_checks_near_match_or_not(
     store.close()
     assert asked.verdicts()[variant["event_id"]] != "pass", asked.outcomes
     assert asked.memories == []  # and what failed teaches nothing
+
+
+@pytest.mark.kafka
+def test_the_directory_is_searched_for_a_near_matchs_name_the_descriptor_does_not_spell(
+    kafka: Settings, tmp_path: Path
+) -> None:
+    """A vendor remembered (say, from a reviewer's approval) under a short descriptor the
+    directory search cannot match: its variant's search returns nothing, so code searches the
+    directory for the remembered name before the model's one turn, and the model reads the
+    entry from that ledger read. (The checks still judge the answer: this descriptor does not
+    spell the name, so picking it is not passed on memory's word.)"""
+    use_case = registry.use_case("vendor-enrichment")
+    learned, t0 = "SQ *SMC 1111 OAKLAND CA", datetime(2026, 9, 1, tzinfo=UTC)
+    store = SqliteMemoryStore(tmp_path / "memory.sqlite", FakeHashEmbedder())
+    event = sample("SQ *SMC 2222 OAKLAND CA")
+    for offset, (attribute, value) in enumerate([
+        ("name", "Sweet Maria's Coffee"), ("business_id", "biz-003"),
+        (alias_attribute(learned), learned),
+    ]):  # fmt: skip
+        record = MemoryRecord(
+            tenant_id=str(event["tenant_id"]), principal_id="u-1", occurred_at=t0, kind="fact",
+            entity_kind="vendor", entity_id="sweet maria's coffee", attribute=attribute,
+            value=value, valid_from=t0, recorded_at=t0,
+            provenance=Provenance(run_id="run-0", source_topic="vendors.enriched",
+                                  source_partition=0, source_offset=offset,
+                                  approved_by="reviewer:u-ridgeline-owner"),
+        )  # fmt: skip
+        store.apply(record.key, record, partition=0, offset=offset)
+    seen: list[str] = []
+
+    def reads_the_entry(request: ModelRequest) -> AssistantMessage:
+        seen.append(json.dumps([getattr(m, "content", "") for m in request.messages]))
+        return reply({"business_id": "biz-003", "existing_vendor_id": None,
+                      "name": "Sweet Maria's Coffee", "account_category": None})  # fmt: skip
+
+    with reference_api() as api:
+        asked = run_events(use_case, [event], FunctionModel(reads_the_entry),
+                           settings=kafka, api=api, memory=store)  # fmt: skip
+    store.close()
+    [run] = asked.runs
+    searches = [json.loads(c["arguments_json"]) for c in run["tool_calls"]
+                if c["name"] == "searchDirectory"]  # fmt: skip
+    assert searches == [{"query": event["raw_descriptor"]}, {"query": "Sweet Maria's Coffee"}]
+    assert len(run["model_calls"]) == 1
+    [text] = seen
+    assert "biz-003" in text and "a_similar_descriptor_was" in text
