@@ -11,7 +11,15 @@ result.record   # the RunRecord (the decision trace)
 """
 
 from processors.agent.limits import Budget, Limits
-from processors.agent.loop import Agent, AnswerSchema, FollowUp, Gather, Settle, TaskNotes
+from processors.agent.loop import (
+    Agent,
+    AnswerSchema,
+    FollowUp,
+    Gather,
+    Regather,
+    Settle,
+    TaskNotes,
+)
 from processors.agent.planning import DEFAULT_PLANNER_PROMPT, Planner
 from processors.agent.prompt import Prompt
 from processors.agent.record import Plan, PlanStep, RunRecord
@@ -33,6 +41,7 @@ __all__ = [
     "PlanStep",
     "Planner",
     "Prompt",
+    "Regather",
     "RunRecord",
     "RunResult",
     "Settle",

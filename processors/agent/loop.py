@@ -104,6 +104,10 @@ FollowUp = Callable[[Any, Sequence[ToolEvidence], Mapping[str, Any]], Sequence[T
 """(the validated answer, the run's tool results so far, the event) -> the reads code makes
 from the answer (the query the model filled, run through the same tools), or a
 :class:`Correct` when the answer does not hold for this tenant (sent back, bounded)."""
+Regather = Callable[[Mapping[str, Any], Sequence[ToolEvidence]], Sequence[ToolCall]]
+"""(event, what the context and gathered reads returned) -> more reads code makes from those
+results before the model's first turn (the directory searched for the name memory holds
+under a similar descriptor), shown with the gathered ones."""
 Settle = Callable[[Mapping[str, Any], Sequence[ToolEvidence]], BaseModel | None]
 """(event, what the context and gathered reads returned) -> an answer code can give from
 those reads alone, without a model turn (a vendor remembered under this very descriptor), or
@@ -167,6 +171,7 @@ class Agent(Generic[OutputT]):
         task_notes: TaskNotes | None = None,
         follow_up: FollowUp | None = None,
         settle: Settle | None = None,
+        regather: Regather | None = None,
     ) -> None:
         self.daemon, self.model, self.instructions, self.task = daemon, model, instructions, task
         self.output_type, self.tools, self.limits = output_type, tuple(tools), limits
@@ -188,6 +193,8 @@ class Agent(Generic[OutputT]):
         self.answer_schema, self.task_notes, self.follow_up = answer_schema, task_notes, follow_up
         # settle: an answer from the gathered reads alone, when code can give one (no model)
         self.settle = settle
+        # regather: reads made from the gathered results, before the first turn (see Regather)
+        self.regather = regather
         self.tracer = tracer or trace.get_tracer("processors.agent")
         self._schema = output_type.model_json_schema()
         self._prompt_version = short_hash(instructions.version + task.version)
@@ -318,6 +325,9 @@ class Agent(Generic[OutputT]):
         task, block = run.task, None
         if run.gathered:  # read before the notes, which may use them (recalled examples)
             outcomes = [await run.tools.execute(c, run.ctx, turn=0) for c in run.gathered]
+            if self.regather is not None:
+                for call in self.regather(run.event, tuple(run.tools.evidence)):
+                    outcomes.append(await run.tools.execute(call, run.ctx, turn=0))
             block = "\n".join(
                 f"{o.message.name}{' (failed)' if o.failed else ''}: {o.shown}" for o in outcomes
             )

@@ -71,7 +71,7 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
         for name in use_case.tools
         if use_case.write_back is None or name not in use_case.writes  # writes: by code
     ]
-    gather, settle = use_case.gather, None
+    gather, settle, regather = use_case.gather, None, None
     recall = use_case.recall
     if recall is not None and env.memory is not None:
         memory = memory_tools(env.memory)  # an unknown name: ConfigError, at start-up
@@ -81,7 +81,7 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
         tools += [memory[name] for name in recall.tools]
         if recall.gather is not None:  # memory reads first, then the use case's own
             gather = _chained(recall.gather, use_case.gather)
-        settle = recall.settle
+        settle, regather = recall.settle, recall.regather
     planner = None
     if use_case.planning:
         planner = Planner(model=env.planner_model or env.model)
@@ -99,6 +99,7 @@ def build_agent(use_case: UseCase[OutputT], env: Environment) -> Agent[Any]:
         evidence_first=use_case.evidence_first,
         gather=gather,
         settle=settle,
+        regather=regather,
         context=use_case.context,
         views=use_case.views,
         answer_schema=use_case.answer_schema,

@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
-from processors.agent import AnswerSchema, FollowUp, Gather, Limits, Settle, TaskNotes
+from processors.agent import AnswerSchema, FollowUp, Gather, Limits, Regather, Settle, TaskNotes
 from processors.agent.toolbox import View
 from processors.daemons.write_back import WriteBack
 from processors.errors import ConfigError
@@ -133,13 +133,16 @@ class Recall:
     """How a use case reads memory when its daemon has a store (``daemons run --memory``;
     without one, none of this happens and the model is asked as always): the memory tools
     offered to the model (of ``recall``, ``facts``, ``identify``), the memory reads code makes
-    before the first turn, and ``settle``: an answer code gives from those reads and the
-    use case's own gathered reads alone, without a model call (the ledger's reads still
-    confirm it, and the checks still run)."""
+    before the first turn, ``regather``: the reads code makes from what those returned (a
+    near match's remembered name searched in the directory: memory proposes, a ledger read
+    confirms), and ``settle``: an answer code gives from those reads and the use case's own
+    gathered reads alone, without a model call (the ledger's reads still confirm it, and the
+    checks still run)."""
 
     tools: tuple[str, ...] = ()
     gather: Gather | None = None
     settle: Settle | None = None
+    regather: Regather | None = None
 
 
 class TenantDirectory(Protocol):

@@ -102,27 +102,50 @@ def read_topic(
 
 
 def drain_topic(
-    settings: Settings, contracts: Contracts, topic: str, idle: float = 3.0
-) -> list[dict[str, Any]]:
-    """Everything currently in ``topic`` (stops ``idle`` seconds after the last record, counted
-    from when the partitions are assigned: joining the group can take longer than ``idle`` on
-    a busy machine, and reading nothing before then proves nothing)."""
-    consumer = Consumer(consumer_config(settings, ephemeral_group("test-drain")))
-    assigned: list[float] = []
-    consumer.subscribe(
-        [contracts.catalog.physical(topic)],
-        on_assign=lambda _consumer, _partitions: assigned.append(time.monotonic()),
+    settings: Settings, contracts: Contracts, topic: str, idle: float = 3.0,
+    timeout: float = 60.0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Everything currently in ``topic``: read until every assigned partition has reached its
+    end (librdkafka's partition-EOF event; for read_committed, the last stable offset) and
+    then ``idle`` seconds more without a record (for records still on their way).
+
+    Reaching the end is what proves a partition read, not time: after the assignment the
+    consumer resolves each partition's start offset and its first fetch may wait
+    ``fetch.wait.max.ms`` (500 ms) on an empty partition before the next fetch brings the
+    others' records — about 0.6 s after the assignment on an idle machine, so an ``idle``
+    of 0.5 s counted from the assignment returned nothing, every time (the recurrence
+    benchmark's stall). ``TimeoutError`` when no partition is assigned, or not all reach
+    their end, within ``timeout`` seconds."""
+    config = consumer_config(
+        settings, ephemeral_group("test-drain"), **{"enable.partition.eof": True}
     )
+    consumer = Consumer(config)
+    assigned: set[int] = set()
+    ended: set[int] = set()
+
+    def on_assign(_consumer: Consumer, partitions: list[Any]) -> None:
+        assigned.update(p.partition for p in partitions)
+
+    consumer.subscribe([contracts.catalog.physical(topic)], on_assign=on_assign)
     out: list[dict[str, Any]] = []
-    started = time.monotonic()
-    last = 0.0
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
     try:
-        while not assigned or time.monotonic() - max(last, assigned[0]) < idle:
-            if not assigned and time.monotonic() - started > 60:
-                raise TimeoutError(f"no partition of {topic} assigned within 60 s")
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error() is not None:
+        while not assigned or not ended >= assigned or time.monotonic() - last < idle:
+            if time.monotonic() > deadline:
+                missing = "no partition assigned" if not assigned else (
+                    f"partitions {sorted(assigned - ended)} not read to their end"
+                )  # fmt: skip
+                raise TimeoutError(f"draining {topic}: {missing} within {timeout:.0f} s")
+            msg = consumer.poll(0.1)
+            if msg is None:
                 continue
+            error, partition = msg.error(), msg.partition()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF and partition is not None:
+                    ended.add(partition)
+                continue
+            ended.discard(partition if partition is not None else -1)
             last = time.monotonic()
             out.append({"key": msg.key(), "headers": dict(msg.headers() or []),
                         "value": contracts.codec.decode(msg.value())})  # fmt: skip

@@ -51,8 +51,10 @@ class Recalled(BaseModel):
 
 class Identified(BaseModel):
     """What this tenant knows of the entity behind an alias: its id and current facts when
-    exactly one entity was learned under that very alias, else none (and look-alikes)."""
+    exactly one entity was learned under that very alias, else none (and look-alikes, with
+    the current facts of the entities they are about: what a near match is judged by)."""
 
+    alias: str = Field(default="", description="the alias asked about, as asked")
     entity_id: str | None
     current: dict[str, str] = Field(
         default_factory=dict, description="the entity's current facts by attribute"
@@ -60,6 +62,10 @@ class Identified(BaseModel):
     memories: list[Remembered] = Field(default_factory=list)
     similar: list[Remembered] = Field(
         default_factory=list, description="memories about other entities that look alike"
+    )
+    others: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="the current facts (aliases too) of each entity a look-alike is about",
     )
 
 
@@ -75,6 +81,13 @@ def remembered(record: MemoryRecord, score: float | None = None) -> Remembered:
         source=f"{source.source_topic}/{source.source_partition}/{source.source_offset}",
         score=score,
     )  # fmt: skip
+
+
+def _current(records: list[MemoryRecord]) -> dict[str, str]:
+    """An entity's current facts by attribute, its aliases left out."""
+    return {
+        r.attribute: r.value for r in records if r.value is not None and not is_alias(r.attribute)
+    }
 
 
 def memory_tools(store: MemoryStore) -> dict[str, Tool]:
@@ -143,14 +156,19 @@ def memory_tools(store: MemoryStore) -> dict[str, Tool]:
             [entity] = owners
             records: list[MemoryRecord] = await read("facts", ctx.tenant_id, entity_kind, entity)
             return Identified(
-                entity_id=entity,
-                current={r.attribute: r.value for r in records
-                         if r.value is not None and not is_alias(r.attribute)},
+                alias=alias, entity_id=entity, current=_current(records),
                 memories=[remembered(r) for r in records],
             )  # fmt: skip
         hits: list[Hit] = await read(
             "search", ctx.tenant_id, alias, kinds=["fact"], entity_kind=entity_kind, k=5
         )
-        return Identified(entity_id=None, similar=[remembered(h.record, h.score) for h in hits])
+        others = {}
+        for entity in dict.fromkeys(h.record.entity_id for h in hits):  # in rank order
+            records = await read("facts", ctx.tenant_id, entity_kind, entity)
+            others[entity] = {r.attribute: r.value for r in records if r.value is not None}
+        return Identified(
+            alias=alias, entity_id=None, similar=[remembered(h.record, h.score) for h in hits],
+            others=others,
+        )  # fmt: skip
 
     return dict(reflect([recall, facts, identify]))

@@ -190,3 +190,32 @@ def test_code_settles_from_the_gathered_reads_without_a_model_turn() -> None:
     assert [e.tool for e in settled.evidence] == ["listAccounts", "search"]
     asked_model = _run(agent, "LES SCHWAB TIRES")
     assert asked_model.output == Answer(account="6100") and len(asked) == 1
+
+
+def test_regather_reads_from_the_gathered_results_before_the_first_turn() -> None:
+    """``regather``: reads code makes from what the gathered reads returned (a near match's
+    remembered name searched again), made before the model's first turn, recorded and shown
+    with the gathered ones; none when it returns none."""
+    asked: list[ModelRequest] = []
+
+    def model_answer(request: ModelRequest) -> AssistantMessage:
+        asked.append(request)
+        return reply({"account": "6600"})
+
+    def regather(event: Any, evidence: Any) -> list[ToolCall]:
+        searched = [e.arguments.get("q") for e in evidence if e.tool == "search"]
+        if event["descriptor"].startswith("SQ") and searched == [event["descriptor"]]:
+            return [ToolCall(id="near", name="search", arguments={"q": "Blue Bottle Coffee"})]
+        return []
+
+    agent, _, _ = _agent(FunctionModel(model_answer), regather=regather)
+    near = _run(agent, "SQ *BLUE BOTTLE")
+    assert [c.name for c in near.record.tool_calls] == ["listAccounts", "search", "search"]
+    assert [e.arguments.get("q") for e in near.evidence if e.tool == "search"] == [
+        "SQ *BLUE BOTTLE", "Blue Bottle Coffee",
+    ]  # fmt: skip
+    [request] = asked
+    task = request.messages[-1]
+    assert isinstance(task, UserMessage) and "Blue Bottle Coffee" in str(task.content)
+    plain = _run(agent, "LES SCHWAB TIRES")
+    assert [c.name for c in plain.record.tool_calls] == ["listAccounts", "search"]

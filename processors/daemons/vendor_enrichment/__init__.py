@@ -17,7 +17,7 @@ from processors.daemons.vendor_enrichment.evals import EVALS
 from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
 from processors.daemons.vendor_enrichment.output import to_output
-from processors.daemons.vendor_enrichment.recall import RECALL
+from processors.daemons.vendor_enrichment.recall import RECALL, model_view
 from processors.daemons.vendor_enrichment.redteam import REDTEAM
 from processors.daemons.vendor_enrichment.remember import remember
 from processors.daemons.vendor_enrichment.resolve import resolve
@@ -45,7 +45,9 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     writes=("upsertVendor",),
     context=CONTEXT,
     gather=gather,
-    views=VIEWS,
+    # of memory the model reads whether this descriptor is known and a near match's name,
+    # never an id (recall.model_view)
+    views={**VIEWS, "identify": model_view},
     write_back=write_back,
     remember=remember,
     recall=RECALL,

@@ -63,13 +63,6 @@ def gather(event: Mapping[str, Any]) -> list[ToolCall]:
 CONTEXT = (ToolCall(id="gather-accounts", name="listAccounts", arguments={}),)
 
 VIEWS = {
-    # memory is code's to read (recall.settle), not the model's: shown look-alikes' vendor ids
-    # were cited by the 1.5B model as this vendor's record, which no ledger read returned
-    # (benchmarks/recurrence.py: 5 of the first 9 events with memory failed so) — the model
-    # reads only whether this very descriptor is known
-    "identify": lambda result: (
-        {"known": bool(result.get("entity_id"))} if isinstance(result, dict) else {}
-    ),
     # what matching needs (name, city) and what tells the kind of business; the values the
     # daemon copies from the chosen entry (website, phone, address, hours, mcc) are not shown
     "searchDirectory": rows("results", columns=("business_id", "name", "city", "mcc_description")),
