@@ -18,6 +18,7 @@ from typing import Any
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
+from processors.daemons.question_answering.criteria import CRITERIA
 from processors.daemons.question_answering.evals import EVALS
 from processors.daemons.question_answering.execute import follow_up, resolve
 from processors.daemons.question_answering.models import QuestionAnswer
@@ -71,6 +72,7 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     resolve=resolve,
     evals=EVALS,
     redteam=REDTEAM,
+    criteria=CRITERIA,
     samples=Path(__file__).parent / "samples.jsonl",
 )
 
