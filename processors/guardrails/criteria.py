@@ -114,14 +114,17 @@ class Answered:
 class Combined:
     verdict: Verdict
     reasons: list[str]
-    scores: dict[str, float]  # per claim: 1.0 met, 0.0 violated, 0.5 unsure
+    scores: dict[str, float]  # per criterion asked: 1.0 met, 0.0 violated, 0.5 unsure (worst claim)
 
 
 def combine(answers: Sequence[Answered], skipped: Sequence[str] = ()) -> Combined:
     """The verdict from the criteria's answers: a violated criterion fails the output, an
     ``unsure`` one holds it for review, all met (or none applying) pass it. Reasons name the
     criteria: the violated first, then the unsure; on a pass, every criterion met."""
-    scores = {a.key: {"met": 1.0, "violated": 0.0, "unsure": 0.5}[a.outcome] for a in answers}
+    scores: dict[str, float] = {}
+    for a in answers:  # per criterion, its worst claim
+        score = {"met": 1.0, "violated": 0.0, "unsure": 0.5}[a.outcome]
+        scores[a.criterion] = min(score, scores.get(a.criterion, 1.0))
     violated = [a for a in answers if a.outcome == "violated"]
     unsure = [a for a in answers if a.outcome == "unsure"]
 

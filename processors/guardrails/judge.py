@@ -8,10 +8,11 @@ verdict (:func:`~processors.guardrails.criteria.combine`). A small local model c
 whether a whole answer is right, but it can say whether one amount equals one total.
 
 A use case without criteria is judged *holistically*: :class:`Judge` shows the judge model
-the objective (the daemon's task filled with the event), the tool evidence (what the tools really returned in this run), the response and the daemon's
-policy (``prompts/judge_policy.md`` next to its other prompts, versioned by content like every
-:class:`~processors.agent.prompt.Prompt`), and asks for a :class:`JudgeVerdict` through a
-single forced tool call whose parameters are the verdict's JSON Schema — the local server
+the objective (the daemon's task filled with the event), the tool evidence (what the tools
+really returned in this run), the response and the daemon's policy
+(``prompts/judge_policy.md`` next to its other prompts, versioned by content like every
+:class:`~processors.agent.prompt.Prompt`), and asks for a :class:`JudgeVerdict` through a single
+forced tool call whose parameters are the verdict's JSON Schema — the local server
 constrains generation to that schema; hosted providers get the same schema as
 ``response_schema``.
 
@@ -231,8 +232,10 @@ class Judge:
         criteria: Criteria,
     ) -> JudgeVerdict:
         """Each criterion's claims asked one by one (skipped when its selector selects none;
-        answered by code when it says so), combined by :func:`combine`. A model failure or
-        a malformed answer: ``needs_review`` with ``judge error:`` naming the criterion."""
+        answered by code when it says so), combined by :func:`combine`; the first violated
+        criterion ends the questions (the output fails whatever the rest answer). A model
+        failure or a malformed answer: ``needs_review`` with ``judge error:`` naming the
+        criterion."""
         answers: list[Answered] = []
         skipped: list[str] = []
         calls = 0
@@ -263,6 +266,8 @@ class Judge:
                 answers.append(Answered(criterion.name, item.label, got.answer,
                                         got.reason.strip() or "(no reason given)",
                                         criterion.passes_on))  # fmt: skip
+            if any(a.outcome == "violated" for a in answers):
+                break  # the output fails whatever the rest would answer: no more calls
         combined = combine(answers, skipped)
         return JudgeVerdict(
             verdict=combined.verdict,
