@@ -36,11 +36,24 @@ Verdict = Literal["pass", "fail", "needs_review"]
 class Ask:
     """One question for the judge model: the claim (code's rendering of part of the output)
     and the evidence that bears on it, by source name. Both are untrusted text: the judge
-    fences them. ``label`` says which claim when a criterion asks several (``figure 2``)."""
+    fences them. ``label`` says which claim when a criterion asks several (``figure 2``).
+
+    With ``options`` the question is a *blind choice*: the model is shown the evidence and
+    the options, never the claim, and picks the option the evidence supports; the claim is
+    met when it picks one of ``expected`` (the options that agree with the output). A small
+    model confirms most claims it is shown; reading a value off the evidence it does well."""
 
     claim: str
     evidence: Mapping[str, str]
     label: str = ""
+    options: tuple[str, ...] = ()
+    expected: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.options and not set(self.expected) <= set(self.options):
+            raise ValueError(f"expected {self.expected} not among the options {self.options}")
+        if len(set(self.options)) != len(self.options) or "unsure" in self.options:
+            raise ValueError(f"options must be distinct and not 'unsure': {self.options}")
 
 
 @dataclass(frozen=True)

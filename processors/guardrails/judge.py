@@ -56,7 +56,7 @@ JUDGE_PROMPT = Path(__file__).parent / "prompts" / "judge.md"
 CRITERION_PROMPT = Path(__file__).parent / "prompts" / "criterion.md"
 POLICY_FILE = "judge_policy.md"
 _JUDGE_SETTINGS = ModelSettings(temperature=0.0, max_tokens=600, seed=7)
-_CRITERION_SETTINGS = ModelSettings(temperature=0.0, max_tokens=80, seed=7)
+_CRITERION_SETTINGS = ModelSettings(temperature=0.0, max_tokens=160, seed=7)
 _MAX_SLICE_CHARS = 1200  # one criterion's evidence: a directory entry, a total, a profile
 _MAX_EVIDENCE_CHARS = 3500  # the judge reads the tools as tables; this keeps a small
 # model on a CPU to ~1,000 evidence tokens (about 10 s for the 0.5B judge on 2 cores)
@@ -85,12 +85,28 @@ class JudgeAnswer(BaseModel):
 
 
 class CriterionAnswer(BaseModel):
-    """What the judge model returns for one criterion about one claim."""
+    """What the judge model returns for one criterion about one claim: its reason first (a
+    small model that writes its comparison before its answer answers more carefully), then
+    ``yes``/``no``/``unsure`` or, for a choice, one of the options or ``unsure``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    answer: Literal["yes", "no", "unsure"]
     reason: str = Field(max_length=160)
+    answer: str
+
+
+def criterion_schema(options: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON Schema one criterion's answer is constrained to."""
+    choices = [*options, "unsure"] if options else ["yes", "no", "unsure"]
+    return {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "maxLength": 160},
+            "answer": {"type": "string", "enum": choices},
+        },
+        "required": ["reason", "answer"],
+        "additionalProperties": False,
+    }
 
 
 class JudgeVerdict(BaseModel):
@@ -148,7 +164,6 @@ class Judge:
         self.criterion_instructions = criterion_instructions or Prompt.load(CRITERION_PROMPT)
         self.criterion_settings = criterion_settings
         self._schema = JudgeAnswer.model_json_schema()
-        self._criterion_schema = CriterionAnswer.model_json_schema()
 
     @property
     def name(self) -> str:
@@ -259,13 +274,16 @@ class Judge:
                 try:
                     request = self.criterion_request(criterion.question, item)
                     response = await self.model.complete(request)
-                    got = parse_criterion(response.message.tool_calls, response.message.content)
+                    got = parse_criterion(
+                        response.message.tool_calls, response.message.content, item.options
+                    )
                 except (DaemonsError, ValidationError, ValueError, TimeoutError, OSError) as exc:
                     where = f"criterion {criterion.key_of(item)}"
                     return self._error(where, exc, version, calls)
-                answers.append(Answered(criterion.name, item.label, got.answer,
-                                        got.reason.strip() or "(no reason given)",
-                                        criterion.passes_on))  # fmt: skip
+                answer, reason = _read(got, item)
+                answers.append(
+                    Answered(criterion.name, item.label, answer, reason, criterion.passes_on)
+                )
             if any(a.outcome == "violated" for a in answers):
                 break  # the output fails whatever the rest would answer: no more calls
         combined = combine(answers, skipped)
@@ -280,29 +298,38 @@ class Judge:
 
     def criterion_request(self, question: str, ask: Ask) -> ModelRequest:
         """One criterion's request: the same short instructions for every criterion (the
-        cacheable prefix), then the claim and its evidence fenced, the question last."""
+        cacheable prefix), then the claim (not for a blind choice) and its evidence fenced,
+        the question last."""
         evidence = (
             "\n".join(
                 untrusted(_clip(text), source=source) for source, text in ask.evidence.items()
             )
             or "(none)"
         )
-        user = (
-            f"CLAIM:\n{untrusted(_clip(ask.claim), source='output')}\n\n"
-            f"EVIDENCE:\n{evidence}\n\n"
-            f"QUESTION: {question}\nAnswer yes, no or unsure."
-        )
+        if ask.options:
+            picks = ", ".join(json.dumps(o) for o in ask.options)
+            user = (
+                f"EVIDENCE:\n{evidence}\n\n"
+                f'QUESTION: {question}\nAnswer one of: {picks}, or "unsure".'
+            )
+        else:
+            user = (
+                f"CLAIM:\n{untrusted(_clip(ask.claim), source='output')}\n\n"
+                f"EVIDENCE:\n{evidence}\n\n"
+                f"QUESTION: {question}\nAnswer yes, no or unsure."
+            )
         system = f"{self.criterion_instructions.text}\n\n{UNTRUSTED_NOTE}"
+        schema = criterion_schema(ask.options)
         tool = ToolSpec(
             name=CRITERION_TOOL,
             description="Submit the answer to the question.",
-            parameters=self._criterion_schema,
+            parameters=schema,
         )
         return ModelRequest(
             messages=(SystemMessage(content=system), UserMessage(content=user)),
             tools=(tool,),
             tool_choice=CRITERION_TOOL,
-            response_schema=self._criterion_schema,
+            response_schema=schema,
             response_name="CriterionAnswer",
             settings=self.criterion_settings,
             cache_prefix=1,
@@ -330,16 +357,39 @@ class Judge:
         )
 
 
-def parse_criterion(tool_calls: Sequence[Any], content: str | None) -> CriterionAnswer:
-    """One criterion's answer from the forced tool call, or from JSON text."""
+def parse_criterion(
+    tool_calls: Sequence[Any], content: str | None, options: Sequence[str] = ()
+) -> CriterionAnswer:
+    """One criterion's answer from the forced tool call, or from JSON text; an answer
+    outside its choices raises ``ValueError``."""
+    got: CriterionAnswer | None = None
     for call in tool_calls:
         if call.name == CRITERION_TOOL:
-            return CriterionAnswer.model_validate(call.arguments)
-    if tool_calls:
-        raise ValueError(f"judge called {tool_calls[0].name!r}, not {CRITERION_TOOL!r}")
-    if not content:
-        raise ValueError("judge returned neither an answer call nor text")
-    return CriterionAnswer.model_validate_json(strip_fences(content))
+            got = CriterionAnswer.model_validate(call.arguments)
+            break
+    else:
+        if tool_calls:
+            raise ValueError(f"judge called {tool_calls[0].name!r}, not {CRITERION_TOOL!r}")
+        if not content:
+            raise ValueError("judge returned neither an answer call nor text")
+        got = CriterionAnswer.model_validate_json(strip_fences(content))
+    allowed = criterion_schema(options)["properties"]["answer"]["enum"]
+    if got.answer not in allowed:
+        raise ValueError(f"answer {got.answer[:80]!r} is none of {allowed}")
+    return got
+
+
+def _read(got: CriterionAnswer, ask: Ask) -> tuple[Literal["yes", "no", "unsure"], str]:
+    """The yes/no/unsure a reply amounts to, and its reason (a choice: met when the model
+    read one of the values that agree with the output)."""
+    reason = got.reason.strip() or "(no reason given)"
+    if got.answer == "unsure":
+        return "unsure", reason
+    if not ask.options:
+        return ("yes" if got.answer == "yes" else "no"), reason
+    if got.answer in ask.expected:
+        return "yes", f"read {got.answer!r}, as the output has it: {reason}"
+    return "no", f"read {got.answer!r} where the output has {ask.claim!r}: {reason}"
 
 
 def _clip(text: str) -> str:

@@ -1,9 +1,11 @@
 """The judge's criteria for an answer about the books: one claim each.
 
-Code gives each question only what bears on it: the question and the date it was asked (does
-the answer's period match?), the question and what the answer totals (the same subject?),
-one figure and the tool total for its period (the same amount?), and, for "cannot answer",
-the question beside the accounts and vendors the tools can reach (is it really unanswerable?).
+Code gives each question only what bears on it: the question and the date it was asked
+(which period does it ask about? — a blind choice, the answer's period not shown), the
+question (what does it ask the total of? — a blind choice among this tenant's accounts and
+vendors, "all spending" and "none of these"), one figure and the tool total for its period
+(the same amount?), and for "cannot answer" the question again (is what it asks about
+something the books do not hold?).
 Figure questions do not apply to "cannot answer", nor the refusal question to an answer.
 """
 
@@ -46,43 +48,103 @@ def _money(amount_minor: int, currency: str) -> str:
     return f"${body}" if currency == "USD" else f"{body} {currency}"
 
 
+def _amount(value: Any, currency: str) -> str:
+    """A tool's decimal amount written as the claim's are (``455.02`` → ``$455.02``)."""
+    try:
+        return _money(int(Decimal(str(value)) * 100), currency)
+    except (ArithmeticError, ValueError):
+        return str(value)
+
+
 def _figures(output: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [f for f in output.get("figures") or () if isinstance(f, Mapping)]
+
+
+def _neighbours(label: str) -> list[str]:
+    """The period before and after ``label``, of the same kind (year, quarter, month)."""
+    year = int(label[:4])
+    if len(label) == 4:
+        return [str(year - 1), str(year + 1)]
+    if "Q" in label:
+        n = year * 4 + int(label[-1]) - 1
+        return [f"{m // 4}-Q{m % 4 + 1}" for m in (n - 1, n + 1)]
+    n = year * 12 + int(label[5:]) - 1
+    return [f"{m // 12}-{m % 12 + 1:02d}" for m in (n - 1, n + 1)]
+
+
+def _spelled(labels: Sequence[str]) -> str:
+    """``2026-Q2 (2026-04-01 to 2026-06-30)``; several joined by "and"."""
+    parts = []
+    for label in labels:
+        period = parse(label)
+        parts.append(f"{label} ({period.start} to {period.end})" if period else label)
+    return " and ".join(parts)
 
 
 def period_matches(
     event: Mapping[str, Any], output: Mapping[str, Any], evidence: Sequence[ToolEvidence]
 ) -> list[Ask | Decided]:
+    """A blind choice: the answer's period(s), the periods either side of each, their year
+    (and the answer's periods together when several): met when the model reads the
+    question as asking about the answer's."""
     periods = [str(p) for p in output.get("periods") or ()]
-    if not output.get("can_answer") or not periods:
+    if not output.get("can_answer") or not periods or any(parse(p) is None for p in periods):
         return []
-    shown = []
-    for label in periods:
-        period = parse(label)
-        shown.append(f"{label} ({period.start} to {period.end})" if period else label)
-    return [Ask(f"The answer is about {' and '.join(shown)}.",
-                {"question": str(event.get("question", "")),
-                 "asked on": _asked(event)})]  # fmt: skip
+    singles = {*periods, *(n for p in periods for n in _neighbours(p)), periods[0][:4]}
+    options = sorted(_spelled([p]) for p in singles)
+    expected = _spelled(periods)
+    if len(periods) > 1:
+        options.append(expected)
+    return [Ask(f"The answer is about {expected}.",
+                {"question": str(event.get("question", "")), "asked on": _asked(event)},
+                options=tuple(options), expected=(expected,))]  # fmt: skip
+
+
+NOT_HELD = "none of these: a forecast or future period, another company, or data not in the books"
+ALL_SPENDING = "all spending"
+
+
+def _subjects(evidence: Sequence[ToolEvidence]) -> tuple[str, ...]:
+    accounts = _named(evidence, "listAccounts", "accounts", "code")
+    vendors = _named(evidence, "listVendors", "vendors", "vendor_id")
+    return (*(f"account: {n}" for n in accounts.values()),
+            *(f"vendor: {n}" for n in vendors.values()), ALL_SPENDING, NOT_HELD)  # fmt: skip
 
 
 def subject_matches(
     event: Mapping[str, Any], output: Mapping[str, Any], evidence: Sequence[ToolEvidence]
 ) -> list[Ask | Decided]:
+    """A blind choice among this tenant's accounts and vendors (and "all spending", and
+    "none of these"): met when the model reads the question as asking about what the answer
+    totals (a vendor's total also reads as its default account's)."""
     if not output.get("can_answer"):
         return []
     filters = output.get("filters") or {}
+    if not _results(evidence, "listAccounts") and not _results(evidence, "listVendors"):
+        return []  # no chart and no vendor list read: no subjects to choose from
     accounts = _named(evidence, "listAccounts", "accounts", "code")
-    vendors = _named(evidence, "listVendors", "vendors", "vendor_id")
-    parts = []
-    if "category" in filters:
-        code = str(filters["category"])
-        parts.append(f"account {code} ({accounts.get(code, 'not in the chart')})")
-    if "vendor_id" in filters:
-        vendor = str(filters["vendor_id"])
-        parts.append(f"vendor {vendors.get(vendor, vendor)}")
-    totals = " and ".join(parts) or "all spending"
-    return [Ask(f"{output.get('answer', '')} (It totals: {totals}.)",
-                {"question": str(event.get("question", ""))})]  # fmt: skip
+    vendors = {
+        str(v.get("vendor_id")): v
+        for e in _results(evidence, "listVendors")
+        for v in e.result.get("vendors") or ()
+        if isinstance(v, Mapping)
+    }
+    expected: list[str] = []
+    if "vendor_id" in filters and str(filters["vendor_id"]) in vendors:
+        vendor = vendors[str(filters["vendor_id"])]
+        expected.append(f"vendor: {vendor.get('name')}")
+        if str(vendor.get("default_category")) in accounts:
+            expected.append(f"account: {accounts[str(vendor.get('default_category'))]}")
+    if "category" in filters and str(filters["category"]) in accounts:
+        expected.append(f"account: {accounts[str(filters['category'])]}")
+    if not filters:
+        expected.append(ALL_SPENDING)
+    if not expected:
+        return [Decided("no", f"it filters by {filters}, which no tool result names")]
+    options = tuple(dict.fromkeys(_subjects(evidence)))
+    return [Ask(f"The answer totals {' / '.join(expected)}.",
+                {"question": str(event.get("question", ""))},
+                options=options, expected=tuple(e for e in expected if e in options))]  # fmt: skip
 
 
 def _differences(figures: Sequence[Mapping[str, Any]]) -> set[int]:
@@ -113,14 +175,14 @@ def _total_for(figure: Mapping[str, Any], periods: Sequence[str],
     def shown(e: ToolEvidence) -> str:
         r = e.result
         count = len(r.get("transaction_ids") or ())
-        return (f"total {r.get('total')} {r.get('currency', '')} of {count} transactions, "
-                f"{r.get('date_from')} to {r.get('date_to')}")  # fmt: skip
+        return (f"total {_amount(r.get('total'), str(r.get('currency', 'USD')))} of {count} "
+                f"transactions, {r.get('date_from')} to {r.get('date_to')}")  # fmt: skip
 
     if matching:
         return [shown(e) for e in matching[:4]]
     cited = {str(i) for i in figure.get("record_ids") or ()}
     rows = [
-        f"{t.get('transaction_id')}: {t.get('amount')} {t.get('currency', '')}"
+        f"{t.get('transaction_id')}: {_amount(t.get('amount'), str(t.get('currency', 'USD')))}"
         for e in _results(evidence, "listTransactions")
         for t in e.result.get("transactions") or ()
         if isinstance(t, Mapping) and str(t.get("transaction_id")) in cited
@@ -154,30 +216,29 @@ def figure_is_tool_total(
 def cannot_answer_justified(
     event: Mapping[str, Any], output: Mapping[str, Any], evidence: Sequence[ToolEvidence]
 ) -> list[Ask | Decided]:
+    """The same blind choice as ``subject_matches``: met when the model reads the question as
+    asking about something the books do not hold."""
     if output.get("can_answer"):
         return []
-    accounts = _named(evidence, "listAccounts", "accounts", "code")
-    vendors = _named(evidence, "listVendors", "vendors", "vendor_id")
     slice_ = {
         "question": str(event.get("question", "")),
         "asked on": _asked(event),
         "what the tools read": WHAT_THE_TOOLS_READ,
-        "accounts": ", ".join(accounts.values()) or "(not read)",
-        "vendors": ", ".join(vendors.values()) or "(not read)",
     }
-    return [Ask(f"The books cannot answer the question: {output.get('reason') or ''}", slice_)]
+    claim = f"The books cannot answer the question: {output.get('reason') or ''}"
+    return [Ask(claim, slice_, options=tuple(dict.fromkeys(_subjects(evidence))),
+                expected=(NOT_HELD,))]  # fmt: skip
 
 
 CRITERIA = Criteria((
     Criterion(
         "period_matches",
-        "Is the period in the claim exactly the period the question asks about?",
+        "Which period does the question ask about?",
         period_matches,
     ),
     Criterion(
         "subject_matches",
-        "Does the claim answer what the question asks about (the same account, vendor or kind "
-        "of money)?",
+        "What does the question ask the total of?",
         subject_matches,
     ),
     Criterion(
@@ -187,7 +248,7 @@ CRITERIA = Criteria((
     ),
     Criterion(
         "cannot_answer_justified",
-        "Is it true that the question cannot be answered from what the tools read?",
+        "What does the question ask the total of?",
         cannot_answer_justified,
     ),
 ))  # fmt: skip

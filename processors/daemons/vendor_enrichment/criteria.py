@@ -1,10 +1,10 @@
 """The judge's criteria for a vendor profile: one claim each, against the directory entry.
 
 Code finds the directory entry the profile cites (``searchDirectory:<business_id>`` in its
-name's sources) and gives each question only what bears on it: the descriptor and that entry
-(is it this business?), the profile's values and the entry's (are they its values?), the
-account and the business (does the account fit?), or the entries found when the profile
-says "unknown" (is none of them this business?).
+name's sources) and gives each question only what bears on it: the descriptor and the entries
+the search returned (which one is this business? — asked blind, the profile's choice not
+shown; "none of them" for a profile left unknown), the profile's values and the cited
+entry's (are they its values?), the account and the business (does the account fit?).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ENTRY_FIELDS = {
     "opening_hours": "hours",
     "merchant_category_code": "mcc",
 }
-_SHOWN = 5  # entries shown when the profile says none of them is this business
+_SHOWN = 6  # directory entries offered to choose from (the cited one always among them)
 
 
 def _entries(evidence: Sequence[ToolEvidence]) -> list[Mapping[str, Any]]:
@@ -61,24 +61,53 @@ def _entry_for(output: Mapping[str, Any], evidence: Sequence[ToolEvidence]) -> t
     return cited, entry
 
 
+def _place(entry: Mapping[str, Any]) -> str:
+    """Where it is and what it does: ``300 Webster St, CA (Fast food restaurants)``."""
+    place = ", ".join(str(entry[k]) for k in ("address", "region") if entry.get(k))
+    kind = entry.get("mcc_description") or ""
+    return place + (f" ({kind})" if kind else "")
+
+
 def _describe(entry: Mapping[str, Any]) -> str:
     place = ", ".join(str(entry[k]) for k in ("address", "city", "region") if entry.get(k))
     kind = entry.get("mcc_description") or ""
     return f"{entry.get('name')} — {place}" + (f" ({kind})" if kind else "")
 
 
-def same_business(
+NONE = "none of them"
+
+
+def _label(entry: Mapping[str, Any]) -> str:
+    return f"{entry.get('name')}, {entry.get('city')}"
+
+
+def business_identified(
     event: Mapping[str, Any], output: Mapping[str, Any], evidence: Sequence[ToolEvidence]
 ) -> list[Ask | Decided]:
-    if _known(output, "name") is None:
+    """A blind choice among the entries the search returned (and "none of them"): met when
+    the model picks the entry the profile cites, or "none" for a profile left unknown."""
+    entries = _entries(evidence)
+    known = _known(output, "name") is not None
+    if known:
+        cited, entry = _entry_for(output, evidence)
+        if entry is None:
+            why = f"cites directory entry {cited!r}" if cited else "cites no directory entry"
+            return [Decided("no", f"the profile {why}, which this run's tools did not return")]
+        shown = [*entries[:_SHOWN], *([entry] if entry not in entries[:_SHOWN] else [])]
+    elif entries:
+        entry, shown = None, entries[:_SHOWN]
+    else:
         return []
-    cited, entry = _entry_for(output, evidence)
-    if entry is None:
-        why = f"cites directory entry {cited!r}" if cited else "cites no directory entry"
-        return [Decided("no", f"the profile {why}, which this run's tools did not return")]
+    labels: dict[str, Mapping[str, Any]] = {}
+    for e in shown:  # two entries alike in name and town are told apart by their id
+        label = _label(e) if _label(e) not in labels else f"{_label(e)} ({e.get('business_id')})"
+        labels[label] = e
+    expected = next((k for k, e in labels.items() if e is entry), NONE)
     descriptor = str(event.get("raw_descriptor", ""))
-    return [Ask(f"The card payment '{descriptor}' was made at {entry.get('name')}.",
-                {"card descriptor": descriptor, "directory entry": _describe(entry)})]  # fmt: skip
+    lines = "\n".join(f"{k}: {_place(e)}" for k, e in labels.items())
+    claim = f"the payment was made at {expected}" if entry is not None else "no entry is it"
+    return [Ask(claim, {"card descriptor": descriptor, "directory entries": lines},
+                options=(*labels, NONE), expected=(expected,))]  # fmt: skip
 
 
 def values_from_entry(
@@ -89,7 +118,7 @@ def values_from_entry(
         return []
     _, entry = _entry_for(output, evidence)
     if entry is None:
-        return []  # same_business already answered "no" for a profile without its entry
+        return []  # business_identified already answered "no" for a profile without its entry
     claim = "\n".join(f"{f}: {v}" for f, v in claimed.items())
     shown = "\n".join(f"{f}: {entry.get(ENTRY_FIELDS[f])}" for f in claimed)
     return [Ask(claim, {"directory entry": shown})]
@@ -121,26 +150,12 @@ def account_fits(
                 {"business": business, "expense accounts": expenses})]  # fmt: skip
 
 
-def none_matches(
-    event: Mapping[str, Any], output: Mapping[str, Any], evidence: Sequence[ToolEvidence]
-) -> list[Ask | Decided]:
-    if _known(output, "name") is not None:
-        return []
-    entries = _entries(evidence)[:_SHOWN]
-    if not entries:
-        return []
-    descriptor = str(event.get("raw_descriptor", ""))
-    return [Ask(f"No directory entry is the business of the card payment '{descriptor}'.",
-                {"card descriptor": descriptor,
-                 "directory entries": "\n".join(_describe(e) for e in entries)})]  # fmt: skip
-
-
 CRITERIA = Criteria((
     Criterion(
-        "same_business",
-        "Is the business in the directory entry the one the card descriptor names (the same "
-        "name words, and the same town when the descriptor gives one)?",
-        same_business,
+        "business_identified",
+        "Which directory entry is the business the card descriptor names (its name words and, "
+        "when it gives one, its town)?",
+        business_identified,
     ),
     Criterion(
         "values_from_entry",
@@ -151,11 +166,5 @@ CRITERIA = Criteria((
         "account_fits",
         "Is this expense account a fitting one, among these, for a purchase from this business?",
         account_fits,
-    ),
-    Criterion(
-        "none_matches",
-        "Is it true that none of these directory entries is the business the card descriptor "
-        "names?",
-        none_matches,
     ),
 ))  # fmt: skip
