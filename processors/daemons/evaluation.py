@@ -32,6 +32,7 @@ from processors.daemons.base import Environment, Pipeline, UseCase
 from processors.daemons.environment import ApiTenantDirectory
 from processors.daemons.usecase import EvalSet, Scorer
 from processors.errors import ConfigError, DaemonsError, RunTrace
+from processors.guardrails.judge import Judge
 from processors.llm.model import Model
 from processors.reference import sample_app, serve_in_thread
 from processors.tools.auth import HmacCredentialProvider, HmacCredentialSettings
@@ -57,6 +58,9 @@ class CaseResult:
     error: str | None = None
     failed_checks: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)  # the scorer's full result
+    # with a judge: the guardrails' decision ("pass" | "fail" | "needs_review") and why
+    decision: str | None = None
+    decision_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -141,20 +145,30 @@ def summarize(
 
 
 def run_eval(
-    name: str, model: Model, *, cases: Sequence[Mapping[str, Any]], limit: int | None = None
+    name: str,
+    model: Model,
+    *,
+    cases: Sequence[Mapping[str, Any]],
+    limit: int | None = None,
+    judge: Judge | None = None,
 ) -> EvalReport:
-    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it."""
+    """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it;
+    with ``judge``, a result the judge fails or holds counts as not published."""
     use_case, evals = registry.use_case(name), eval_set(name)
     chosen = list(cases)[:limit] if limit is not None else list(cases)
 
     async def run_all() -> list[CaseResult]:
-        return [await run_case(use_case, model, case, evals.score) for case in chosen]
+        return [await run_case(use_case, model, case, evals.score, judge) for case in chosen]
 
     return summarize(name, model.name, asyncio.run(run_all()), evals.part_kind)
 
 
 async def run_case(
-    use_case: UseCase[Any], model: Model, case: Mapping[str, Any], scorer: Scorer
+    use_case: UseCase[Any],
+    model: Model,
+    case: Mapping[str, Any],
+    scorer: Scorer,
+    judge: Judge | None = None,
 ) -> CaseResult:
     """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
     key = secrets.token_urlsafe(24)
@@ -164,8 +178,9 @@ async def run_case(
             document = await asyncio.to_thread(load_document, f"{url}/openapi.json")
             source = OpenAPISource(document, base_url=url, client=client, credentials=credentials)
             env = Environment(
-                model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"])
-            )
+                model=model, tool_sources=[source],
+                tenants=ApiTenantDirectory(source["getClient"]), judge=judge,
+            )  # fmt: skip
             return await _run(use_case, env, case, scorer)
 
 
@@ -196,6 +211,8 @@ async def _run(
         latency_s=time.monotonic() - started,
         failed_checks=[f"{c.name}: {c.detail}" for c in done.checks if not c.passed],
         detail=scored,
+        decision=done.decision.verdict if env.judge is not None else None,
+        decision_reasons=list(done.decision.reasons) if env.judge is not None else [],
     )
 
 
