@@ -1,10 +1,13 @@
-"""``daemons eval NAME [--model MODEL] [--limit N] [--json]``: score a daemon on its labeled cases.
+"""``daemons eval NAME [--model MODEL] [--judge MODEL] [--limit N] [--json]``: score a daemon
+on its labeled cases.
 
 Runs each of the daemon's labeled cases (``UseCase.evals``) against a fresh in-process
 reference ledger API (no Kafka), then prints per-field / per-question / per-aspect accuracy,
 the overall score, pass rate, tokens and median latency. A ``local:…`` model with no server
 answering at the local URL gets one started (``daemons llm serve``) for the duration of the
-run.
+run. No judge runs unless ``--judge`` names one (a ``local:`` judge is reached at
+``DAEMONS_JUDGE_LOCAL_LLM_URL``, or gets its own server the same way); a result it fails or
+holds for review then counts as not published.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import httpx
 
 from processors.daemons.evaluation import EvalReport, load_cases, run_eval
 from processors.errors import ConfigError
+from processors.guardrails.judge import Judge, ensure_independent
 from processors.llm.config import LLMSettings
 from processors.llm.local.catalog import LOCAL_MODELS
 from processors.llm.registry import load_model, parse_model_name
@@ -29,6 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="score a daemon on its labeled eval cases")
     parser.add_argument("name", help="daemon name (see `daemons tools --help` for the names)")
     parser.add_argument("--model", default=None, help="model string (default: DAEMONS_MODEL)")
+    parser.add_argument(
+        "--judge", default=None,
+        help="judge model (e.g. local:qwen2.5-coder-0.5b); default: none, the checks decide",
+    )  # fmt: skip
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_eval)
@@ -38,9 +46,16 @@ def _eval(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     name = args.model or settings.model
     cases = load_cases(args.name)
-    with _llm_settings(name, settings.llm) as llm:
+    with contextlib.ExitStack() as stack:
+        llm = stack.enter_context(_llm_settings(name, settings.llm))
         model = load_model(name, llm)
-        report = run_eval(args.name, model, cases=cases, limit=args.limit)
+        judge = None
+        if args.judge is not None:
+            ensure_independent(args.judge, name)
+            judging = settings.llm.model_copy(update={"local_base_url": settings.judge_local_url})
+            judge_llm = stack.enter_context(_llm_settings(args.judge, judging))
+            judge = Judge(load_model(args.judge, judge_llm), primary=name)
+        report = run_eval(args.name, model, cases=cases, limit=args.limit, judge=judge)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
 
@@ -84,6 +99,8 @@ def format_report(report: EvalReport) -> str:
                  f"{'secs':>6}  error")  # fmt: skip
     for c in report.cases:
         error = f"{c.error_type}" if c.error_type else "; ".join(c.failed_checks)[:60]
+        if not error and c.decision not in (None, "pass"):  # the judge failed or held it
+            error = f"judge {c.decision}: {'; '.join(c.decision_reasons)}"[:60]
         lines.append(
             f"{c.case_id[:28]:<28} {c.verdict:<7} {c.score:>5.2f} {c.input_tokens:>7} "
             f"{c.output_tokens:>7} {c.latency_s:>6.1f}  {error}"

@@ -38,6 +38,7 @@ from processors.daemons.pipeline import outcome_datum
 from processors.daemons.usecase import EvalSet, Scorer
 from processors.errors import ConfigError, DaemonsError, RunTrace
 from processors.feedback.rewards import RewardSpec, reward
+from processors.guardrails.judge import Judge
 from processors.llm.model import Model
 from processors.memory import MemoryStore
 from processors.reference import sample_app, serve_in_thread
@@ -69,6 +70,9 @@ class CaseResult:
     # the run's reward (processors.feedback.rewards), total and parts; None: the run failed
     reward: float | None = None
     reward_parts: dict[str, float | None] = field(default_factory=dict)
+    # with a judge: the guardrails' decision ("pass" | "fail" | "needs_review") and why
+    decision: str | None = None
+    decision_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -170,16 +174,18 @@ def run_eval(
     cases: Sequence[Mapping[str, Any]],
     limit: int | None = None,
     memory: MemoryFor | None = None,
+    judge: Judge | None = None,
 ) -> EvalReport:
     """Run ``name``'s agent with ``model`` on each case (the first ``limit``) and score it;
-    with ``memory``, each case's run reads the store it gives for the case."""
+    with ``memory``, each case's run reads the store it gives for the case; with ``judge``, a
+    result the judge fails or holds counts as not published."""
     use_case, evals = registry.use_case(name), eval_set(name)
     chosen = list(cases)[:limit] if limit is not None else list(cases)
 
     async def run_all() -> list[CaseResult]:
         return [
             await run_case(use_case, model, case, evals.score,
-                           memory=memory(case) if memory is not None else None)
+                           memory=memory(case) if memory is not None else None, judge=judge)
             for case in chosen
         ]  # fmt: skip
 
@@ -192,6 +198,7 @@ async def run_case(
     case: Mapping[str, Any],
     scorer: Scorer,
     memory: MemoryStore | None = None,
+    judge: Judge | None = None,
 ) -> CaseResult:
     """One case against a fresh reference API (upserts mutate its in-memory ledger)."""
     key = secrets.token_urlsafe(24)
@@ -202,7 +209,7 @@ async def run_case(
             source = OpenAPISource(document, base_url=url, client=client, credentials=credentials)
             env = Environment(
                 model=model, tool_sources=[source], tenants=ApiTenantDirectory(source["getClient"]),
-                memory=memory,
+                memory=memory, judge=judge,
             )  # fmt: skip
             return await _run(use_case, env, case, scorer)
 
@@ -238,6 +245,8 @@ async def _run(
         detail=scored,
         reward=earned.total,
         reward_parts=earned.parts,
+        decision=done.decision.verdict if env.judge is not None else None,
+        decision_reasons=list(done.decision.reasons) if env.judge is not None else [],
     )
 
 

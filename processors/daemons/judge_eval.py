@@ -2,9 +2,11 @@
 
 Each case (``examples/guardrails/judge_labeled.jsonl``) is a daemon, its input event, the tool
 evidence of the run, an output and a label, ``pass`` or ``fail``. :func:`judge_precision_recall`
-asks the judge about every case with the daemon's own task prompt and judge policy, and reports
-precision and recall of *fail detection* (a ``fail`` verdict on a ``fail`` case is a true
-positive), counting ``needs_review`` separately and, in ``flagged_*``, as detection too.
+asks the judge about every case as the daemon would (criterion by criterion with the daemon's
+``UseCase.criteria``; holistically with its task prompt and ``judge_policy.md`` otherwise),
+and reports precision and recall of *fail detection* (a ``fail`` verdict on a ``fail`` case is
+a true positive), counting ``needs_review`` separately and, in ``flagged_*``, as detection
+too; overall and per daemon, with the judge's time per output (p50, p95) and its model calls.
 
 Try it against the configured judge (a real model server must be running; see README)::
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,8 @@ from processors.agent.prompt import Prompt
 from processors.daemons import registry
 from processors.daemons.environment import judge_from_settings
 from processors.errors import ConfigError
-from processors.guardrails.judge import Judge, load_policy
+from processors.guardrails.criteria import Criteria
+from processors.guardrails.judge import Judge, JudgeVerdict, load_policy
 from processors.settings import Settings
 from processors.tools.evidence import ToolEvidence
 
@@ -82,25 +87,40 @@ def load_cases(path: Path = LABELED) -> list[JudgeCase]:
 async def judge_precision_recall(
     judge: Judge, cases: Iterable[JudgeCase | Mapping[str, Any]]
 ) -> dict[str, Any]:
-    """Judge every case; precision/recall of ``fail`` detection, counts and misses."""
-    prompts: dict[str, tuple[Prompt, Prompt]] = {}
-    tp = fp = fn = tn = flagged_tp = flagged_fp = review = errors = 0
-    wrong: list[dict[str, str]] = []
-    total = 0
+    """Judge every case; precision/recall of ``fail`` detection, counts and misses, overall
+    and per daemon (``by_daemon``), with the judge's seconds per output."""
+    prompts: dict[str, tuple[Prompt, Prompt | None, Criteria | None]] = {}
+    judged: list[tuple[JudgeCase, JudgeVerdict, float]] = []
     for raw in cases:
         case = raw if isinstance(raw, JudgeCase) else JudgeCase.from_dict(raw)
-        total += 1
         if case.daemon not in prompts:
-            folder = registry.use_case(case.daemon).prompts
-            prompts[case.daemon] = (Prompt.load(folder / "task.md"), load_policy(folder))
-        task, policy = prompts[case.daemon]
+            use_case = registry.use_case(case.daemon)
+            folder, criteria = use_case.prompts, use_case.criteria
+            policy = load_policy(folder) if criteria is None else None
+            prompts[case.daemon] = (Prompt.load(folder / "task.md"), policy, criteria)
+        task, policy, criteria = prompts[case.daemon]
+        started = time.perf_counter()
         verdict = await judge.evaluate(
             task=task, event=case.event, output=case.output, evidence=case.evidence,
-            policy=policy,
+            policy=policy, criteria=criteria,
         )  # fmt: skip
+        judged.append((case, verdict, time.perf_counter() - started))
+    report = {"judge_model": judge.name, **_figures(judged)}
+    report["by_daemon"] = {
+        name: _figures([j for j in judged if j[0].daemon == name])
+        for name in sorted({case.daemon for case, _, _ in judged})
+    }
+    return report
+
+
+def _figures(judged: list[tuple[JudgeCase, JudgeVerdict, float]]) -> dict[str, Any]:
+    tp = fp = fn = tn = flagged_tp = flagged_fp = review = errors = calls = 0
+    wrong: list[dict[str, Any]] = []
+    for case, verdict, _ in judged:
         bad = case.label == "fail"
         review += verdict.verdict == "needs_review"
         errors += verdict.error is not None
+        calls += verdict.model_calls
         said_fail, flagged = verdict.verdict == "fail", verdict.verdict != "pass"
         tp += bad and said_fail
         fp += (not bad) and said_fail
@@ -109,13 +129,14 @@ async def judge_precision_recall(
         flagged_tp += bad and flagged
         flagged_fp += (not bad) and flagged
         if said_fail != bad:
-            wrong.append({"id": case.id, "label": case.label, "verdict": verdict.verdict})
+            wrong.append({"id": case.id, "label": case.label, "verdict": verdict.verdict,
+                          "reasons": verdict.reasons[:3]})  # fmt: skip
     bad_total = tp + fn
+    seconds = sorted(s for _, _, s in judged)
     return {
-        "judge_model": judge.name,
-        "cases": total,
+        "cases": len(judged),
         "bad": bad_total,
-        "good": total - bad_total,
+        "good": len(judged) - bad_total,
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, bad_total),
@@ -123,6 +144,9 @@ async def judge_precision_recall(
         "flagged_recall": _ratio(flagged_tp, bad_total),
         "needs_review": review,
         "judge_errors": errors,
+        "model_calls": calls,
+        "seconds_p50": round(statistics.median(seconds), 2) if seconds else None,
+        "seconds_p95": round(seconds[int(0.95 * (len(seconds) - 1))], 2) if seconds else None,
         "misjudged": wrong,
     }  # fmt: skip
 

@@ -195,7 +195,9 @@ class Pipeline(Generic[OutputT]):
         self.tracer = env.tracer or trace.get_tracer("processors.daemons")
         self.judging = None  # (judge, task, policy); both prompts versioned by content
         if env.judge is not None:  # a missing prompt file: ConfigError, at start-up
-            task, policy = Prompt.load(use_case.prompts / "task.md"), load_policy(use_case.prompts)
+            task = Prompt.load(use_case.prompts / "task.md")
+            # a use case judged criterion by criterion needs no holistic policy file
+            policy = load_policy(use_case.prompts) if use_case.criteria is None else None
             self.judging = (env.judge, task, policy)
 
     async def run(self, event: Mapping[str, Any], call: CallContext) -> Processed[OutputT]:
@@ -217,7 +219,7 @@ class Pipeline(Generic[OutputT]):
                 judge, task, policy = self.judging
                 verdict = await judge.evaluate(
                     task=task, event=event, output=to_json(value), evidence=evidence,
-                    policy=policy,
+                    policy=policy, criteria=use_case.criteria,
                 )  # fmt: skip
                 decision = from_judge(verdict)
             decision = decision or Decision("pass", [])

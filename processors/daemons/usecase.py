@@ -19,6 +19,7 @@ from processors.daemons.write_back import WriteBack
 from processors.errors import ConfigError
 from processors.feedback.rewards import RewardSpec
 from processors.guardrails.checks import CheckResult
+from processors.guardrails.criteria import Criteria
 from processors.guardrails.judge import Judge
 from processors.llm.model import Model, ToolCall
 from processors.memory import MemoryRecord, MemoryStore, SourcePosition
@@ -204,6 +205,10 @@ class UseCase(Generic[OutputT]):
     remember: Remember | None = None
     # what it reads of memory, when the daemon has a store
     recall: Recall | None = None
+    # the judge's policy as yes/no criteria, each about one claim against its evidence
+    # (``processors.guardrails.criteria``); None: the judge reads ``prompts/judge_policy.md``
+    # and decides holistically
+    criteria: Criteria | None = None
     contracts: Path | None = None
     evals: EvalSet | None = None
     redteam: RedTeam | None = None

@@ -4,10 +4,10 @@ two scripted configurations (tests/compare/data), three labeled cases.
 The scripts differ on purpose, so the differences are real:
 
 - green-coffee-q2: baseline cites the ledger's 5605.50 (right, score 1); candidate says it
-  cannot answer (published, score 0; its scripted judge scores complete 0.2).
-- revenue-forecast: both refuse, with different reasons (both score 1; judge 0.9/0.8/1.0).
-- average-salary: baseline refuses (score 1); candidate invents 4200.00, which the
-  deterministic checks withhold (score 0, never judged).
+  cannot answer (published, score 0; its scripted judge lets the refusal pass).
+- revenue-forecast: both refuse, with different reasons (both score 1; the judge passes).
+- average-salary: baseline refuses (score 1); candidate totals payroll processing fees, which
+  its scripted judge fails (fees are no salaries: score 0).
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def test_compare_reports_the_per_case_differences_of_the_two_configurations(
     assert (salary.baseline.state, salary.baseline.score) == ("published", 1.0)
     assert (salary.candidate.state, salary.candidate.score) == ("withheld", 0.0)
     assert salary.candidate.verdict == "fail"  # the candidate's judge: fees are no salaries
-    assert salary.candidate.reasons == ["payroll fees are not salaries"]
+    (reason,) = salary.candidate.reasons  # the judge read the question as not about fees
+    assert reason.startswith("subject_matches: no — read 'none of these")
+    assert reason.endswith("payroll fees are not salaries")
     assert [(d.path, d.baseline, d.candidate) for d in salary.diffs] == [
         ("(output)", "published", "(no output)")
     ]
@@ -114,10 +116,10 @@ def test_compare_totals_accuracy_pass_rate_judge_tokens_cost_and_latency(
     # judge scores only where a judge ran: none for the baseline, every case of the candidate
     assert b.judge == {} and b.judged == 0
     assert c.judged == 3
-    assert c.judge == pytest.approx({"grounded": 0.8, "complete": 0.5, "policy": 1.0})
+    # per criterion asked: the two refusals read as justified, the fees as no salaries
+    assert c.judge == pytest.approx({"cannot_answer_justified": 1.0, "subject_matches": 0.0})
     rows = by_case(compared)
-    assert rows["average-salary"].candidate.judge == {"grounded": 0.5, "complete": 0.5,
-                                                      "policy": 1.0}  # fmt: skip
+    assert rows["average-salary"].candidate.judge == {"subject_matches": 0.0}
     # tokens and cost from the run records; the scripts charge 0.001 and 0.004 USD per 1k
     for side, rate in ((b, 0.001), (c, 0.004)):
         assert side.input_tokens > 0 and side.output_tokens > 0
@@ -165,7 +167,7 @@ def test_html_report_renders_in_headless_chromium_with_charts_and_case_rows(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout  # fmt: skip
-    assert dom.count("<svg") >= 8  # accuracy, pass rate, 3 judge scores, tokens, cost, latency
+    assert dom.count("<svg") >= 7  # accuracy, pass rate, 2 judge scores, tokens, cost, latency
     assert dom.count('class="bar"') >= 16
     assert dom.count('<tr class="case') == 3
     for case_id in CASE_IDS:

@@ -13,6 +13,7 @@ import pytest
 from processors.cli import main
 from processors.daemons import registry
 from processors.daemons.evaluation import CaseResult, load_cases, run_eval, summarize
+from processors.guardrails.judge import CRITERION_TOOL, Judge
 from processors.llm.fakes import FunctionModel, call, reply, tool_calls
 from processors.llm.model import AssistantMessage, ModelRequest, ToolResultMessage, UserMessage
 from processors.reference.data import accounts, directory, transactions
@@ -72,6 +73,35 @@ def test_a_wrong_query_scores_lower() -> None:
     assert result.verdict == "pass"
     assert result.score < 1.0
     assert result.parts["figure_amount_recall"] == 0.0
+
+
+def _judge_reading(period: str) -> Judge:
+    """A judge that reads the question's period as ``period`` (an option's start), its
+    subject as Pacific Power, and confirms every other claim."""
+
+    def respond(request: ModelRequest) -> AssistantMessage:
+        enum = request.response_schema["properties"]["answer"]["enum"]
+        read = period if "Which period" in request.messages[-1].content else "vendor: Pacific"
+        answer = "yes" if "yes" in enum else next(o for o in enum if o.startswith(read))
+        return tool_calls(call(CRITERION_TOOL, {"reason": "read", "answer": answer}))
+
+    return Judge(FunctionModel(respond, name="local:judge"), primary="function:model")
+
+
+@pytest.mark.parametrize(
+    ("period", "decision", "published"), [("2026-Q3", "pass", True), ("2026-Q2", "fail", False)]
+)
+def test_with_a_judge_a_result_it_fails_counts_as_not_published(
+    period: str, decision: str, published: bool
+) -> None:
+    model = _query("Pacific Power")
+    case = _case("question-answering", "pacific-power-q3")
+    judge = _judge_reading(period)
+    (result,) = run_eval("question-answering", model, cases=[case], judge=judge).cases
+    assert result.decision == decision and (result.verdict == "pass") is published
+    assert result.score == (1.0 if published else 0.0)
+    if not published:
+        assert result.decision_reasons[0].startswith("period_matches: no — read '2026-Q2")
 
 
 def test_an_honest_unknown_vendor_scores_one_per_field() -> None:

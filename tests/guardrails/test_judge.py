@@ -27,7 +27,11 @@ from processors.tools.evidence import ToolEvidence
 
 USE_CASE = registry.use_case("question-answering")
 TASK = Prompt.load(USE_CASE.prompts / "task.md")
-POLICY = load_policy(USE_CASE.prompts)
+# the holistic judge, as a use case without criteria gets it (the built-in daemons have them)
+POLICY = Prompt.from_text(
+    "Question answering policy:\n- Every amount must be a figure the tools returned.",
+    name="judge_policy",
+)
 EVENT = {
     "event_id": "evt-1",
     "tenant_id": "t-ridgeline",
@@ -182,9 +186,19 @@ def test_a_local_judge_is_reached_on_its_own_server() -> None:
 
 
 @pytest.mark.parametrize("name", registry.names(of="process-daemons"))
-def test_every_daemon_has_a_versioned_judge_policy(name: str) -> None:
-    policy = load_policy(registry.use_case(name).prompts)
+def test_every_daemon_has_versioned_criteria_or_a_judge_policy(name: str) -> None:
+    use_case = registry.use_case(name)
+    if use_case.criteria is not None:
+        assert use_case.criteria.items and len(use_case.criteria.version) == 12
+        return
+    policy = load_policy(use_case.prompts)
     assert policy.name == "judge_policy" and len(policy.version) == 12 and policy.text.strip()
+
+
+def test_a_use_case_without_criteria_needs_its_policy() -> None:
+    judge = Judge(ScriptedModel([], name="local:judge"), primary="local:x")
+    with pytest.raises(ConfigError, match="criteria or its judge policy"):
+        asyncio.run(judge.evaluate(task=TASK, event=EVENT, output=OUTPUT, evidence=EVIDENCE))
 
 
 class _ConstrainedEngine:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import Counter
 from typing import Any
 
 from processors.daemons import registry
 from processors.daemons.judge_eval import LABELED, judge_precision_recall, load_cases
-from processors.guardrails.judge import VERDICT_TOOL, Judge
+from processors.guardrails.judge import Judge, JudgeVerdict
 from processors.kafka.clients import Contracts
-from processors.llm.fakes import FunctionModel, call, tool_calls
-from processors.llm.model import ModelRequest
+from processors.llm.fakes import ScriptedModel
 from processors.serde.json_codec import from_json
 from processors.settings import Settings
 
@@ -32,40 +30,48 @@ def test_the_labeled_set_covers_every_daemon_with_good_and_bad_valid_events() ->
         assert case.evidence, case.id
 
 
-def _scripted_judge(verdicts: dict[str, str]) -> Judge:
-    """Plays a judge that answers per case (found by the principal id in the prompt)."""
+class _ScriptedJudge(Judge):
+    """A judge whose verdict per case is scripted (found by a marker in its event), so the
+    arithmetic of the report is what is tested; it counts one model call per case."""
 
-    def respond(request: ModelRequest) -> Any:
-        user = request.messages[-1].content
-        (verdict,) = [
-            v for event_id, v in verdicts.items() if re.search(rf"\b{event_id}(?![\w-])", user)
-        ]
-        return tool_calls(
-            call(
-                VERDICT_TOOL,
-                {
-                    "verdict": verdict,
-                    "scores": {"grounded": 0.5, "complete": 0.5, "policy": 0.5},
-                    "reasons": [f"scripted {verdict}"],
-                },
-            )
-        )
+    def __init__(self, verdicts: dict[str, str]) -> None:
+        super().__init__(ScriptedModel([], name="function:judge"), primary="local:primary")
+        self.verdicts = verdicts
 
-    return Judge(FunctionModel(respond, name="function:judge"), primary="local:primary")
+    async def evaluate(self, **kwargs: Any) -> JudgeVerdict:
+        text = json.dumps(kwargs["event"])
+        (verdict,) = [v for marker, v in self.verdicts.items() if marker in text]
+        assert kwargs["criteria"] is not None  # the daemons are judged by their criteria
+        return JudgeVerdict(verdict=verdict, reasons=[f"scripted {verdict}"],
+                            judge_model=self.name, model_calls=1)  # fmt: skip
 
 
-def test_precision_and_recall_of_fail_detection() -> None:
-    raw = [json.loads(line) for line in LABELED.read_text().splitlines()]
-    bad = [c for c in raw if c["label"] == "fail"][:4]
-    good = [c for c in raw if c["label"] == "pass"][:3]
-    cases = [*bad, *good]
-    for i, case in enumerate(cases):  # event ids unique per case, found in the task prompt
-        case["event"] = {**case["event"], "principal_id": f"u-case-{i}"}
+def _marked(case: dict[str, Any], marker: str) -> dict[str, Any]:
+    """The case with ``marker`` in the event text every criterion shows the judge."""
+    event = dict(case["event"])
+    for key in ("question", "raw_descriptor"):
+        if key in event:
+            event[key] = f"{event[key]} {marker}"
+    if "signup_answers" in event:
+        event["signup_answers"] = {**event["signup_answers"], "note": marker}
+    return {**case, "event": event}
+
+
+def test_precision_and_recall_of_fail_detection_overall_and_per_daemon() -> None:
+    raw = {c["id"]: c for c in map(json.loads, LABELED.read_text().splitlines())}
+    ids = [
+        "qa-bad-invented-amount",
+        "qa-bad-wrong-question",
+        "qa-bad-period-coffee",
+        "ve-bad-similar-name-blue",
+        "qa-good-coffee",
+        "ve-good-bluebottle",
+        "co-good-quill",
+    ]
     # bad: fail, fail, needs_review, pass; good: fail, pass, pass
     plan = ["fail", "fail", "needs_review", "pass", "fail", "pass", "pass"]
-    judge = _scripted_judge(
-        {c["event"]["principal_id"]: v for c, v in zip(cases, plan, strict=True)}
-    )
+    cases = [_marked(raw[i], f"zz{n}zz") for n, i in enumerate(ids)]
+    judge = _ScriptedJudge({f"zz{n}zz": v for n, v in enumerate(plan)})
 
     report = asyncio.run(judge_precision_recall(judge, cases))
 
@@ -75,8 +81,9 @@ def test_precision_and_recall_of_fail_detection() -> None:
     assert report["flagged_recall"] == 0.75 and report["flagged_precision"] == 0.75
     assert report["needs_review"] == 1 and report["judge_errors"] == 0
     assert report["cases"] == 7 and report["bad"] == 4
-    assert {m["id"] for m in report["misjudged"]} == {
-        cases[2]["id"],
-        cases[3]["id"],
-        cases[4]["id"],
-    }
+    assert {m["id"] for m in report["misjudged"]} == set(ids[2:5])
+    assert report["model_calls"] == len(ids) and report["seconds_p50"] is not None
+    qa, vendor = report["by_daemon"]["question-answering"], report["by_daemon"]["vendor-enrichment"]
+    assert (qa["tp"], qa["fn"], qa["fp"], qa["tn"]) == (2, 1, 1, 0)
+    assert (vendor["tp"], vendor["fn"], vendor["fp"], vendor["tn"]) == (0, 1, 0, 1)
+    assert report["by_daemon"]["client-onboarding"]["tn"] == 1

@@ -18,9 +18,10 @@ from processors.agent import Limits
 from processors.daemons import registry
 from processors.daemons.base import Environment, build_daemon
 from processors.daemons.environment import ApiTenantDirectory
+from processors.daemons.question_answering.criteria import NOT_HELD
 from processors.daemons.review import decide
 from processors.errors import ProviderError
-from processors.guardrails.judge import VERDICT_TOOL, Judge
+from processors.guardrails.judge import CRITERION_TOOL, Judge
 from processors.guardrails.review import pending
 from processors.guardrails.routing import output_id
 from processors.kafka.clients import Contracts
@@ -72,14 +73,23 @@ def primary(request: ModelRequest) -> AssistantMessage:
 
 
 def judge_model(request: ModelRequest) -> AssistantMessage:
+    """The judge's read of what a refused question asks about (the one criterion a refusal
+    gets): something the books do not hold (pass), an account (fail), or unsure."""
     user = request.messages[-1].content
     (verdict,) = [v for q, v in JUDGE_SAYS.items() if q in user]
     if verdict == "raise":
         raise ProviderError("judge server answered HTTP 400", status=400, provider="local")
-    scores = {"grounded": 0.9, "complete": 0.4 if verdict != "pass" else 0.9, "policy": 1.0}
-    return tool_calls(
-        call(VERDICT_TOOL, {"verdict": verdict, "scores": scores, "reasons": [f"judged {verdict}"]})
-    )
+    enum = request.response_schema["properties"]["answer"]["enum"]
+    read = {"pass": NOT_HELD, "fail": enum[0], "needs_review": "unsure"}[verdict]
+    return tool_calls(call(CRITERION_TOOL, {"reason": f"judged {verdict}", "answer": read}))
+
+
+# how the outcome's reasons start for each judge's verdict
+REASONS = {
+    "pass": "cannot_answer_justified: yes",
+    "fail": "cannot_answer_justified: no — read 'account: Operating checking' where the output",
+    "needs_review": "cannot_answer_justified: unsure — judged needs_review",
+}
 
 
 def _event(event_id: str, question: str, tenant: str = "t-ridgeline") -> dict[str, Any]:
@@ -164,10 +174,13 @@ def test_verdicts_route_results_and_reach_the_team(
     for event_id in ("e-pass", "e-fail", "e-review"):
         outcome = by_event[event_id]
         assert outcome["judge_model"] == "local:qwen2.5-coder-0.5b"
-        assert set(outcome["scores"]) == {"grounded", "complete", "policy"}
-        assert outcome["reasons"] == [f"judged {outcome['verdict']}"]
+        assert set(outcome["scores"]) == {"cannot_answer_justified"}
+        (reason,) = outcome["reasons"]
+        assert reason.startswith(REASONS[outcome["verdict"]]), reason
         assert len(outcome["trace_id"]) == 32 and outcome["run_id"]
-    assert by_event["e-judge-error"]["reasons"][0].startswith("judge error: ProviderError")
+    assert by_event["e-judge-error"]["reasons"][0].startswith(
+        "judge error: criterion cannot_answer_justified: ProviderError"
+    )
     check_fail = by_event["e-check-fail"]
     assert check_fail["judge_model"] is None and check_fail["scores"] == {}  # judge skipped
     assert any(r.startswith("numeric_grounding") for r in check_fail["reasons"])
@@ -185,7 +198,7 @@ def test_verdicts_route_results_and_reach_the_team(
     assert review["target_topic"] == USE_CASE.output_topic and review["daemon"] == USE_CASE.name
     assert review["output_id"] == output_id("e-review", USE_CASE.output_topic)
     assert json.loads(review["output_json"])["question_id"] == "q-e-review"
-    assert review["reasons"] == ["judged needs_review"]
+    assert review["reasons"] == [REASONS["needs_review"]]
     assert letter["value"]["event_id"] == "e-unknown"
 
     kinds = sorted(p["text"].split(" (")[0] for p in posts)

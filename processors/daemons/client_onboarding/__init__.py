@@ -20,6 +20,7 @@ from processors.agent import Limits
 from processors.agent.views import rows
 from processors.daemons.base import UseCase
 from processors.daemons.client_onboarding.checks import checks
+from processors.daemons.client_onboarding.criteria import CRITERIA
 from processors.daemons.client_onboarding.evals import EVALS
 from processors.daemons.client_onboarding.examples import RECALL, as_examples, remember
 from processors.daemons.client_onboarding.models import Answer, OnboardingAnswers, OnboardingChoice
@@ -76,6 +77,7 @@ USE_CASE: UseCase[OnboardingAnswers] = UseCase(
     recall=RECALL,
     evals=EVALS,
     redteam=REDTEAM,
+    criteria=CRITERIA,
     samples=Path(__file__).parent / "samples.jsonl",
 )
 

@@ -18,6 +18,7 @@ from typing import Any
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.question_answering.checks import checks
+from processors.daemons.question_answering.criteria import CRITERIA
 from processors.daemons.question_answering.evals import EVALS
 from processors.daemons.question_answering.examples import RECALL, notes, remember, shown_above
 from processors.daemons.question_answering.execute import follow_up, resolve
@@ -80,6 +81,7 @@ USE_CASE: UseCase[QuestionAnswer] = UseCase(
     recall=RECALL,
     evals=EVALS,
     redteam=REDTEAM,
+    criteria=CRITERIA,
     samples=Path(__file__).parent / "samples.jsonl",
 )
 

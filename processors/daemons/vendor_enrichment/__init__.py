@@ -13,6 +13,7 @@ from pathlib import Path
 from processors.agent import Limits
 from processors.daemons.base import UseCase
 from processors.daemons.vendor_enrichment.checks import checks
+from processors.daemons.vendor_enrichment.criteria import CRITERIA
 from processors.daemons.vendor_enrichment.evals import EVALS
 from processors.daemons.vendor_enrichment.gather import CONTEXT, VIEWS, gather
 from processors.daemons.vendor_enrichment.models import VendorChoice, VendorProfile
@@ -61,6 +62,7 @@ USE_CASE: UseCase[VendorProfile] = UseCase(
     resolve=resolve,
     evals=EVALS,
     redteam=REDTEAM,
+    criteria=CRITERIA,
     samples=Path(__file__).parent / "samples.jsonl",
 )
 
