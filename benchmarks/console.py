@@ -139,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--held", type=int, default=100, help="held results on the topics")
     parser.add_argument("--loads", type=int, default=50,
-                        help="loads per page and measure (0: none, e.g. for --screenshots)")  # fmt: skip
+                        help="loads per page and measure (0: screenshots only)")  # fmt: skip
     parser.add_argument("--screenshots", type=Path, default=None, help="save the pages here")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
