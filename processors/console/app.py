@@ -46,7 +46,7 @@ from processors.console.reviewers import Reviewer, Reviewers
 from processors.console.source import ReviewSource, Story
 from processors.errors import DaemonsError
 from processors.guardrails.corrections import Corrected, FieldError, correct, editable_fields
-from processors.guardrails.review import Held, ReviewError
+from processors.guardrails.review import Choice, Held, ReviewError
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -218,11 +218,12 @@ class _Pages:
 
     async def story(self, request: Request) -> Response:
         try:
-            reviewer, held = await self._held(request)
+            reviewer = self._reviewer(request)
+            if reviewer is None:
+                return RedirectResponse("/login", status_code=303)
+            held = await self._held(reviewer, request.path_params["run_id"])
         except _Refused as refused:
             return self._refused(request, refused)
-        if reviewer is None:
-            return RedirectResponse("/login", status_code=303)
         return await self._story_page(request, reviewer, held)
 
     # ---- decisions -----------------------------------------------------------------------
@@ -236,14 +237,17 @@ class _Pages:
     async def correct(self, request: Request) -> Response:
         return await self._decide(request, "correct")
 
-    async def _decide(self, request: Request, decision: str) -> Response:
+    async def _decide(self, request: Request, decision: Choice) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         try:
-            reviewer, held = await self._held(request, form)
+            reviewer = self._reviewer(request)
+            if reviewer is None:
+                raise _Refused(401, "Sign in first.")
+            if not request.state.bearer and not self._csrf_ok(request, form.get("csrf", "")):
+                raise _Refused(403, "The form expired. Reload the page and try again.")
+            held = await self._held(reviewer, request.path_params["run_id"])
         except _Refused as refused:
             return self._refused(request, refused)
-        if reviewer is None:
-            return self._refused(request, _Refused(401, "Sign in first."))
         comment = form.get("comment", "").strip()[:MAX_COMMENT] or None
         corrected = None
         if decision == "reject" and not comment:
@@ -266,9 +270,8 @@ class _Pages:
 
         def run() -> Any:
             return self.source.decide(
-                held.run_id, decision,  # type: ignore[arg-type]
-                reviewer=reviewer.id, comment=comment, corrected=corrected,
-            )  # fmt: skip
+                held.run_id, decision, reviewer=reviewer.id, comment=comment, corrected=corrected
+            )
 
         try:
             outcome = await _thread(run)
@@ -320,28 +323,14 @@ class _Pages:
             if decision.get("corrected_output_json") else None,
         }, status)  # fmt: skip
 
-    async def _held(
-        self, request: Request, form: dict[str, str] | None = None
-    ) -> tuple[Reviewer | None, Held]:
-        """The signed-in reviewer and the held result of the path's run id, if they may see
-        it; raises :class:`_Refused` (a 404 for another tenant's result, as for none)."""
-        reviewer = self._reviewer(request)
-        bearer = request.state.bearer
-        if (
-            reviewer is not None
-            and form is not None
-            and not bearer
-            and not self._csrf_ok(request, form.get("csrf", ""))
-        ):
-            raise _Refused(403, "The form expired. Reload the page and try again.")
-        run_id = request.path_params["run_id"]
-        if reviewer is None:
-            return None, Held({})
-        queue = await _thread(self.source.queue)
+    async def _held(self, reviewer: Reviewer, run_id: str) -> Held:
+        """The held result of ``run_id`` if ``reviewer`` may see it; else :class:`_Refused`
+        (404: another tenant's result reads as one that does not exist)."""
+        queue: list[Held] = await _thread(self.source.queue)
         held = next((h for h in queue if h.run_id == run_id), None)
         if held is None or not reviewer.may_see(str(held.record["tenant_id"])):
             raise _Refused(404, "No held result with that run id is yours to review.")
-        return reviewer, held
+        return held
 
     def _reviewer(self, request: Request) -> Reviewer | None:
         header = request.headers.get("authorization", "")
