@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="the review console in the browser")
     serve.add_argument("--reviewers", required=True, type=Path, metavar="FILE",
                        help="TOML file of reviewers: id, token_sha256, tenants")  # fmt: skip
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8070)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8070, help="port to listen on (8070)")
     serve.add_argument("--secure-cookies", action="store_true",
                        help="send the session cookie over HTTPS only (behind TLS)")  # fmt: skip
     serve.set_defaults(handler=_serve)
