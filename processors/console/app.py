@@ -21,6 +21,7 @@ Security, in one place (see ``docs/review-console.md``):
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -41,7 +42,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from processors.console import views
-from processors.console.forms import form_fields, grouped, parse
+from processors.console.forms import form_fields, grouped, parse, words
 from processors.console.reviewers import Reviewer, Reviewers
 from processors.console.source import ReviewSource, Story
 from processors.errors import DaemonsError
@@ -313,14 +314,21 @@ class _Pages:
         schema, locked = self.source.output_schema(held), self.source.locked(held)
         fields = form_fields(editable_fields(schema, held.output, locked), held.output)
         decision = held.decision or {}
+        corrected_json = decision.get("corrected_output_json")
+        changes: list[tuple[str, str, str]] = []
+        if corrected_json:
+            corrected = json.loads(corrected_json)
+            now = {f.field.name: f for f in
+                   form_fields(editable_fields(schema, corrected, locked), corrected)}  # fmt: skip
+            changes = [(words(f.field.path), f.shown, now[f.field.name].shown) for f in fields
+                       if f.field.name in now and now[f.field.name].text != f.text]  # fmt: skip
         return self._render(request, "story.html", {
             "reviewer": reviewer, "held": held, "story": story, "status": views.status(held),
             "subject": views.subject(held), "groups": grouped(fields), "form": form or {},
             "input_rows": views.input_rows(story.input), "cited": views.cited(held.output),
             "error": error, "field_errors": {e.field: e.message for e in field_errors or []},
-            "output": held.output, "decision": decision,
-            "corrected": views.pretty(decision["corrected_output_json"])
-            if decision.get("corrected_output_json") else None,
+            "output": held.output, "decision": decision, "changes": changes,
+            "corrected": views.pretty(corrected_json) if corrected_json else None,
         }, status)  # fmt: skip
 
     async def _held(self, reviewer: Reviewer, run_id: str) -> Held:

@@ -80,7 +80,7 @@ def grouped(fields: list[FormField]) -> list[Group]:
         path = f.field.path
         key = path if len(path) == 1 else path[: _group_end(path)]
         groups.setdefault(key, []).append(f)
-    return [Group(_group_label(key), items) for key, items in groups.items()]
+    return [Group(words(key), items) for key, items in groups.items()]
 
 
 def _group_end(path: tuple[str | int, ...]) -> int:
@@ -90,7 +90,8 @@ def _group_end(path: tuple[str | int, ...]) -> int:
     return len(path) - 1  # name.value -> name
 
 
-def _group_label(key: tuple[str | int, ...]) -> str:
+def words(key: tuple[str | int, ...]) -> str:
+    """A field's path as words: ``figures[0].amount_minor`` -> ``figures 1 amount minor``."""
     words = [f"{p + 1}" if isinstance(p, int) else str(p).replace("_", " ") for p in key]
     return " ".join(words)
 
@@ -174,7 +175,8 @@ def _form_field(f: Editable, datum: Mapping[str, Any]) -> FormField:
     if f.kind in ("long", "int", "double", "float"):
         return FormField(f, label, "number", _text(f.value))
     text = _text(f.value)
-    return FormField(f, label, "textarea" if len(text) > 80 else "text", text)
+    long = len(text) > 50 or last in ("answer", "reason", "comment", "description")
+    return FormField(f, label, "textarea" if long else "text", text)
 
 
 def format_money(minor: Any, currency: Any) -> str:

@@ -166,7 +166,8 @@ def test_a_reviewer_corrects_a_field_and_the_corrected_result_is_published(
     assert feedback["comment"] == "a ride is travel, not supplies"
     corrected = json.loads(feedback["corrected_output_json"])
     assert corrected["account_category"]["value"] == "6400"
-    assert "6400" in browser.find_element(By.ID, "decision").text
+    changes = browser.find_element(By.CSS_SELECTOR, "#decision table.changes").text
+    assert changes.splitlines()[1:] == ["account category value 6600 6400"]
 
 
 def test_a_bad_amount_in_a_correction_shows_its_error_and_publishes_nothing(
