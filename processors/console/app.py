@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -382,6 +383,4 @@ class _Pages:
 
 async def _thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Run a blocking call (a Kafka read or transaction) off the event loop."""
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(fn, *args)
