@@ -150,6 +150,7 @@ class _Pages:
     def __init__(self, config: ConsoleConfig, source: ReviewSource) -> None:
         self.config = config
         self.source = source
+        self._hours = f"{config.session_max_age / 3600:g}"
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -167,7 +168,7 @@ class _Pages:
         return RedirectResponse("/held", status_code=303)
 
     async def login_form(self, request: Request) -> Response:
-        return self._render(request, "login.html", {"error": None})
+        return self._render(request, "login.html", {"error": None, "session_hours": self._hours})
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
@@ -176,7 +177,8 @@ class _Pages:
         reviewer = self.config.reviewers.authenticate(str(form.get("token", "")).strip())
         if reviewer is None:
             log.info("sign-in refused")
-            return self._render(request, "login.html", {"error": "That token is not valid."}, 401)
+            context = {"error": "That token is not valid.", "session_hours": self._hours}
+            return self._render(request, "login.html", context, 401)
         request.session.clear()  # a new session for a new sign-in: nothing carried over
         request.session.update({"reviewer": reviewer.id, "csrf": secrets.token_urlsafe(32)})
         log.info("signed in: %s", reviewer.id)
