@@ -90,7 +90,9 @@ def create_app(config: ConsoleConfig, source: ReviewSource) -> Starlette:
             https_only=config.secure_cookies,
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers={DaemonsError: pages.unavailable}
+    )
 
 
 class _Guard:
@@ -161,6 +163,12 @@ class _Pages:
             when=views.when, money=views.money, percent=views.percent, pretty=views.pretty
         )
         self.templates.globals.update(subject=views.subject, status=views.status)
+
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        """A read the broker did not answer (a page needs the topics): 503, said plainly."""
+        log.warning("%s %s: %s", request.method, request.url.path.split("/")[1], type(exc).__name__)
+        refused = _Refused(503, "The broker did not answer in time; nothing was changed. Reload.")
+        return self._refused(request, refused)
 
     # ---- sign-in -------------------------------------------------------------------------
 

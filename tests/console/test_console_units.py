@@ -13,7 +13,7 @@ from console_support import TOKENS, write_reviewers
 from processors.console.forms import form_fields, grouped, parse
 from processors.console.reviewers import Reviewers, hash_token, new_token
 from processors.console.views import input_rows, money, when
-from processors.errors import ConfigError
+from processors.errors import ConfigError, DaemonsError
 from processors.guardrails.corrections import editable_fields
 from processors.kafka.clients import Contracts
 from processors.settings import Settings
@@ -110,3 +110,22 @@ def test_dates_and_amounts_read_as_an_accountant_writes_them() -> None:
                        "transaction_date": "2026-08-04", "raw_descriptor": "SQ *X"})  # fmt: skip
     assert rows == [("amount", "USD 22.50", True), ("transaction date", "4 Aug 2026", False),
                     ("raw descriptor", "SQ *X", False)]  # fmt: skip
+
+
+class _BrokerDown:
+    """A review source whose every read fails as a broker that does not answer."""
+
+    def queue(self) -> list:  # type: ignore[type-arg]
+        raise DaemonsError("daemons.feedback: not at the end after 30s")
+
+
+def test_a_broker_that_does_not_answer_is_a_503_page_not_a_crash(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from processors.console import ConsoleConfig, create_app
+
+    config = ConsoleConfig(Reviewers.load(write_reviewers(tmp_path / "r.toml")), "k" * 32)
+    client = TestClient(create_app(config, _BrokerDown()))  # type: ignore[arg-type]
+    page = client.get("/held", headers={"Authorization": f"Bearer {TOKENS['u-anna']}"})
+    assert page.status_code == 503 and "did not answer" in page.text
+    assert "not at the end" not in page.text  # the broker's detail stays in the log
