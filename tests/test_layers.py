@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("notify",),
     ("guardrails", "feedback"),
     ("daemons",),
-    ("compare", "testing", "scaffold", "deploy"),
+    ("compare", "testing", "scaffold", "deploy", "console"),
     ("cli",),
     ("__main__",),
 )

@@ -5,6 +5,8 @@
     daemons review approve RUN_ID [--comment]  publish it to its output topic (once), with
                                                what it teaches (memory.facts)
     daemons review reject RUN_ID --reason R    withhold it for good and record why
+    daemons review serve --reviewers FILE      the review console in the browser
+    daemons review token                       a new reviewer token and its hash
 
 Decisions are ``Feedback`` records on ``daemons.feedback`` (see
 :mod:`processors.guardrails.review`); approving twice publishes once. An approval writes the
@@ -17,7 +19,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
+from pathlib import Path
 
 from processors.daemons import registry
 from processors.daemons.review import decide
@@ -46,6 +50,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reject.add_argument("--reason", required=True, help="why (kept as feedback)")
     reject.add_argument("--reviewer", default=None, help="who decides (default: $USER)")
     reject.set_defaults(handler=_reject)
+    serve = commands.add_parser("serve", help="the review console in the browser")
+    serve.add_argument("--reviewers", required=True, type=Path, metavar="FILE",
+                       help="TOML file of reviewers: id, token_sha256, tenants")  # fmt: skip
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8070, help="port to listen on (8070)")
+    serve.add_argument("--secure-cookies", action="store_true",
+                       help="send the session cookie over HTTPS only (behind TLS)")  # fmt: skip
+    serve.set_defaults(handler=_serve)
+    token = commands.add_parser("token", help="a new reviewer token and its hash for the file")
+    token.set_defaults(handler=_token)
 
 
 def _context() -> tuple[Settings, Contracts]:
@@ -126,4 +140,38 @@ def _reject(args: argparse.Namespace) -> int:
         print(f"rejected run {args.run_id}: recorded on daemons.feedback")
     else:
         print(f"run {args.run_id} was already rejected")
+    return 0
+
+
+SESSION_KEY_ENV = "DAEMONS_REVIEW_SESSION_KEY"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import secrets
+
+    import uvicorn
+
+    from processors.console import ConsoleConfig, KafkaReviewSource, Reviewers, create_app
+
+    settings, contracts = _context()
+    reviewers = Reviewers.load(args.reviewers)
+    # one key for every process behind a load balancer; else a fresh one (sessions end with
+    # the process)
+    key = os.environ.get(SESSION_KEY_ENV) or secrets.token_urlsafe(32)
+    config = ConsoleConfig(reviewers, key, secure_cookies=args.secure_cookies)
+    app = create_app(config, KafkaReviewSource(settings, contracts))
+    print(f"review console for {len(reviewers)} reviewer(s) at http://{args.host}:{args.port}/",
+          file=sys.stderr)  # fmt: skip
+    # no access log: a request's path and query are whatever the caller typed; the app logs
+    # each request by route name, status and reviewer id instead
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from processors.console import hash_token, new_token
+
+    token = new_token()
+    print(f"token (give it to the reviewer, keep it nowhere else): {token}")
+    print(f'token_sha256 = "{hash_token(token)}"   # for the reviewers file')
     return 0

@@ -35,12 +35,15 @@ def decide(
     *,
     reviewer: str,
     comment: str | None = None,
+    corrected: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> Outcome:
-    """Approve or reject the held result of ``run_id`` as ``reviewer``, exactly once."""
+    """Approve, reject or correct (``corrected``) the held result of ``run_id`` as
+    ``reviewer``, exactly once; an approval or a correction teaches memory what its use case
+    remembers of the published datum."""
     return review.decide(
         settings, contracts, run_id, decision, reviewer=reviewer, comment=comment,
-        timeout=timeout, learn=learner(settings, contracts),
+        corrected=corrected, timeout=timeout, learn=learner(settings, contracts),
     )  # fmt: skip
 
 

@@ -1,10 +1,10 @@
 """The review queue: results held by the guardrails, and a person's approve / reject.
 
 Held results live on ``guardrails.review`` (``HeldResult`` records); decisions are
-``Feedback`` records (``approve`` / ``reject``) on ``daemons.feedback``. A held result is
-*pending* until a decision names its run — nothing is deleted, so nothing is lost. Results are
-identified by their deterministic ``output_id``: if an event was processed twice (at-least-once
-redelivery) and held twice, one decision settles both.
+``Feedback`` records (``approve`` / ``reject`` / ``correct``) on ``daemons.feedback``. A held
+result is *pending* until a decision names its run — nothing is deleted, so nothing is lost.
+Results are identified by their deterministic ``output_id``: if an event was processed twice
+(at-least-once redelivery) and held twice, one decision settles both.
 
 :func:`decide` makes a decision exactly once, even with two reviewers at the same time or a
 crash half-way: it takes the transactional id ``daemons-review-<output_id>`` (which fences any
@@ -13,7 +13,9 @@ the decisions, and only if the result is still pending produces — in one trans
 approved output to its target topic (with the output id it would have had if it had passed),
 what the approval teaches (``memory.facts``, from the caller's ``learn``: the use case's
 ``remember``, see :func:`processors.daemons.review.decide`) and the decision record. Either all
-are visible or none. A rejection writes no memory.
+are visible or none. A rejection writes no memory. A correction is an approval of the
+corrected output: the same path publishes (and teaches) the corrected datum instead of the
+held one, and the feedback (``correct``) carries it as ``corrected_output_json``.
 """
 
 from __future__ import annotations
@@ -27,18 +29,20 @@ from typing import Any, Literal
 
 from confluent_kafka import KafkaException, Producer
 
-from processors.errors import DaemonsError, MemoryWriteRefused
+from processors.errors import DaemonsError, MemoryWriteRefused, SchemaValidationError
+from processors.guardrails.corrections import ENVELOPE
 from processors.guardrails.routing import REVIEW_TOPIC
 from processors.guardrails.screen import screen_memories
 from processors.kafka.clients import Contracts, producer_config
 from processors.kafka.snapshot import read_to_end
 from processors.memory.records import TOPIC as MEMORY_TOPIC
 from processors.memory.records import MemoryRecord, SourcePosition
-from processors.serde.json_codec import from_json
+from processors.serde.json_codec import from_json, to_json
 from processors.settings import Settings
 
 FEEDBACK_TOPIC = "daemons.feedback"
-Choice = Literal["approve", "reject"]
+Choice = Literal["approve", "reject", "correct"]
+PAST: dict[str, str] = {"approve": "approved", "reject": "rejected", "correct": "corrected"}
 
 
 class ReviewError(DaemonsError):
@@ -89,7 +93,7 @@ def review_queue(settings: Settings, contracts: Contracts) -> list[Held]:
     held = [record for record, _ in positioned]
     decisions = [
         f for f in read_all(settings, contracts, FEEDBACK_TOPIC)
-        if f["decision"] in ("approve", "reject")
+        if f["decision"] in ("approve", "reject", "correct")
     ]  # fmt: skip
     output_of = {str(h["run_id"]): str(h["output_id"]) for h in held}
     decided: dict[str, dict[str, Any]] = {}
@@ -131,12 +135,21 @@ def decide(
     reviewer: str,
     learn: Learn | None,
     comment: str | None = None,
+    corrected: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> Outcome:
-    """Approve (publish once, with what ``learn`` says it teaches) or reject (record why) the
-    held result of ``run_id``. ``learn`` is required (``None``: this approval teaches
-    nothing): call :func:`processors.daemons.review.decide`, which gives the use case's."""
+    """Approve (publish once, with what ``learn`` says it teaches), reject (record why) or
+    correct (publish ``corrected`` once instead, and teach it: the held output with the
+    reviewer's changes, a datum of the target topic in JSON form) the held result of
+    ``run_id``. ``learn`` is required (``None``: this approval teaches nothing): call
+    :func:`processors.daemons.review.decide`, which gives the use case's. A correction that
+    does not fit the target topic's schema, or changes the envelope (tenant, ids), is a
+    :class:`ReviewError` and nothing is written."""
+    if (decision == "correct") != (corrected is not None):
+        raise ReviewError("a correction needs the corrected output, and only a correction has one")
     held = find(settings, contracts, run_id)
+    if corrected is not None:
+        _approved(held, contracts, corrected)  # refuse a bad correction before any transaction
     producer = Producer(
         producer_config(settings, **{"transactional.id": f"daemons-review-{held.output_id}"})
     )
@@ -146,10 +159,10 @@ def decide(
         if held.decision is not None:
             done: Choice = held.decision["decision"]
             if done != decision:
-                raise ReviewError(f"run {run_id} was already {done}d; cannot {decision} it")
+                raise ReviewError(f"run {run_id} was already {PAST[done]}; cannot {decision} it")
             return Outcome(held, decision, published=False)
-        feedback = _feedback(held, decision, reviewer, comment)
-        approved = _approved(held, contracts) if decision == "approve" else None
+        approved = None if decision == "reject" else _approved(held, contracts, corrected)
+        feedback = _feedback(held, decision, reviewer, comment, approved if corrected else None)
         memories: Sequence[MemoryRecord] = ()
         not_remembered: str | None = None
         if approved is not None:
@@ -189,15 +202,34 @@ def _memories(
     return memories, None
 
 
-def _approved(held: Held, contracts: Contracts) -> dict[str, Any]:
+def _approved(
+    held: Held, contracts: Contracts, corrected: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The datum to publish: the held output, or its correction (same envelope)."""
     spec = contracts.catalog.get(held.record["target_topic"])
     schema = contracts.schemas.get(spec.value_schema).parsed
-    value = from_json(schema, held.output)
+    output = held.output
+    if corrected is not None:
+        locked = ENVELOPE | set(spec.key)
+        changed = sorted(k for k in locked if k in corrected and corrected[k] != output.get(k))
+        if changed:
+            raise ReviewError(f"a correction cannot change {', '.join(changed)}")
+        output = {**dict(corrected), **{k: output[k] for k in locked if k in output}}
+    try:
+        value = from_json(schema, output)
+    except SchemaValidationError as exc:
+        raise ReviewError(f"the correction does not fit {spec.name}: {exc}") from exc
     value["output_id"] = held.output_id
     return dict(value)
 
 
-def _feedback(held: Held, decision: Choice, reviewer: str, comment: str | None) -> dict[str, Any]:
+def _feedback(
+    held: Held,
+    decision: Choice,
+    reviewer: str,
+    comment: str | None,
+    corrected: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     ident = hashlib.sha256(f"review\x00{held.output_id}".encode()).hexdigest()[:32]
     return {
         "event_id": ident,
@@ -208,7 +240,9 @@ def _feedback(held: Held, decision: Choice, reviewer: str, comment: str | None) 
         "daemon": held.record["daemon"],
         "decision": decision,
         "comment": comment,
-        "corrected_output_json": None,
+        "corrected_output_json": None
+        if corrected is None
+        else json.dumps(to_json(dict(corrected)), sort_keys=True),
     }
 
 
