@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("notify",),
     ("guardrails",),
     ("daemons",),
-    ("compare", "testing", "scaffold", "deploy"),
+    ("compare", "testing", "scaffold", "deploy", "finetune"),
+    ("promote",),
     ("cli",),
     ("__main__",),
 )

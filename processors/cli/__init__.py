@@ -22,10 +22,12 @@ def _command_modules() -> list[ModuleType]:
         deploy,
         dlq,
         eval,
+        finetune,
         io,
         llm,
         memory,
         new,
+        promote,
         review,
         run,
         runs,
@@ -48,6 +50,8 @@ def _command_modules() -> list[ModuleType]:
         new,
         deploy,
         memory,
+        finetune,
+        promote,
     ]
 
 
