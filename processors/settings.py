@@ -106,6 +106,8 @@ class Settings(BaseModel):
     topics_dir: Path = Field(default_factory=lambda: _data_dir("topics"))
     deploy_dir: Path = Field(default_factory=lambda: _data_dir("deploy"))
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "process-daemons")
+    # each daemon's promoted model configuration, <dir>/<daemon>.toml (processors.promote)
+    config_dir: Path = Field(default_factory=lambda: Path.home() / ".config" / "process-daemons")
     kafka_version: str | None = None  # None: newest 4.x that resolves
     topic_prefix: str = ""  # prepended to every catalog topic name (tests, shadow runs)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -164,6 +166,8 @@ class Settings(BaseModel):
         key = env.get("DAEMONS_TOOLS_SIGNING_KEY")
         if key:
             values["tools_signing_key"] = SecretStr(key)
+        if "DAEMONS_CONFIG_DIR" in env:
+            values["config_dir"] = Path(env["DAEMONS_CONFIG_DIR"])
         if "DAEMONS_CACHE_DIR" in env:
             values["cache_dir"] = Path(env["DAEMONS_CACHE_DIR"])
         return cls.model_validate(values)

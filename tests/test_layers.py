@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("notify",),
     ("guardrails", "feedback"),
     ("daemons",),
-    ("compare", "testing", "scaffold", "deploy", "console"),
+    ("compare", "testing", "scaffold", "deploy", "console", "finetune"),
+    ("promote",),
     ("cli",),
     ("__main__",),
 )

@@ -23,10 +23,12 @@ def _command_modules() -> list[ModuleType]:
         dlq,
         eval,
         feedback,
+        finetune,
         io,
         llm,
         memory,
         new,
+        promote,
         review,
         run,
         runs,
@@ -50,6 +52,8 @@ def _command_modules() -> list[ModuleType]:
         deploy,
         memory,
         feedback,
+        finetune,
+        promote,
     ]
 
 

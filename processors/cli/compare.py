@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -50,6 +51,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_compare)
 
 
+def llm_for(settings: Settings) -> Callable[[CompareConfig], AbstractContextManager[LLMSettings]]:
+    """Model settings per side: its own local server URL if it names one, else a local server
+    started for it when nobody serves its ``local:`` model (as ``daemons eval`` does)."""
+
+    def side(config: CompareConfig) -> AbstractContextManager[LLMSettings]:
+        if config.model.startswith("scripted:") or config.local_url:
+            return contextlib.nullcontext(config.llm(settings.llm))
+        return _llm_settings(config.model, settings.llm)
+
+    return side
+
+
 def _topic_range(text: str) -> TopicRange:
     try:
         return TopicRange.parse(text)
@@ -62,16 +75,11 @@ def _compare(args: argparse.Namespace) -> int:
     baseline, candidate = load_config(args.baseline), load_config(args.candidate)
     tools = Tools(args.tools_url, settings.tools_signing_key) if args.tools_url else Tools()
 
-    def llm_for(config: CompareConfig) -> AbstractContextManager[LLMSettings]:
-        if config.model.startswith("scripted:"):
-            return contextlib.nullcontext(settings.llm)
-        return _llm_settings(config.model, settings.llm)
-
     comparison = run_comparison(
         args.name, baseline, candidate, settings,
         eval_set=args.eval_set, topic_ranges=args.topic_range or (), tools=tools,
         timeout=args.timeout, concurrency=args.concurrency, keep_shadow=args.keep_shadow,
-        llm_for=llm_for,
+        llm_for=llm_for(settings),
     )  # fmt: skip
     if args.html:
         args.html.write_text(render_html(comparison), encoding="utf-8")

@@ -1,6 +1,7 @@
 """``daemons llm ...``: the embedded local model server.
 
-daemons llm serve [--model NAME | --model-path FILE.gguf] [--host H] [--port P] [--share-cpu]
+daemons llm serve [--model NAME | --model-path FILE.gguf] [--lora ADAPTER.gguf]
+                  [--host H] [--port P] [--share-cpu]
 daemons llm fetch [--model NAME]      assemble and verify the model file only
 """
 
@@ -28,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = sub.add_parser("serve", help="serve a local model over an OpenAI-compatible API")
     _add_model_args(serve)
     serve.add_argument("--model-path", type=Path, help="serve this GGUF file instead (unverified)")
+    serve.add_argument(
+        "--lora", type=Path, action="append", default=[], metavar="ADAPTER.gguf",
+        help="apply this GGUF LoRA adapter (daemons finetune writes one) to the model; "
+        "repeatable",
+    )  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
@@ -103,16 +109,20 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         path = ensure_model(_spec(args), _models_dir())
         model_id = args.model
+    for adapter in args.lora:
+        if not adapter.is_file():
+            raise ConfigError(f"--lora {adapter} is not a file")
     all_cores = args.threads is None or args.threads >= (os.cpu_count() or 1)
     share = all_cores if args.share_cpu is None else args.share_cpu
     lock = Settings.from_env().cache_dir / "llm-cpu.lock" if share else None
     engine = XllamacppEngine(
         path, model_id=model_id, n_ctx=args.ctx, threads=args.threads, machine_lock=lock,
-        cache_ram_mib=args.cache_ram, slots=args.slots,
+        cache_ram_mib=args.cache_ram, slots=args.slots, lora=tuple(args.lora),
     )  # fmt: skip
     temperature = None if args.temperature < 0 else args.temperature
     server = LocalHTTPServer(engine, args.host, args.port, temperature=temperature)
-    _log.info("serving %s on %s (use model 'local:%s')", model_id, server.url, model_id)
+    adapters = f" with LoRA {', '.join(map(str, args.lora))}" if args.lora else ""
+    _log.info("serving %s%s on %s (use model 'local:%s')", model_id, adapters, server.url, model_id)
     try:
         server.serve_forever()
     finally:

@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from processors import telemetry
 from processors.agent.limits import Limits
@@ -25,6 +26,9 @@ from processors.runtime.runner import Runner
 from processors.runtime.timing import Timings
 from processors.settings import Settings
 from processors.telemetry.progress import ProgressTracker
+
+if TYPE_CHECKING:
+    from processors.daemons.base import UseCase
 
 log = logging.getLogger("processors.cli.run")
 
@@ -99,12 +103,34 @@ def resolve(
         use_case = found
     else:
         use_case = registry.use_case(name)
+        use_case, settings = _promoted(name, use_case, settings)
     if run_timeout is not None:
         limits = use_case.limits.model_copy(update={"timeout_s": run_timeout})
         use_case = dataclasses.replace(use_case, limits=limits)
     env = dataclasses.replace(environment_from_settings(settings), memory=memory)
     daemon = build_daemon(use_case, env)
     return Resolved(daemon, use_case.contracts, use_case.limits.timeout_s)
+
+
+def _promoted(
+    name: str, use_case: UseCase[Any], settings: Settings
+) -> tuple[UseCase[Any], Settings]:
+    """The daemon's promoted model configuration applied (``daemons promote`` writes it to
+    ``DAEMONS_CONFIG_DIR/NAME.toml``); unchanged when it has none."""
+    from processors.promote import store
+
+    config = store.current(settings.config_dir, name)
+    if config is None:
+        return use_case, settings
+    log.info("%s: model configuration %s (%s)", name, config.name, config.model)
+    if config.temperature is not None:
+        log.warning("%s: the configuration's temperature is not applied by daemons run", name)
+    changes: dict[str, Any] = {"model": config.model, "llm": config.llm(settings.llm)}
+    if config.planner_model is not None:
+        changes["planner_model"] = config.planner_model
+    if config.judge_model is not None:
+        changes["judge_model"] = config.judge_model
+    return config.use_case(use_case), settings.model_copy(update=changes)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@
     planner_model = "local:qwen2.5-coder-0.5b"   # optional
     judge_model = "openai:gpt-4o-mini"     # optional; "none": no judge; unset: as the daemons
                                            # choose (DAEMONS_JUDGE_MODEL, or the local pairing)
+    local_url = "http://127.0.0.1:8092/v1" # optional: the local model server for local:…
+                                           # models (e.g. one serving a fine-tune's adapter)
     planning = true                        # optional: turn the daemon's planner on or off
     prompts = "prompts-v2"                 # optional folder with instructions.md and task.md
     temperature = 0.2                      # optional
@@ -47,6 +49,7 @@ class CompareConfig(BaseModel):
     model: str
     planner_model: str | None = None
     judge_model: str | None = None
+    local_url: str | None = None
     planning: bool | None = None
     prompts: Path | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -72,6 +75,10 @@ class CompareConfig(BaseModel):
             changes["planning"] = self.planning
         return dataclasses.replace(use_case, **changes)
 
+    def llm(self, llm: LLMSettings) -> LLMSettings:
+        """``llm`` with this configuration's local server URL, when it names one."""
+        return llm.model_copy(update={"local_base_url": self.local_url}) if self.local_url else llm
+
     def describe(self) -> dict[str, Any]:
         """What this configuration sets, for reports (paths as strings)."""
         return {
@@ -79,6 +86,7 @@ class CompareConfig(BaseModel):
             "model": self.model,
             "planner_model": self.planner_model,
             "judge_model": self.judge_model,
+            "local_url": self.local_url,
             "planning": self.planning,
             "prompts": str(self.prompts) if self.prompts else None,
             "temperature": self.temperature,

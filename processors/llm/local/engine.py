@@ -86,7 +86,10 @@ class XllamacppEngine:
     parallel slots would share the same cores). A slot the router gives a new prefix gets a
     copy of the slot sharing most of it first — llama.cpp's slot save and restore, through a
     private directory — so a new tenant's first request computes only its tenant's records,
-    not its daemon's instructions again (``cache_ram_mib``: see :data:`DEFAULT_CACHE_RAM_MIB`)."""
+    not its daemon's instructions again (``cache_ram_mib``: see :data:`DEFAULT_CACHE_RAM_MIB`).
+
+    ``lora``: GGUF LoRA adapters (``daemons finetune``) llama.cpp applies on top of the base
+    weights, which stay the verified file."""
 
     def __init__(
         self,
@@ -98,6 +101,7 @@ class XllamacppEngine:
         machine_lock: Path | None = None,
         cache_ram_mib: int = DEFAULT_CACHE_RAM_MIB,
         slots: int = DEFAULT_SLOTS,
+        lora: tuple[Path, ...] = (),
     ) -> None:
         try:
             import xllamacpp
@@ -110,6 +114,10 @@ class XllamacppEngine:
         threads = threads or max(1, os.cpu_count() or 1)
         params = xllamacpp.CommonParams()
         params.model.path = str(model_path)
+        for adapter in lora:  # GGUF LoRA adapters, applied at scale 1 to every request
+            if not adapter.is_file():
+                raise ConfigError(f"LoRA adapter not found: {adapter}")
+        params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(a), 1.0) for a in lora]
         params.n_ctx = n_ctx * slots  # not unified: every slot gets its own n_ctx window
         params.n_parallel = slots
         params.kv_unified = False
