@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from processors.daemons import registry
+from processors.daemons.review import decide
 from processors.errors import ConfigError
 from processors.guardrails.corrections import ENVELOPE
-from processors.daemons.review import decide
 from processors.guardrails.review import Choice, Held, Outcome, review_queue
 from processors.kafka.clients import Contracts
 from processors.kafka.snapshot import read_to_end

@@ -24,11 +24,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from processors.daemons.usecase import SourcePosition
 from processors.errors import MemoryWriteRefused
 from processors.guardrails.screen import screen_text
 from processors.llm.model import ToolCall
-from processors.memory.records import EntityKind, Episode, MemoryRecord, Provenance, from_millis
+from processors.memory.records import (
+    EntityKind,
+    Episode,
+    MemoryRecord,
+    Provenance,
+    SourcePosition,
+    from_millis,
+)
 from processors.memory.writer import approval
 from processors.tools.evidence import ToolEvidence
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from processors.daemons.question_answering.models import QuestionAnswer
+from processors.daemons.review import decide
 from processors.daemons.vendor_enrichment.models import VendorProfile
 from processors.guardrails.corrections import Corrected, FieldError, correct, editable_fields
-from processors.daemons.review import decide
 from processors.guardrails.review import FEEDBACK_TOPIC, ReviewError, read_all
 from processors.kafka.clients import Contracts
 from processors.serde.json_codec import to_json

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from processors.daemons.examples import LABEL, episode, recall_examples, recalled
-from processors.daemons.usecase import Recall, SourcePosition
+from processors.daemons.usecase import Recall
 from processors.llm.model import ToolCall
-from processors.memory.records import MemoryRecord
+from processors.memory.records import MemoryRecord, SourcePosition
 
 DAEMON = "client-onboarding"
 READ_OFF_SIGNUP = ("size_band", "bank", "accounting_basis")  # only a signup answer states them

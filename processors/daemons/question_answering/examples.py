@@ -35,9 +35,9 @@ from typing import Any
 from processors.daemons.examples import LABEL, episode, recall_examples, recalled, recalled_in
 from processors.daemons.question_answering.query import NONE, choices, named
 from processors.daemons.question_answering.query import notes as candidate_notes
-from processors.daemons.usecase import Recall, SourcePosition
+from processors.daemons.usecase import Recall
 from processors.llm.model import ToolCall
-from processors.memory.records import MemoryRecord
+from processors.memory.records import MemoryRecord, SourcePosition
 from processors.tools.evidence import ToolEvidence
 from processors.untrusted.fencing import untrusted
 
