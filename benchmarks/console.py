@@ -42,19 +42,12 @@ from processors.settings import Settings
 from processors.testing import held as seed
 from processors.testing.broker import session_broker
 from processors.testing.browser import headless_chromium, screenshot, serve
+from processors.testing.speed import matmul_speed
 
 TOKEN = "bench-token-" + uuid.uuid4().hex
 
 
-def raw_speed() -> dict[str, Any]:
-    import numpy as np
-
-    a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
-    start = time.perf_counter()
-    for _ in range(20):
-        a @ a
-    seconds = time.perf_counter() - start
-    return {"matmul_512_gflops": round(20 * 2 * 512**3 / seconds / 1e9, 2)}
+raw_speed = matmul_speed
 
 
 def quantile(values: list[float], q: float) -> float:

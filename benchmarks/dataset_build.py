@@ -53,6 +53,7 @@ from processors.llm.model import (  # noqa: E402
 )
 from processors.settings import Settings  # noqa: E402
 from processors.testing.broker import session_broker  # noqa: E402
+from processors.testing.speed import matmul_speed  # noqa: E402
 
 DAEMON = "vendor-enrichment"
 INSTRUCTIONS = (
@@ -67,15 +68,7 @@ TOOLS = [
 ]  # fmt: skip
 
 
-def raw_speed() -> dict[str, Any]:
-    import numpy as np
-
-    a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
-    start = time.perf_counter()
-    for _ in range(20):
-        a @ a
-    seconds = time.perf_counter() - start
-    return {"matmul_512_gflops": round(20 * 2 * 512**3 / seconds / 1e9, 2)}
+raw_speed = matmul_speed
 
 
 def run(i: int, rng: random.Random, at: dt.datetime) -> RunRecord:

@@ -35,6 +35,7 @@ from processors.memory.fakes import FakeHashEmbedder
 from processors.memory.records import MemoryRecord
 from processors.memory.sqlite_store import SqliteMemoryStore
 from processors.testing.memory import at, fact
+from processors.testing.speed import matmul_speed
 
 WORDS = tuple(
     [
@@ -86,15 +87,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def raw_speed() -> dict[str, Any]:
-    import numpy as np
-
-    a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
-    start = time.perf_counter()
-    for _ in range(20):
-        a @ a
-    seconds = time.perf_counter() - start
-    return {"matmul_512_gflops": round(20 * 2 * 512**3 / seconds / 1e9, 2)}
+raw_speed = matmul_speed
 
 
 def section_search(args: argparse.Namespace) -> dict[str, Any]:
