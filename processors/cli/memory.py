@@ -8,6 +8,7 @@ data from outside (descriptors, answers): it is printed as JSON strings, never l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -156,12 +157,11 @@ def _rebuild(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown memory store {args.store!r}")
     contracts = registry.contracts(settings)
     store, publish = fresh_store(settings, embedder_from(settings), args.store)
-    try:
+    with contextlib.ExitStack() as on_failure:
+        on_failure.callback(store.close)  # a failed rebuild leaves the old store in place
         progress = Materializer(settings, contracts, store).catch_up(_report)
         digest = store.digest()
-    except BaseException:
-        store.close()
-        raise
+        on_failure.pop_all()
     publish()
     print(json.dumps({"applied": progress.applied, "positions": progress.positions,
                       "digest": digest}))  # fmt: skip

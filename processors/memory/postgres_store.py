@@ -118,13 +118,12 @@ class PostgresMemoryStore:
         self._lock = threading.RLock()  # one connection: one transaction at a time
         with _mapped("open"):
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-        try:
+        with contextlib.ExitStack() as on_failure:
+            on_failure.callback(self._db.close)  # a store that cannot open holds no connection
             with _mapped("open"):
                 self._open()
             self.reembed_stale()
-        except BaseException:
-            self._db.close()
-            raise
+            on_failure.pop_all()
 
     def _open(self) -> None:
         db = self._db

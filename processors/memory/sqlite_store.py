@@ -162,12 +162,8 @@ class SqliteMemoryStore:
         the block ends however it ends but by an exception, which rolls it back."""
         db = self._db
         db.execute("begin immediate")
-        try:
+        with db:  # sqlite3's own: commit at the end, rollback on an exception (re-raised)
             yield db
-        except BaseException:
-            db.execute("rollback")
-            raise
-        db.execute("commit")
 
     def _delete(self, key: str) -> set[tuple[str, str, str, str]]:
         db = self._db
