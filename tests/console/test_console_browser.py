@@ -67,9 +67,12 @@ def browser(base_url: str) -> Iterator[Any]:
 
 
 def _wait(driver: Any) -> Any:
+    """Waits through a page being replaced: after a form's POST, an element found on the old
+    page goes stale before the new page's is there (a race seen on a busy CI machine)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT)
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def _open(browser: Any, base_url: str, story: seed.Seeded) -> None:
